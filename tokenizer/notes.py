@@ -1,0 +1,104 @@
+"""NoteSequence: the one type that carries notes through Cantor.
+
+Times are integer *steps* on a grid of ``steps_per_quarter`` steps per quarter note.
+Pitches are MIDI note numbers (0-127, middle C = 60).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
+
+DEFAULT_VELOCITY = 80
+DEFAULT_TEMPO_QPM = 100.0
+LOWEST_PIANO_PITCH = 21  # A0
+HIGHEST_PIANO_PITCH = 108  # C8
+
+
+class Note(NamedTuple):
+    """One note: pitch (MIDI number), start and duration in steps, velocity (1-127)."""
+
+    pitch: int
+    start: int
+    duration: int
+    velocity: int = DEFAULT_VELOCITY
+
+    @property
+    def end(self) -> int:
+        return self.start + self.duration
+
+
+@dataclass
+class NoteSequence:
+    """A quantized polyphonic piece.
+
+    Attributes
+    ----------
+    notes : list of Note, sorted by (start, pitch) once ``normalized``.
+    steps_per_quarter : grid resolution in steps per quarter note (4 = sixteenth notes).
+    tempos : list of (step, quarter notes per minute); the first starts at step 0.
+    time_signature : (numerator, denominator), e.g. (4, 4).
+    name : where the piece came from (file name or corpus entry), for messages.
+    """
+
+    notes: list[Note] = field(default_factory=list)
+    steps_per_quarter: int = 4
+    tempos: list[tuple[int, float]] = field(default_factory=lambda: [(0, DEFAULT_TEMPO_QPM)])
+    time_signature: tuple[int, int] = (4, 4)
+    name: str = ""
+
+    @property
+    def total_steps(self) -> int:
+        """The step at which the last note ends (0 when there are no notes)."""
+        return max((n.end for n in self.notes), default=0)
+
+    @property
+    def qpm(self) -> float:
+        """The opening tempo in quarter notes per minute."""
+        return self.tempos[0][1] if self.tempos else DEFAULT_TEMPO_QPM
+
+    @property
+    def steps_per_bar(self) -> int:
+        num, den = self.time_signature
+        return max(1, round(num * 4 * self.steps_per_quarter / den))
+
+    def seconds_per_step(self) -> float:
+        return 60.0 / (self.qpm * self.steps_per_quarter)
+
+    def normalized(self) -> NoteSequence:
+        """The canonical form the word tokenizer round-trips exactly.
+
+        Notes sorted by (start, pitch); of two notes with the same pitch and start, the longer one
+        is kept; durations at least one step; velocities kept.
+        """
+        longest: dict[tuple[int, int], Note] = {}
+        for note in self.notes:
+            note = note._replace(duration=max(1, note.duration))
+            key = (note.start, note.pitch)
+            if key not in longest or note.duration > longest[key].duration:
+                longest[key] = note
+        notes = [longest[key] for key in sorted(longest)]
+        return replace(self, notes=notes)
+
+    def with_velocity(self, velocity: int = DEFAULT_VELOCITY) -> NoteSequence:
+        return replace(self, notes=[n._replace(velocity=velocity) for n in self.notes])
+
+    def shifted(self, steps: int) -> NoteSequence:
+        """The same notes, moved later in time by ``steps`` (earlier if negative)."""
+        return replace(self, notes=[n._replace(start=n.start + steps) for n in self.notes])
+
+    def cropped(self, start_step: int, end_step: int) -> NoteSequence:
+        """Notes starting in [start_step, end_step), cut to end by end_step, moved to start at 0."""
+        notes = [
+            Note(n.pitch, n.start - start_step, min(n.end, end_step) - n.start, n.velocity)
+            for n in self.notes
+            if start_step <= n.start < end_step
+        ]
+        return replace(self, notes=notes)
+
+    def extended(self, other: NoteSequence) -> NoteSequence:
+        """This piece followed by ``other`` placed at this piece's total_steps (same grid)."""
+        if other.steps_per_quarter != self.steps_per_quarter:
+            raise ValueError("cannot join pieces on different grids")
+        offset = self.total_steps
+        return replace(self, notes=self.notes + other.shifted(offset).notes)

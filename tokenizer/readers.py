@@ -1,0 +1,183 @@
+"""Read MIDI, MusicXML, Humdrum, ABC files and music21 corpus entries into a NoteSequence.
+
+Both readers quantize onto a grid of ``steps_per_quarter`` steps per quarter note (4, 8 or 12),
+ignore drum/unpitched parts, and refuse absurd or empty input with a CantorError naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from tokenizer.errors import CantorError
+from tokenizer.notes import DEFAULT_TEMPO_QPM, DEFAULT_VELOCITY, Note, NoteSequence
+
+STEPS_PER_QUARTER_CHOICES = (4, 8, 12)
+MIDI_SUFFIXES = (".mid", ".midi")
+MUSIC21_SUFFIXES = (".xml", ".musicxml", ".mxl", ".krn", ".abc")
+MAX_NOTES = 20_000  # a long piano sonata has about 10,000
+MAX_QUARTERS = 10_000  # about 80 minutes at 120 quarters per minute
+
+_log = logging.getLogger(__name__)
+
+
+def read_piece(path: str | Path, steps_per_quarter: int = 4) -> NoteSequence:
+    """Read a MIDI or MusicXML/.mxl/.krn/.abc file, quantized, as a normalized NoteSequence."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in MIDI_SUFFIXES:
+        return read_midi(path, steps_per_quarter)
+    if suffix in MUSIC21_SUFFIXES:
+        return read_music21(path, steps_per_quarter)
+    raise CantorError(
+        f"{path.name}: not a music file Cantor reads (use {', '.join(MIDI_SUFFIXES + MUSIC21_SUFFIXES)})"
+    )
+
+
+def _check_grid(steps_per_quarter: int) -> None:
+    if steps_per_quarter not in STEPS_PER_QUARTER_CHOICES:
+        raise CantorError(f"steps per quarter must be one of {STEPS_PER_QUARTER_CHOICES}")
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise CantorError(f"{path.name}: no such file")
+    if path.stat().st_size == 0:
+        raise CantorError(f"{path.name}: the file is empty")
+
+
+def _finish(notes: list[Note], name: str, steps_per_quarter: int, **fields) -> NoteSequence:
+    """Validate sizes and build the normalized piece."""
+    if not notes:
+        raise CantorError(f"{name}: no notes on any non-drum track")
+    if len(notes) > MAX_NOTES:
+        raise CantorError(f"{name}: {len(notes)} notes is more than Cantor handles ({MAX_NOTES})")
+    quarters = max(n.end for n in notes) / steps_per_quarter
+    if quarters > MAX_QUARTERS:
+        raise CantorError(
+            f"{name}: {quarters:.0f} quarter notes long (more than {MAX_QUARTERS}); "
+            "is there a very long rest or a stuck note?"
+        )
+    piece = NoteSequence(notes=notes, steps_per_quarter=steps_per_quarter, name=name, **fields)
+    return piece.normalized()
+
+
+def _dedupe_tempos(tempos: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """One tempo per step (the first given), no repeats of the same value, the first at step 0."""
+    result: list[tuple[int, float]] = []
+    for step, qpm in sorted(tempos, key=lambda t: t[0]):
+        if result and (step == result[-1][0] or qpm == result[-1][1]):
+            continue
+        result.append((step, qpm))
+    if not result:
+        return [(0, DEFAULT_TEMPO_QPM)]
+    result[0] = (0, result[0][1])
+    return result
+
+
+def read_midi(path: str | Path, steps_per_quarter: int = 4) -> NoteSequence:
+    """Read a standard MIDI file through pretty_midi.
+
+    Note times in seconds are mapped to quarters with the file's own tempo map and resolution
+    (ticks per quarter), then rounded to the step grid; a note is at least one step long.
+    """
+    import pretty_midi
+
+    path = Path(path)
+    _check_grid(steps_per_quarter)
+    _check_file(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            midi = pretty_midi.PrettyMIDI(str(path))
+    except Exception as err:  # pretty_midi/mido raise many types for broken files
+        raise CantorError(f"{path.name}: not a readable MIDI file ({type(err).__name__}: {err})") from None
+    pitched = [inst for inst in midi.instruments if not inst.is_drum]
+    if not any(inst.notes for inst in pitched):
+        cause = "only drum tracks" if any(i.notes for i in midi.instruments) else "no notes"
+        raise CantorError(f"{path.name}: {cause}; nothing to play")
+    starts = np.array([n.start for inst in pitched for n in inst.notes])
+    ends = np.array([n.end for inst in pitched for n in inst.notes])
+    if len(starts) > MAX_NOTES:
+        raise CantorError(f"{path.name}: {len(starts)} notes is more than Cantor handles ({MAX_NOTES})")
+    quarters_per_tick = 1.0 / midi.resolution
+    start_q = np.array([midi.time_to_tick(t) for t in starts]) * quarters_per_tick
+    end_q = np.array([midi.time_to_tick(t) for t in ends]) * quarters_per_tick
+    start_steps = np.round(start_q * steps_per_quarter).astype(np.int64)
+    end_steps = np.round(end_q * steps_per_quarter).astype(np.int64)
+    pitches = [n.pitch for inst in pitched for n in inst.notes]
+    velocities = [n.velocity for inst in pitched for n in inst.notes]
+    notes = [
+        Note(int(p), int(s), int(max(1, e - s)), int(v) or DEFAULT_VELOCITY)
+        for p, s, e, v in zip(pitches, start_steps, end_steps, velocities, strict=True)
+    ]
+    tempo_times, tempo_qpms = midi.get_tempo_changes()
+    tempos = [
+        (round(midi.time_to_tick(t) * quarters_per_tick * steps_per_quarter), float(q))
+        for t, q in zip(tempo_times, tempo_qpms, strict=True)
+    ]
+    tempos = _dedupe_tempos(tempos)
+    signatures = midi.time_signature_changes
+    time_signature = (signatures[0].numerator, signatures[0].denominator) if signatures else (4, 4)
+    return _finish(notes, path.name, steps_per_quarter, tempos=tempos, time_signature=time_signature)
+
+
+def read_music21(source: str | Path, steps_per_quarter: int = 4) -> NoteSequence:
+    """Read a MusicXML/.mxl/.krn/.abc file, or a music21 corpus entry such as 'bach/bwv66.6'.
+
+    Offsets in quarter lengths are rounded to the step grid; ties are merged; unpitched
+    (percussion) parts are ignored.
+    """
+    import music21
+
+    _check_grid(steps_per_quarter)
+    path = Path(source)
+    name = path.name
+    try:
+        if path.exists():
+            _check_file(path)
+            score = music21.converter.parse(str(path))
+        else:
+            score = music21.corpus.parse(str(source))
+    except CantorError:
+        raise
+    except Exception as err:  # music21 raises many types for broken files
+        raise CantorError(f"{name}: not a readable score ({type(err).__name__}: {err})") from None
+    return _score_to_piece(score, name, steps_per_quarter)
+
+
+def _score_to_piece(score, name: str, steps_per_quarter: int) -> NoteSequence:
+    import music21
+
+    try:
+        score = score.stripTies(inPlace=False)
+        flat = score.flatten()
+        notes: list[Note] = []
+        for element in flat.notes:
+            start = round(float(element.offset) * steps_per_quarter)
+            duration = max(1, round(float(element.quarterLength) * steps_per_quarter))
+            if isinstance(element, music21.chord.Chord):
+                pitches = [p.midi for p in element.pitches]
+            elif isinstance(element, music21.note.Note):
+                pitches = [element.pitch.midi]
+            else:  # unpitched percussion
+                continue
+            velocity = element.volume.velocity or DEFAULT_VELOCITY
+            notes += [Note(int(p), start, duration, int(velocity)) for p in pitches]
+        marks = flat.getElementsByClass(music21.tempo.MetronomeMark)
+        tempos = [
+            (round(float(m.offset) * steps_per_quarter), float(m.getQuarterBPM()))
+            for m in marks
+            if m.getQuarterBPM()
+        ]
+        tempos = _dedupe_tempos(tempos)
+        signatures = flat.getElementsByClass(music21.meter.TimeSignature)
+        time_signature = (
+            (signatures[0].numerator, signatures[0].denominator) if signatures else (4, 4)
+        )
+    except Exception as err:
+        raise CantorError(f"{name}: could not read the notes ({type(err).__name__}: {err})") from None
+    return _finish(notes, name, steps_per_quarter, tempos=tempos, time_signature=time_signature)

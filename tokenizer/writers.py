@@ -1,0 +1,49 @@
+"""Write a NoteSequence as a MIDI file (through pretty_midi), atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizer.atomic import atomic_write
+from tokenizer.notes import NoteSequence
+
+
+def to_pretty_midi(
+    piece: NoteSequence,
+    program: int = 0,
+    parts: list[tuple[str, NoteSequence]] | None = None,
+):
+    """A pretty_midi.PrettyMIDI of ``piece`` at its opening tempo, with its time signature.
+
+    Later tempo changes are not written (pretty_midi has no public API for them); note
+    positions in quarters are exact, so reading the file back gives the same steps.
+
+    ``parts`` optionally splits the notes into named tracks (e.g. [("primer", a), ("generated", b)]);
+    by default the whole piece is one track named after it.
+    """
+    import pretty_midi
+
+    resolution = 480
+    midi = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=piece.qpm)
+    num, den = piece.time_signature
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(num, den, 0.0))
+    ticks_per_step = resolution / piece.steps_per_quarter
+    for name, part in parts or [(piece.name or "Cantor", piece)]:
+        instrument = pretty_midi.Instrument(program=program, name=name)
+        for note in part.notes:
+            start = midi.tick_to_time(round(note.start * ticks_per_step))
+            end = midi.tick_to_time(round(note.end * ticks_per_step))
+            instrument.notes.append(pretty_midi.Note(note.velocity, note.pitch, start, end))
+        midi.instruments.append(instrument)
+    return midi
+
+
+def write_midi(
+    piece: NoteSequence,
+    path: str | Path,
+    program: int = 0,
+    parts: list[tuple[str, NoteSequence]] | None = None,
+) -> Path:
+    """Write ``piece`` to a standard MIDI file at ``path`` atomically (see ``to_pretty_midi``)."""
+    midi = to_pretty_midi(piece, program, parts)
+    return atomic_write(path, lambda temp: midi.write(str(temp)))
