@@ -16,18 +16,20 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     A crash or a full disk never leaves a half-written file at ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    temp = Path(temp_name)
+    temp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        temp = Path(temp_name)
         write(temp)
         os.chmod(temp, 0o644)
         os.replace(temp, path)
     except OSError as err:
         raise CantorError(f"{path.name}: could not write ({err.strerror or err})") from None
     finally:
-        temp.unlink(missing_ok=True)
+        if temp is not None:
+            temp.unlink(missing_ok=True)
     return path
 
 

@@ -12,9 +12,7 @@ def legal_transpositions(piece: NoteSequence, max_shift: int = 6) -> list[int]:
     low = min(n.pitch for n in piece.notes)
     high = max(n.pitch for n in piece.notes)
     return [
-        k
-        for k in range(-max_shift, max_shift + 1)
-        if low + k >= LOWEST_PIANO_PITCH and high + k <= HIGHEST_PIANO_PITCH
+        k for k in range(-max_shift, max_shift + 1) if low + k >= LOWEST_PIANO_PITCH and high + k <= HIGHEST_PIANO_PITCH
     ]
 
 
@@ -31,8 +29,7 @@ def time_stretch(piece: NoteSequence, factor: float) -> NoteSequence:
     if factor <= 0:
         raise ValueError("the stretch factor must be positive")
     notes = [
-        n._replace(start=round(n.start * factor), duration=max(1, round(n.duration * factor)))
-        for n in piece.notes
+        n._replace(start=round(n.start * factor), duration=max(1, round(n.duration * factor))) for n in piece.notes
     ]
     tempos = [(round(step * factor), qpm) for step, qpm in piece.tempos]
     return replace(piece, notes=notes, tempos=tempos).normalized()

@@ -59,9 +59,7 @@ class WordDataset:
         self.vocab = WordVocabulary.from_json(vocab_json)
         self.steps_per_quarter = int(vocab_json["steps_per_quarter"])
         self.pieces = [
-            PieceEntry(
-                p["name"], p["split"], p["offset"], p["length"], tuple(p["time_signature"]), p["qpm"]
-            )
+            PieceEntry(p["name"], p["split"], p["offset"], p["length"], tuple(p["time_signature"]), p["qpm"])
             for p in index["pieces"]
         ]
         self._by_name = {p.name: p for p in self.pieces}

@@ -32,9 +32,7 @@ def read_piece(path: str | Path, steps_per_quarter: int = 4) -> NoteSequence:
         return read_midi(path, steps_per_quarter)
     if suffix in MUSIC21_SUFFIXES:
         return read_music21(path, steps_per_quarter)
-    raise CantorError(
-        f"{path.name}: not a music file Cantor reads (use {', '.join(MIDI_SUFFIXES + MUSIC21_SUFFIXES)})"
-    )
+    raise CantorError(f"{path.name}: not a music file Cantor reads (use {', '.join(MIDI_SUFFIXES + MUSIC21_SUFFIXES)})")
 
 
 def _check_grid(steps_per_quarter: int) -> None:
@@ -94,6 +92,11 @@ def read_midi(path: str | Path, steps_per_quarter: int = 4) -> NoteSequence:
             warnings.simplefilter("ignore")
             midi = pretty_midi.PrettyMIDI(str(path))
     except Exception as err:  # pretty_midi/mido raise many types for broken files
+        if "largest tick" in str(err):  # pretty_midi's guard against absurd lengths
+            raise CantorError(
+                f"{path.name}: far too long to read (more than {MAX_QUARTERS} quarter notes long); "
+                "is there a very long rest or a stuck note?"
+            ) from None
         raise CantorError(f"{path.name}: not a readable MIDI file ({type(err).__name__}: {err})") from None
     pitched = [inst for inst in midi.instruments if not inst.is_drum]
     if not any(inst.notes for inst in pitched):
@@ -169,15 +172,11 @@ def _score_to_piece(score, name: str, steps_per_quarter: int) -> NoteSequence:
             notes += [Note(int(p), start, duration, int(velocity)) for p in pitches]
         marks = flat.getElementsByClass(music21.tempo.MetronomeMark)
         tempos = [
-            (round(float(m.offset) * steps_per_quarter), float(m.getQuarterBPM()))
-            for m in marks
-            if m.getQuarterBPM()
+            (round(float(m.offset) * steps_per_quarter), float(m.getQuarterBPM())) for m in marks if m.getQuarterBPM()
         ]
         tempos = _dedupe_tempos(tempos)
         signatures = flat.getElementsByClass(music21.meter.TimeSignature)
-        time_signature = (
-            (signatures[0].numerator, signatures[0].denominator) if signatures else (4, 4)
-        )
+        time_signature = (signatures[0].numerator, signatures[0].denominator) if signatures else (4, 4)
     except Exception as err:
         raise CantorError(f"{name}: could not read the notes ({type(err).__name__}: {err})") from None
     return _finish(notes, name, steps_per_quarter, tempos=tempos, time_signature=time_signature)

@@ -1,16 +1,22 @@
 """Quarter slices for the codebook pipeline: a piece as 88 x 32 binary piano-roll slices.
 
 Each slice is one quarter note: 88 rows (MIDI pitches 21..108, lowest first) by 32 ticks.
-A note fills the ticks it sounds. To keep a repeated note apart from a held one, the last tick
-of a note is left blank *only* when another note of the same pitch starts right where it ends;
-reading back, a single blank tick between two runs of the same row is such a boundary.
+A note fills the ticks it sounds. To keep a repeated note apart from a held one, the tick just
+before an onset is left blank whenever that key is sounding there (the original blanked the
+tick before every onset; here a note only loses a tick when something starts right after it).
+Reading back, a single blank tick between two runs of one row is such a boundary.
 
-Exact for notes on the 32-tick grid, except a 1-tick note followed at once by the same pitch
-and a 1-tick rest between two notes of the same pitch (both far below the 4- and 8-step grids
-the datasets use). Notes crossing quarter boundaries survive: the slices are cut from one roll.
+One roll holds what a keyboard can play: one sounding note per key. Two voices on the same key
+at once (a unison) become that key's sounding span cut at each onset: ``as_played`` gives that
+view, and the round trip is exact onto it. For pieces without unisons it is the piece itself,
+on the 32-tick grid, except a 1-tick note followed at once by the same key and a 1-tick rest
+between two notes of one key (both far below the 4- and 8-step grids of the datasets). Notes
+crossing quarter boundaries survive: the slices are cut from one roll.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -35,21 +41,36 @@ def piece_to_slices(piece: NoteSequence) -> tuple[np.ndarray, int]:
     scale = TICKS_PER_QUARTER / spq
     in_range = [n for n in piece.normalized().notes if LOWEST_PIANO_PITCH <= n.pitch <= HIGHEST_PIANO_PITCH]
     dropped = len(piece.notes) - len(in_range)
-    spans = [
-        (n.pitch - LOWEST_PIANO_PITCH, round(n.start * scale), max(1, round(n.end * scale)))
-        for n in in_range
-    ]
+    spans = [(n.pitch - LOWEST_PIANO_PITCH, round(n.start * scale), max(1, round(n.end * scale))) for n in in_range]
     total_ticks = max((end for _, _, end in spans), default=0)
     quarters = -(-total_ticks // TICKS_PER_QUARTER)
     roll = np.zeros((SLICE_PITCHES, quarters * TICKS_PER_QUARTER), dtype=np.uint8)
-    onsets = {(row, start) for row, start, _ in spans}
     for row, start, end in spans:
-        end = max(start + 1, end)
-        roll[row, start:end] = 1
-        if (row, end) in onsets and end - start > 1:
-            roll[row, end - 1] = 0
+        roll[row, start : max(start + 1, end)] = 1
+    onset_rows = np.array([row for row, start, _ in spans if start > 0], dtype=np.int64)
+    onset_ticks = np.array([start for _, start, _ in spans if start > 0], dtype=np.int64)
+    roll[onset_rows, onset_ticks - 1] = 0
     slices = roll.reshape(SLICE_PITCHES, quarters, TICKS_PER_QUARTER).transpose(1, 0, 2)
     return np.ascontiguousarray(slices), dropped
+
+
+def as_played(piece: NoteSequence) -> NoteSequence:
+    """The notes as a keyboard sounds them: per key, the union of its notes cut at each onset."""
+    by_pitch: dict[int, list[Note]] = {}
+    for note in piece.normalized().notes:  # sorted by start; one note per (start, pitch)
+        by_pitch.setdefault(note.pitch, []).append(note)
+    played: list[Note] = []
+    for notes in by_pitch.values():
+        spans: list[tuple[list[Note], int]] = []  # overlapping notes of this key, and their end
+        for note in notes:
+            if spans and note.start < spans[-1][1]:
+                spans[-1] = (spans[-1][0] + [note], max(spans[-1][1], note.end))
+            else:
+                spans.append(([note], note.end))
+        for span_notes, span_end in spans:
+            cuts = [n.start for n in span_notes[1:]] + [span_end]
+            played += [n._replace(duration=cut - n.start) for n, cut in zip(span_notes, cuts, strict=True)]
+    return replace(piece, notes=played).normalized()
 
 
 def slices_to_piece(slices: np.ndarray, steps_per_quarter: int = 4, **piece_fields) -> NoteSequence:

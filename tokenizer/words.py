@@ -246,6 +246,14 @@ class WordGrammar:
             heapq.heappop(self._ends)
         return self._ends[0]
 
+    def seal(self) -> None:
+        """Treat the words so far as final (a primer): its last note may not be lengthened.
+
+        After sealing, the next word starts a note or a gap; END must wait for a new note.
+        """
+        if self._run == "note" and self._run_total > 0:
+            self._close_run()
+
     def pending_note(self) -> Note | None:
         """The note whose duration run is still being read, with the duration read so far."""
         if self._run == "note" and self._run_total > 0:
@@ -266,9 +274,7 @@ class WordGrammar:
         elif self._run_total == 0:
             key = ("durations", self._dead_end_duration())
         else:
-            constrained = self._highest_before_sep is not None and (
-                self._run_total == self._implicit_gap
-            )
+            constrained = self._highest_before_sep is not None and (self._run_total == self._implicit_gap)
             highest = self._highest_before_sep if constrained else None
             key = ("after_sep", self._run_open, highest, self._dead_end_duration())
         mask = self._masks.get(key)
@@ -338,6 +344,47 @@ def decode(ids: list[int], vocab: WordVocabulary, partial: bool = False, **piece
             notes.append(pending)
     notes.sort(key=lambda n: (n.start, n.pitch))
     return NoteSequence(notes=notes, **piece_fields)
+
+
+class NoteStream:
+    """Notes from word ids as they stream in, after an optional primer.
+
+    Several pieces may follow one another (END, then START): each is laid after the last.
+    ``primer_notes`` are the primer's; ``generated_notes`` everything written after it,
+    including the note whose duration is still being read.
+    """
+
+    def __init__(self, vocab: WordVocabulary, primer_ids: list[int] | None = None) -> None:
+        self.vocab = vocab
+        self.grammar = WordGrammar(vocab)
+        for word_id in primer_ids or [vocab.start_id]:
+            self.grammar.advance(word_id)
+        self.grammar.seal()
+        self._primer_count = len(self.grammar.notes)
+        self._earlier: list[Note] = []  # notes of pieces already ENDed, in place
+        self._offset = 0
+
+    def feed(self, word_id: int) -> None:
+        """Read one new word; CantorError if it is not legal here."""
+        if word_id == self.vocab.start_id and self.grammar.ended:
+            self._earlier += [n._replace(start=n.start + self._offset) for n in self.grammar.notes]
+            self._offset = max((n.end for n in self._earlier), default=0)
+            self.grammar.reset()
+        self.grammar.advance(word_id)
+
+    @property
+    def primer_notes(self) -> list[Note]:
+        notes = self._earlier if self._earlier else self.grammar.notes
+        return notes[: self._primer_count]
+
+    @property
+    def generated_notes(self) -> list[Note]:
+        current = list(self.grammar.notes)
+        if (pending := self.grammar.pending_note()) is not None:
+            current.append(pending)
+        current = [n._replace(start=n.start + self._offset) for n in current]
+        notes = (self._earlier + current)[self._primer_count :]
+        return sorted(notes, key=lambda n: (n.start, n.pitch))
 
 
 def is_legal(ids: list[int], vocab: WordVocabulary) -> bool:

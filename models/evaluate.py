@@ -1,0 +1,95 @@
+"""Evaluate a word model: nats per word and bits per note, beside n-gram baselines.
+
+    python -m models.evaluate --checkpoint checkpoints/chorales_small --split test
+
+Bits per note = the total NLL of a split's words (every word after each piece's START)
+in bits, divided by its number of notes: comparable across tokenizers. Long pieces are scored
+with a sliding window, each word seeing at least half a block of context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.gpt import GPT
+from models.ngram import KneserNeyTrigram, UnigramModel
+from models.word_model import WordModel
+from tokenizer.dataset import WordDataset
+from tokenizer.errors import CantorError
+
+
+@torch.inference_mode()
+def model_nll(model: GPT, ids: np.ndarray) -> float:
+    """Total NLL (nats) of ids[1:] given what comes before, in windows of the block size."""
+    block = model.config.block_size
+    tokens = torch.from_numpy(ids.astype(np.int64))
+    total, scored = 0.0, 1  # positions < scored are already counted (or are the first word)
+    start = 0
+    while scored < len(ids):
+        end = min(len(ids), start + block + 1)
+        window = tokens[start:end]
+        logits, _ = model(window[None, :-1])
+        nll = F.cross_entropy(logits[0], window[1:], reduction="none")  # predicts positions start+1..end-1
+        total += float(nll[scored - start - 1 :].sum())
+        scored = end
+        start = max(start, end - 1 - block // 2)
+    return total
+
+
+def evaluate(word_model: WordModel, dataset: WordDataset, split: str) -> dict[str, dict[str, float]]:
+    """{model name: {"nats_per_word", "bits_per_note"}} on ``split``."""
+    word_model.check_vocabulary(dataset.vocab)
+    pieces = [dataset.piece_ids(name).astype(np.int64) for name in dataset.names(split)]
+    if not pieces:
+        raise CantorError(f"{dataset.folder.name}: the {split} split is empty")
+    train = [dataset.piece_ids(name).astype(np.int64) for name in dataset.names("train")]
+    vocab = dataset.vocab
+    words = sum(len(p) - 1 for p in pieces)
+    notes = sum(int(((p >= vocab.first_pitch_id) & (p < vocab.first_duration_id)).sum()) for p in pieces)
+    scorers = {
+        "word model": lambda ids: model_nll(word_model.model, ids),
+        "trigram (Kneser-Ney)": KneserNeyTrigram(train, vocab.size).nll,
+        "unigram (add-one)": UnigramModel(train, vocab.size).nll,
+    }
+    results = {}
+    for name, nll in scorers.items():
+        total = sum(nll(ids) for ids in pieces)
+        results[name] = {"nats_per_word": total / words, "bits_per_note": total / math.log(2) / notes}
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=None, help="default: the checkpoint's training data")
+    parser.add_argument("--split", choices=("train", "val", "test"), default="test")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        word_model = WordModel(args.checkpoint)
+        dataset = WordDataset(args.data or word_model.info["model_card"]["data"])
+        results = evaluate(word_model, dataset, args.split)
+    except CantorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.checkpoint.name} on {dataset.folder.name}/{args.split}:")
+    print(f"{'model':24} {'nats/word':>10} {'bits/note':>10}")
+    for name, r in results.items():
+        print(f"{name:24} {r['nats_per_word']:10.4f} {r['bits_per_note']:10.4f}")
+    trigram = results["trigram (Kneser-Ney)"]["bits_per_note"]
+    gain = 1 - results["word model"]["bits_per_note"] / trigram
+    print(f"word model vs trigram: {gain:.1%} fewer bits per note")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Write a piece with the word model, or continue one.
+
+    python -m models.sample --checkpoint checkpoints/chorales_small --tokens 512 --temperature 1.0 \\
+        --top-k 20 --top-p 0.95 --seed 1 --out piece.mid
+    python -m models.sample --checkpoint ... --continue my_song.mid --out continued.mid
+    python -m models.sample --checkpoint ... --dataset-piece bwv66.6 --quarters 8 --out continued.mid
+
+The MIDI file has the primer and the generated notes as two named tracks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from models.sampling import SamplingSettings
+from models.word_model import Continuation, WordModel
+from tokenizer.dataset import WordDataset
+from tokenizer.errors import CantorError
+from tokenizer.readers import read_piece
+from tokenizer.writers import write_midi
+
+
+def write_continuation(result: Continuation, path: Path) -> Path:
+    """MIDI with the primer and the generated notes as separate, named tracks."""
+    parts = [("generated", result.generated)]
+    if result.primer.notes:
+        parts.insert(0, ("primer", result.primer))
+    return write_midi(result.combined(), path, parts=parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--tokens", type=int, default=512, help="words to generate")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("piece.mid"))
+    primer = parser.add_mutually_exclusive_group()
+    primer.add_argument("--continue", dest="continue_file", type=Path, help="a MIDI or MusicXML file to continue")
+    primer.add_argument("--dataset-piece", help="a piece of the prepared dataset to continue")
+    parser.add_argument("--data", type=Path, default=None, help="with --dataset-piece (default: the checkpoint's)")
+    parser.add_argument("--quarters", type=int, default=8, help="with --dataset-piece: quarters of it to keep")
+    parser.add_argument("--through-end", action="store_true", help="at END, start a new piece until --tokens")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        settings = SamplingSettings(args.temperature, args.top_k, args.top_p, args.seed)
+        settings.validate()
+        if args.tokens <= 0:
+            raise CantorError(f"--tokens must be at least 1 (got {args.tokens})")
+        word_model = WordModel(args.checkpoint)
+        primer = None
+        if args.continue_file:
+            primer = word_model.primer(read_piece(args.continue_file, word_model.steps_per_quarter))
+        elif args.dataset_piece:
+            if args.quarters <= 0:
+                raise CantorError(f"--quarters must be at least 1 (got {args.quarters})")
+            dataset = WordDataset(args.data or word_model.info["model_card"]["data"])
+            word_model.check_vocabulary(dataset.vocab)
+            piece = dataset.piece(args.dataset_piece)
+            primer = word_model.primer(piece.cropped(0, args.quarters * piece.steps_per_quarter))
+        if primer and primer.dropped_words:
+            print(
+                f"note: the primer has {len(primer.ids)} words; the model sees the most recent "
+                f"{len(primer.ids) - primer.dropped_words} (its context is {word_model.block_size})"
+            )
+        words = []
+        with tqdm(total=args.tokens, desc="generating", unit="word") as bar:
+            for word_id in word_model.stream_words(args.tokens, settings, primer, stop_at_end=not args.through_end):
+                words.append(word_id)
+                bar.update(1)
+        result = word_model.continuation(words, primer, name=args.out.stem)
+        write_continuation(result, args.out)
+    except CantorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    primer_notes = len(result.primer.notes)
+    print(
+        f"wrote {args.out}: {primer_notes} primer notes + {len(result.generated.notes)} generated notes "
+        f"from {len(words)} words"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

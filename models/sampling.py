@@ -1,0 +1,159 @@
+"""Streaming sampling from a GPT with a KV cache, a grammar mask and cancellation.
+
+The prompt is prefilled once; then each step feeds one position through the cache. When the
+cache is full, the absolute position embeddings forbid sliding it, so the window is
+re-prefilled from the most recent ``block_size - window_shift + 1`` ids.
+
+* ``window_shift=1``: every step sees the last ``block_size`` ids, exactly as a full recompute
+  would (each step past the block is then a full prefill). The codebook prior uses this.
+* The default, a quarter of the block: the context never falls below three quarters of the
+  block, and the prefill is paid once every ``block_size / 4`` steps. The word model uses this.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from models.gpt import GPT
+from tokenizer.errors import CantorError
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    temperature: float = 1.0
+    top_k: int | None = None  # None: off
+    top_p: float = 1.0  # 1.0: off
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not self.temperature > 0:
+            raise CantorError(f"temperature must be above 0 (got {self.temperature})")
+        if self.top_k is not None and self.top_k <= 0:
+            raise CantorError(f"top-k must be at least 1 (got {self.top_k})")
+        if not 0 < self.top_p <= 1:
+            raise CantorError(f"top-p must be in (0, 1] (got {self.top_p})")
+
+
+class Constraint(Protocol):
+    """What the sampler needs of a grammar: the legal next ids, and to be told the id chosen."""
+
+    def legal_mask(self) -> np.ndarray: ...
+
+    def advance(self, word_id: int) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+class ContextWatcher(Protocol):
+    def __call__(self, context_length: int) -> None: ...
+
+
+def filter_logits(logits: torch.Tensor, settings: SamplingSettings) -> torch.Tensor:
+    """Logits (V,) after temperature, top-k and top-p; filtered entries are -inf."""
+    logits = logits / settings.temperature
+    if settings.top_k is not None and settings.top_k < logits.numel():
+        kth = torch.topk(logits, settings.top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if settings.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        before = torch.cumsum(probs, dim=-1) - probs  # mass of the more likely ids
+        drop = before >= settings.top_p  # the most likely id is always kept
+        logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
+    return logits
+
+
+def stream(
+    model: GPT,
+    prompt: list[int],
+    count: int,
+    settings: SamplingSettings,
+    constraint: Constraint | None = None,
+    cancel: threading.Event | None = None,
+    window_shift: int | None = None,
+    restart_id: int | None = None,
+    end_id: int | None = None,
+    on_context: ContextWatcher | None = None,
+) -> Iterator[int]:
+    """Yield up to ``count`` new ids after ``prompt``, one at a time, as they are made.
+
+    ``constraint`` (already fed the prompt) masks illegal ids and is advanced with each new id.
+    Setting ``cancel`` (from any thread) stops the stream between two steps; ids yielded so far
+    stand. At ``end_id`` the stream stops, or, when ``restart_id`` is given, yields
+    ``restart_id`` next (a new piece begins) and goes on. ``on_context`` is told how many ids of
+    context the model sees for each new id (for tests and diagnostics).
+    The caller sets torch's thread count; the stream runs under inference mode.
+    """
+    settings.validate()
+    if count <= 0:
+        raise CantorError(f"the number of words to generate must be at least 1 (got {count})")
+    if not prompt:
+        raise CantorError("the prompt must hold at least one id")
+    block = model.config.block_size
+    shift = window_shift if window_shift is not None else max(1, block // 4)
+    if not 1 <= shift < block:
+        raise ValueError(f"window_shift must be in [1, {block})")
+    generator = torch.Generator(device="cpu").manual_seed(settings.seed)
+    device = model.lm_head.weight.device
+    history = list(prompt[-(block - 1) :])  # the model's view; the constraint has seen all of it
+    illegal_masks: dict[int, torch.Tensor] = {}
+    model.eval()
+
+    def illegal(mask: np.ndarray) -> torch.Tensor:
+        key = id(mask)  # the grammar caches its masks, so equal states share one array
+        if key not in illegal_masks:
+            illegal_masks[key] = torch.from_numpy(~mask).to(device)
+        return illegal_masks[key]
+
+    with torch.inference_mode():
+        cache = model.new_cache(1)
+
+        def prefill(ids: list[int]) -> torch.Tensor:
+            cache.length = 0
+            idx = torch.tensor([ids], dtype=torch.long, device=device)
+            return model(idx, cache=cache, last_only=True)[0][0, -1].float()
+
+        logits = prefill(history)
+        made = 0
+        pending_restart = False
+        while made < count:
+            if cancel is not None and cancel.is_set():
+                return
+            if on_context is not None:
+                on_context(cache.length)
+            if pending_restart:
+                next_id, pending_restart = restart_id, False
+                if constraint is not None:
+                    constraint.reset()
+            else:
+                step_logits = logits
+                if constraint is not None:
+                    step_logits = step_logits.masked_fill(illegal(constraint.legal_mask()), float("-inf"))
+                probs = torch.softmax(filter_logits(step_logits, settings), dim=-1)
+                next_id = int(torch.multinomial(probs.cpu(), 1, generator=generator))
+            if constraint is not None:
+                constraint.advance(next_id)
+            made += 1
+            yield next_id
+            if next_id == end_id:
+                if restart_id is None:
+                    return
+                pending_restart = True
+            history.append(next_id)
+            if cache.length == block:
+                del history[: len(history) - (block - shift + 1)]
+                logits = prefill(history)
+            else:
+                idx = torch.tensor([[next_id]], dtype=torch.long, device=device)
+                logits = model(idx, cache=cache, last_only=True)[0][0, -1].float()
+
+
+def generate(model: GPT, prompt: list[int], count: int, settings: SamplingSettings, **kwargs) -> list[int]:
+    """The ids ``stream`` yields, as a list."""
+    return list(stream(model, prompt, count, settings, **kwargs))

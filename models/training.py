@@ -1,0 +1,272 @@
+"""The one training loop behind every training command (word model, prior, VQ-VAE).
+
+Warmup + cosine learning rate, AdamW, gradient clipping, periodic evaluation, a tqdm bar with
+loss and items/s, atomic checkpoints every N steps and at the end, ``--resume`` from the last
+training state, a loss-curve PNG, and DDP when started under ``torchrun`` (NCCL on GPU, gloo
+on CPU). Batches are drawn from an RNG seeded by (seed, rank, step), so a resumed run continues
+exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from models.checkpoint import load_training_state, save_checkpoint, save_training_state
+from tokenizer.atomic import atomic_write
+
+Batch = tuple[torch.Tensor, ...]
+
+
+@dataclass
+class TrainSettings:
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    eval_batches: int = 20
+    checkpoint_every: int = 200
+    seed: int = 1337
+    threads: int | None = None
+    compile: bool = False
+    resume: bool = False
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainSettings) -> None:
+    """The flags every training command shares."""
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--min-lr", type=float, default=defaults.min_lr)
+    parser.add_argument("--warmup", type=int, default=defaults.warmup)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--grad-clip", type=float, default=defaults.grad_clip)
+    parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
+    parser.add_argument("--eval-batches", type=int, default=defaults.eval_batches)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT.train.safetensors")
+
+
+def settings_from(args: argparse.Namespace) -> TrainSettings:
+    return TrainSettings(**{f: getattr(args, f) for f in TrainSettings.__dataclass_fields__})
+
+
+@dataclass
+class Distributed:
+    """Where this process runs: rank, world size, device; set up from torchrun's variables."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed() -> Distributed:
+    if "RANK" not in os.environ:
+        return Distributed(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend=backend)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        return Distributed(rank, world, torch.device("cuda", local))
+    return Distributed(rank, world, torch.device("cpu"))
+
+
+def learning_rate(step: int, s: TrainSettings) -> float:
+    """Linear warmup to s.lr, then cosine decay to s.min_lr at s.steps."""
+    if step < s.warmup:
+        return s.lr * (step + 1) / s.warmup
+    progress = min(1.0, (step - s.warmup) / max(1, s.steps - s.warmup))
+    return s.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (s.lr - s.min_lr)
+
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {cpu}, {torch.get_num_threads()} threads"
+
+
+def command_line() -> str:
+    """The command as typed: python -m MODULE ARGS."""
+    module = Path(sys.argv[0]).with_suffix("").as_posix()
+    if "RANK" in os.environ:
+        prefix = f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', '?')} -m "
+    else:
+        prefix = "python -m "
+    module = module[module.rfind("models/") :].replace("/", ".") if "models/" in module else module
+    return prefix + " ".join([module, *map(shlex.quote, sys.argv[1:])])
+
+
+def plot_losses(history: list[dict], path: Path, title: str) -> None:
+    """A loss-curve PNG: train and val loss at each evaluation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    ax.plot(steps, [h["train"] for h in history], label="train")
+    ax.plot(steps, [h["val"] for h in history], label="val")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda temp: fig.savefig(temp, format="png"))
+    plt.close(fig)
+
+
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
+    get_batch: Callable[[str, np.random.Generator, int], Batch],
+    out: Path,
+    settings: TrainSettings,
+    card: dict,
+    items_per_batch: int,
+    evaluate_extra: Callable[[torch.nn.Module], dict] | None = None,
+    optimizer_factory: Callable[[torch.nn.Module, TrainSettings], torch.optim.Optimizer] | None = None,
+    env: Distributed | None = None,
+) -> dict:
+    """Train ``model`` and write ``out``.safetensors/.json/.png; returns the model card.
+
+    ``loss_fn(model, batch)`` gives the mean loss; ``get_batch(split, rng, batch_size)`` draws a
+    batch on the CPU; ``card`` holds what the checkpoint's JSON must say besides the training
+    record (kind, config, vocabulary, data); ``evaluate_extra`` adds metrics at each evaluation.
+    """
+    env = env or setup_distributed()
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    model.to(env.device)
+    raw_model = model
+    optimizer = (
+        optimizer_factory(model, settings)
+        if optimizer_factory
+        else raw_model.configure_optimizer(settings.weight_decay, settings.lr, (0.9, 0.95))
+    )
+    state = {"step": 0, "wall_time_s": 0.0, "items_seen": 0, "history": []}
+    resume_path = out.with_suffix(".train.safetensors")
+    if settings.resume and resume_path.exists():
+        state = load_training_state(resume_path, raw_model, optimizer)
+        if env.is_main:
+            print(f"resuming from {resume_path} at step {state['step']}")
+    if env.world_size > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    if settings.compile:
+        model = torch.compile(model)
+    use_bf16 = env.device.type == "cuda"
+    per_rank = max(1, settings.batch_size // env.world_size)
+
+    def to_device(batch: Batch) -> Batch:
+        return tuple(t.to(env.device, non_blocking=True) for t in batch)
+
+    def compute_loss(batch: Batch) -> torch.Tensor:
+        with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            return loss_fn(model, to_device(batch))
+
+    @torch.no_grad()
+    def evaluate(step: int) -> dict:
+        model.eval()
+        result = {"step": step}
+        for split_index, split in enumerate(("train", "val")):
+            rng = np.random.default_rng([settings.seed, 999_999, split_index])  # the same batches each time
+            losses = [compute_loss(get_batch(split, rng, per_rank)).item() for _ in range(settings.eval_batches)]
+            result[split] = float(np.mean(losses))
+        if evaluate_extra is not None:
+            result.update(evaluate_extra(raw_model))
+        model.train()
+        return result
+
+    def publish(final: bool) -> None:
+        if not env.is_main:
+            return
+        record = {
+            "command": command_line(),
+            "steps": state["step"],
+            f"{card.get('items', 'items')}_seen": state["items_seen"],
+            "wall_time_s": round(state["wall_time_s"], 1),
+            "hardware": hardware() + (f" x{env.world_size} processes" if env.world_size > 1 else ""),
+            "final": final,
+        }
+        if state["history"]:
+            last = state["history"][-1]
+            record["train_loss"], record["val_loss"] = last["train"], last["val"]
+            record.update({k: v for k, v in last.items() if k not in ("step", "train", "val")})
+        save_checkpoint(out, raw_model, {**card, "model_card": {**card.get("model_card", {}), **record}})
+        save_training_state(resume_path, raw_model, optimizer, state)
+        if state["history"]:
+            plot_losses(state["history"], out.with_suffix(".png"), f"{out.name}: loss")
+
+    model.train()
+    bar = tqdm(total=settings.steps, initial=state["step"], desc=out.name, disable=not env.is_main, dynamic_ncols=True)
+    window_start, window_items = time.time(), 0
+    while state["step"] < settings.steps:
+        step = state["step"]
+        started = time.time()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, settings)
+        torch.manual_seed(settings.seed * 1_000_003 + step * 101 + env.rank)  # dropout, resumable
+        rng = np.random.default_rng([settings.seed, env.rank, step])
+        loss = compute_loss(get_batch("train", rng, per_rank))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        optimizer.step()
+        state["step"] = step + 1
+        state["items_seen"] += items_per_batch * per_rank * env.world_size
+        window_items += items_per_batch * per_rank * env.world_size
+        state["wall_time_s"] += time.time() - started
+        rate = window_items / max(1e-9, time.time() - window_start)
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{learning_rate(step, settings):.1e}", per_s=f"{rate:.0f}")
+        bar.update(1)
+        done = state["step"] == settings.steps
+        if state["step"] % settings.eval_every == 0 or done:
+            eval_started = time.time()
+            result = evaluate(state["step"])
+            state["history"].append(result)
+            state["wall_time_s"] += time.time() - eval_started
+            if env.is_main:
+                shown = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k != "step")
+                bar.write(f"step {state['step']}: {shown}")
+        if state["step"] % settings.checkpoint_every == 0 or done:
+            publish(final=done)
+    bar.close()
+    if env.world_size > 1:
+        dist.destroy_process_group()
+    return state

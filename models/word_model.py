@@ -1,0 +1,115 @@
+"""The word model as a musician uses it: load a checkpoint, then write, continue or retry pieces.
+
+The CLI (models.sample) and the studio's engine both go through here, so that a continuation
+made in one is the same as in the other.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from models.checkpoint import load_gpt
+from models.sampling import SamplingSettings, stream
+from tokenizer.errors import CantorError
+from tokenizer.notes import NoteSequence
+from tokenizer.words import NoteStream, WordGrammar, WordVocabulary, encode
+
+
+@dataclass
+class Continuation:
+    """A generation: the primer's notes (if any) and the notes generated after them."""
+
+    primer: NoteSequence
+    generated: NoteSequence
+
+    def combined(self) -> NoteSequence:
+        notes = sorted(self.primer.notes + self.generated.notes, key=lambda n: (n.start, n.pitch))
+        return replace(self.generated, notes=notes)
+
+
+@dataclass
+class Primer:
+    """The words a continuation starts from, and what was cut to fit the context."""
+
+    ids: list[int]  # START and the primer's words, without its END
+    piece: NoteSequence  # the primer's notes (all of them, even when the model sees fewer words)
+    dropped_words: int  # words before the most recent context the model sees
+
+
+class WordModel:
+    """A loaded word-model checkpoint with its vocabulary."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.model, self.info = load_gpt(path, "word")
+        self.vocab = WordVocabulary.from_json(self.info["vocabulary"])
+        if self.vocab.size != self.model.config.vocab_size:
+            raise CantorError(
+                f"{self.path.name}: the vocabulary has {self.vocab.size} words "
+                f"but the model {self.model.config.vocab_size}"
+            )
+        self.steps_per_quarter = int(self.info.get("tokenizer", {}).get("steps_per_quarter", 4))
+
+    @property
+    def block_size(self) -> int:
+        return self.model.config.block_size
+
+    def check_vocabulary(self, vocab: WordVocabulary) -> None:
+        """CantorError if the dataset's vocabulary differs from the checkpoint's."""
+        if vocab.words != self.vocab.words:
+            raise CantorError(
+                f"{self.path.name}: its vocabulary ({self.vocab.size} words, dMAX=d{self.vocab.max_duration}) "
+                f"differs from the data's ({vocab.size} words, dMAX=d{vocab.max_duration})"
+            )
+
+    def primer(self, piece: NoteSequence) -> Primer:
+        """The primer words of ``piece`` (its END removed), cut to the model's context."""
+        if piece.steps_per_quarter != self.steps_per_quarter:
+            raise CantorError(
+                f"{piece.name or 'the primer'}: on a grid of {piece.steps_per_quarter} steps per quarter; "
+                f"this model uses {self.steps_per_quarter}"
+            )
+        ids = encode(piece, self.vocab)[:-1]
+        dropped = max(0, len(ids) - (self.block_size - 1))
+        return Primer(ids=ids, piece=piece.normalized(), dropped_words=dropped)
+
+    def stream_words(
+        self,
+        count: int,
+        settings: SamplingSettings,
+        primer: Primer | None = None,
+        cancel: threading.Event | None = None,
+        stop_at_end: bool = True,
+    ) -> Iterator[int]:
+        """New word ids, one at a time; with a primer they continue it, else a new piece begins."""
+        grammar = WordGrammar(self.vocab)
+        prompt = primer.ids if primer else [self.vocab.start_id]
+        for word_id in prompt:
+            grammar.advance(word_id)
+        grammar.seal()
+        yield from stream(
+            self.model,
+            prompt,
+            count,
+            settings,
+            constraint=grammar,
+            cancel=cancel,
+            end_id=self.vocab.end_id,
+            restart_id=None if stop_at_end else self.vocab.start_id,
+        )
+
+    def continuation(self, words: list[int], primer: Primer | None = None, name: str = "") -> Continuation:
+        """The primer's notes and the notes of ``words`` written after it (as far as they go)."""
+        notes = NoteStream(self.vocab, primer.ids if primer else None)
+        for word_id in words:
+            notes.feed(word_id)
+        fields = dict(steps_per_quarter=self.steps_per_quarter, name=name)
+        if primer:
+            fields.update(tempos=primer.piece.tempos, time_signature=primer.piece.time_signature)
+        return Continuation(
+            primer=NoteSequence(notes=list(primer.piece.notes) if primer else [], **fields),
+            generated=NoteSequence(notes=notes.generated_notes, **fields),
+        )

@@ -1,0 +1,42 @@
+"""Shared fixtures: the committed chorale dataset and tiny real checkpoints made on the spot."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import pytest
+
+from tokenizer.dataset import WordDataset
+
+ROOT = Path(__file__).resolve().parent.parent
+CHORALES = ROOT / "data" / "chorales"
+
+
+@pytest.fixture(scope="session")
+def chorales() -> WordDataset:
+    return WordDataset(CHORALES)
+
+
+@pytest.fixture(scope="session")
+def tiny_word_checkpoint(tmp_path_factory, chorales) -> Path:
+    """A tiny word model (random weights, block 64) saved as a real checkpoint."""
+    import torch
+
+    from models.checkpoint import save_checkpoint
+    from models.gpt import GPT, SIZES, GPTConfig
+
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=chorales.vocab.size, block_size=64, dropout=0.0, **SIZES["tiny"])
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    info = {
+        "kind": "word",
+        "model_config": config.to_json(),
+        "vocabulary": chorales.vocab.to_json(),
+        "tokenizer": {"steps_per_quarter": chorales.steps_per_quarter},
+        "model_card": {"size": "tiny", "data": str(CHORALES), "val_loss": 4.6},
+    }
+    return save_checkpoint(path, GPT(config), info)
