@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     config = GPTConfig(
         vocab_size=dataset.vocab.size, block_size=args.block_size, dropout=args.dropout, **SIZES[args.size]
     )
+    torch.manual_seed(args.seed)  # the same initial weights for the same seed
     model = GPT(config)
     splits = {"train": train_ids, "val": val_ids}
     card = {

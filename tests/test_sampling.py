@@ -1,0 +1,144 @@
+"""The GPT's KV cache and the streaming sampler."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from models.gpt import GPT, SIZES, GPTConfig
+from models.sampling import SamplingSettings, filter_logits, generate, stream
+from models.word_model import WordModel
+from tokenizer import CantorError
+from tokenizer.words import WordGrammar, decode
+
+
+@pytest.fixture
+def model() -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=50, block_size=32, dropout=0.0, **SIZES["tiny"])).eval()
+
+
+def test_cached_logits_match_full_forward_step_by_step_and_in_chunks(model):
+    ids = torch.randint(0, 50, (1, 32))
+    with torch.no_grad():
+        full, _ = model(ids)
+        cache = model.new_cache()
+        parts = [model(ids[:, :10], cache=cache)[0]]  # prefill
+        parts += [model(ids[:, t : t + 1], cache=cache)[0] for t in range(10, 20)]  # one at a time
+        parts.append(model(ids[:, 20:32], cache=cache)[0])  # a chunk after the cache: explicit mask
+    assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
+
+
+def test_stream_with_full_context_equals_full_recompute_past_the_block_size(model):
+    settings = SamplingSettings(top_k=1)  # greedy, so the two must agree exactly
+    prompt = [1, 2, 3]
+    made = generate(model, prompt, 100, settings, window_shift=1)  # 3 x the block size
+    context = list(prompt)
+    with torch.no_grad():
+        for expected in made:
+            logits, _ = model(torch.tensor([context[-32:]]))
+            assert int(logits[0, -1].argmax()) == expected
+            context.append(expected)
+
+
+def test_stream_sees_at_least_three_quarters_of_the_block_by_default(model):
+    seen: list[int] = []
+    generate(model, [1], 200, SamplingSettings(seed=3), on_context=seen.append)
+    assert seen[:5] == [1, 2, 3, 4, 5]
+    assert max(seen) == 32 and min(seen[40:]) >= 32 - 8 + 1
+
+
+def test_same_seed_same_output_and_other_seed_differs(model):
+    a = generate(model, [1], 64, SamplingSettings(temperature=1.0, seed=7))
+    b = generate(model, [1], 64, SamplingSettings(temperature=1.0, seed=7))
+    c = generate(model, [1], 64, SamplingSettings(temperature=1.0, seed=8))
+    assert a == b and a != c
+
+
+def test_top_k_and_top_p_keep_only_the_likeliest_ids():
+    logits = torch.tensor([1.0, 3.0, 2.0, 0.0])
+    assert torch.isfinite(filter_logits(logits, SamplingSettings(top_k=2))).tolist() == [False, True, True, False]
+    kept = torch.isfinite(filter_logits(logits, SamplingSettings(top_p=0.5))).tolist()
+    assert kept == [False, True, False, False]  # the top id alone holds more than half the mass
+    kept = torch.isfinite(filter_logits(logits, SamplingSettings(top_p=0.85))).tolist()  # 0.64 + 0.24 >= 0.85
+    assert kept == [False, True, True, False]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SamplingSettings(top_k=0),
+        SamplingSettings(top_p=0.0),
+        SamplingSettings(top_p=1.5),
+        SamplingSettings(temperature=0),
+    ],
+)
+def test_bad_settings_are_refused(model, settings):
+    with pytest.raises(CantorError):
+        generate(model, [1], 4, settings)
+
+
+def test_a_word_count_below_one_is_refused(model):
+    with pytest.raises(CantorError, match="at least 1"):
+        generate(model, [1], 0, SamplingSettings())
+
+
+def test_a_thousand_grammar_masked_samples_from_a_random_model_all_decode(tiny_word_checkpoint):
+    word_model = WordModel(tiny_word_checkpoint)
+    torch.set_num_threads(1)
+    vocab = word_model.vocab
+    ended = 0
+    for seed in range(1000):
+        words = list(word_model.stream_words(24, SamplingSettings(temperature=1.5, seed=seed)))
+        piece = decode([vocab.start_id, *words], vocab, partial=True)
+        if words[-1] == vocab.end_id:
+            ended += 1
+            assert decode([vocab.start_id, *words], vocab).notes == piece.notes
+        assert all(n.duration >= 1 for n in piece.notes)
+    assert ended < 1000
+
+
+def test_cancel_from_another_thread_keeps_the_words_made_so_far(model):
+    cancel = threading.Event()
+    words: list[int] = []
+
+    def consume():
+        for word in stream(model, [1], 10_000, SamplingSettings(seed=1), cancel=cancel):
+            words.append(word)
+            if len(words) == 25:
+                threading.Thread(target=cancel.set).start()
+                threading.Event().wait(0.05)
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert 25 <= len(words) < 10_000
+    assert words == generate(model, [1], len(words), SamplingSettings(seed=1))
+
+
+def test_end_stops_or_starts_a_new_piece_as_asked(model):
+    settings = SamplingSettings(seed=4)
+    free = generate(model, [1], 300, settings)
+    end_id = free[10]  # an id the model makes early on, standing in for END
+    first_end = free.index(end_id)
+    stopped = generate(model, [1], 300, settings, end_id=end_id)
+    assert stopped == free[: first_end + 1]
+    going = generate(model, [1], 300, settings, end_id=end_id, restart_id=0)
+    assert len(going) == 300 and going[: first_end + 1] == stopped
+    assert all(going[i + 1] == 0 for i, word in enumerate(going[:-1]) if word == end_id)
+
+
+def test_grammar_mask_is_applied_to_every_step(tiny_word_checkpoint):
+    word_model = WordModel(tiny_word_checkpoint)
+    grammar = WordGrammar(word_model.vocab)
+    grammar.advance(word_model.vocab.start_id)
+    for word in word_model.stream_words(500, SamplingSettings(temperature=3.0, seed=5), stop_at_end=False):
+        if word == word_model.vocab.start_id:
+            grammar.reset()
+        assert grammar.legal_mask()[word]
+        grammar.advance(word)
+    assert np.any(grammar.legal_mask())

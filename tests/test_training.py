@@ -1,0 +1,216 @@
+"""Training: resume, kill -9, DDP on gloo, checkpoints that do not match, and the CLIs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+
+from models import training
+from models.checkpoint import load_gpt, read_info
+from models.evaluate import main as evaluate_main
+from models.ngram import KneserNeyTrigram
+from models.sample import main as sample_main
+from models.train_gpt import main as train_main
+from models.word_model import WordModel
+from tokenizer import CantorError
+from tokenizer.readers import read_midi
+from tokenizer.writers import write_midi
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--size", "tiny", "--block-size", "32", "--batch-size", "4", "--eval-batches", "2", "--threads", "1"]
+TINY += ["--warmup", "2", "--stretch", "1.0", "--max-transpose", "1"]
+
+
+def run_module(module: str, *args: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, env=env, **kwargs)
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+def test_resumed_run_continues_the_step_count_and_matches_an_uninterrupted_one(tmp_path, monkeypatch):
+    args = [*TINY, "--steps", "8", "--eval-every", "2", "--checkpoint-every", "4"]
+    whole, crashed = tmp_path / "whole", tmp_path / "crashed"
+    assert train_main([*args, "--out", str(whole)]) == 0
+
+    save = training.save_training_state
+
+    def save_then_crash(path, model, optimizer, state):
+        save(path, model, optimizer, state)
+        if state["step"] == 4:
+            raise SimulatedCrash
+
+    monkeypatch.setattr(training, "save_training_state", save_then_crash)
+    with pytest.raises(SimulatedCrash):
+        train_main([*args, "--out", str(crashed)])
+    monkeypatch.undo()
+    assert read_info(crashed)["model_card"]["steps"] == 4
+    assert train_main([*args, "--out", str(crashed), "--resume"]) == 0
+    card_whole, card_resumed = read_info(whole)["model_card"], read_info(crashed)["model_card"]
+    assert card_resumed["steps"] == 8 and card_resumed["tokens_seen"] == card_whole["tokens_seen"]
+    assert card_resumed["val_loss"] == pytest.approx(card_whole["val_loss"], abs=1e-5)
+    a, _ = load_gpt(whole, "word")
+    b, _ = load_gpt(crashed, "word")
+    for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.allclose(p, q, atol=1e-5), name
+    assert (tmp_path / "crashed.png").stat().st_size > 1000
+
+
+def test_a_run_killed_with_sigkill_leaves_loadable_files_and_resumes(tmp_path):
+    out = tmp_path / "killed"
+    args = [*TINY, "--steps", "400", "--eval-every", "1000", "--checkpoint-every", "1", "--out", str(out)]
+    proc = run_module("models.train_gpt", *args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_path / "killed.train.safetensors").exists():
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    steps_before = read_info(out)["model_card"]["steps"]
+    load_gpt(out, "word")  # never half-written
+    assert not list(tmp_path.glob("*.tmp"))
+    finish = [*TINY, "--steps", str(steps_before + 3), "--eval-every", "1000", "--checkpoint-every", "1"]
+    assert train_main([*finish, "--out", str(out), "--resume"]) == 0
+    assert read_info(out)["model_card"]["steps"] == steps_before + 3
+
+
+def test_ddp_smoke_run_on_gloo_with_two_processes(tmp_path):
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    args = [
+        "--nproc_per_node=2",
+        "-m",
+        "models.train_gpt",
+        *TINY,
+        "--steps",
+        "3",
+        "--eval-every",
+        "3",
+        "--out",
+        str(out),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([str(torchrun), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = read_info(out)["model_card"]
+    assert card["steps"] == 3 and "x2 processes" in card["hardware"]
+    assert card["command"].startswith("torchrun --nproc_per_node=2 -m models.train_gpt")
+    load_gpt(out, "word")
+
+
+def edited_copy(checkpoint: Path, tmp_path: Path, edit) -> Path:
+    target = tmp_path / "edited"
+    info = json.loads(checkpoint.with_suffix(".json").read_text())
+    edit(info)
+    target.with_suffix(".json").write_text(json.dumps(info))
+    target.with_suffix(".safetensors").write_bytes(checkpoint.with_suffix(".safetensors").read_bytes())
+    return target
+
+
+def test_checkpoint_mismatches_give_clear_errors(tiny_word_checkpoint, tmp_path):
+    def other_vocab(info):
+        info["vocabulary"]["words"][5] = "n999"
+
+    with pytest.raises(CantorError, match="vocabulary"):
+        WordModel(edited_copy(tiny_word_checkpoint, tmp_path, other_vocab))
+
+    def wider(info):
+        info["model_config"]["n_embd"] = 64
+
+    with pytest.raises(CantorError, match="do not fit"):
+        WordModel(edited_copy(tiny_word_checkpoint, tmp_path, wider))
+
+    def unknown_field(info):
+        info["model_config"]["rotary"] = True
+
+    with pytest.raises(CantorError, match="unexpected \\['rotary'\\]"):
+        WordModel(edited_copy(tiny_word_checkpoint, tmp_path, unknown_field))
+
+    def prior(info):
+        info["kind"] = "prior"
+
+    with pytest.raises(CantorError, match="not a 'word' one"):
+        WordModel(edited_copy(tiny_word_checkpoint, tmp_path, prior))
+
+
+def test_missing_and_corrupt_checkpoints_give_clear_errors(tiny_word_checkpoint, tmp_path):
+    with pytest.raises(CantorError, match="no such checkpoint"):
+        WordModel(tmp_path / "nothing")
+    broken = edited_copy(tiny_word_checkpoint, tmp_path, lambda info: None)
+    data = broken.with_suffix(".safetensors").read_bytes()
+    broken.with_suffix(".safetensors").write_bytes(data[: len(data) // 3])
+    with pytest.raises(CantorError, match="corrupt"):
+        WordModel(broken)
+    broken.with_suffix(".json").write_text("{not json")
+    with pytest.raises(CantorError, match="corrupt"):
+        WordModel(broken)
+
+
+def test_dataset_vocabulary_must_match_the_checkpoint(tiny_word_checkpoint):
+    from tokenizer.words import WordVocabulary
+
+    with pytest.raises(CantorError, match="differs"):
+        WordModel(tiny_word_checkpoint).check_vocabulary(WordVocabulary(max_duration=32))
+
+
+def test_continue_output_starts_with_exactly_the_primers_notes(tiny_word_checkpoint, chorales, tmp_path, capsys):
+    primer_piece = chorales.piece("bwv66.6").cropped(0, 32)
+    write_midi(primer_piece, tmp_path / "primer.mid")
+    out = tmp_path / "out.mid"
+    args = ["--checkpoint", str(tiny_word_checkpoint), "--continue", str(tmp_path / "primer.mid"), "--tokens", "60"]
+    assert sample_main([*args, "--out", str(out), "--seed", "3"]) == 0
+    midi = pretty_midi.PrettyMIDI(str(out))
+    assert [i.name for i in midi.instruments] == ["primer", "generated"]
+    everything = read_midi(out)
+    primer_back = [n for n in everything.notes if n in set(primer_piece.notes)]
+    assert sorted(primer_back) == sorted(primer_piece.notes)
+    assert len(everything.notes) > len(primer_piece.notes)
+    assert len(midi.instruments[0].notes) == len(primer_piece.notes)
+
+
+def test_a_primer_longer_than_the_context_is_cut_and_the_output_says_so(tiny_word_checkpoint, tmp_path, capsys):
+    args = ["--checkpoint", str(tiny_word_checkpoint), "--dataset-piece", "bwv66.6", "--quarters", "40"]
+    assert sample_main([*args, "--tokens", "20", "--out", str(tmp_path / "x.mid")]) == 0
+    assert "the model sees the most recent 63" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["--top-k", "0"], ["--top-p", "1.5"], ["--top-p", "0"], ["--temperature", "0"], ["--tokens", "0"]],
+)
+def test_bad_sampling_arguments_give_one_clear_error(tiny_word_checkpoint, tmp_path, capsys, bad):
+    assert sample_main(["--checkpoint", str(tiny_word_checkpoint), "--out", str(tmp_path / "x.mid"), *bad]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_continue_on_an_empty_or_bad_file_gives_a_clear_error(tiny_word_checkpoint, tmp_path, capsys):
+    (tmp_path / "empty.mid").write_bytes(b"")
+    args = ["--checkpoint", str(tiny_word_checkpoint), "--out", str(tmp_path / "x.mid")]
+    assert sample_main([*args, "--continue", str(tmp_path / "empty.mid")]) == 1
+    assert "empty.mid: the file is empty" in capsys.readouterr().err
+
+
+def test_kneser_ney_trigram_is_a_proper_distribution(chorales):
+    pieces = [chorales.piece_ids(n).astype(np.int64) for n in chorales.names("train")[:50]]
+    model = KneserNeyTrigram(pieces, chorales.vocab.size)
+    totals = np.exp(model.log_probs).sum(axis=2)
+    assert np.allclose(totals, 1.0)
+
+
+def test_evaluate_prints_model_and_baselines(tiny_word_checkpoint, capsys):
+    assert evaluate_main(["--checkpoint", str(tiny_word_checkpoint), "--split", "val"]) == 0
+    out = capsys.readouterr().out
+    for name in ("word model", "trigram (Kneser-Ney)", "unigram (add-one)", "bits/note"):
+        assert name in out
