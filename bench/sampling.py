@@ -1,0 +1,131 @@
+"""Sampling speed: Cantor's cached streaming sampler vs full recompute vs Hugging Face.
+
+    python -m bench.sampling [--quick]
+
+For the shipped small word model and a random 13M (large) one, at 256 and 1024 new words with 1
+and 2 threads, prints words/s of:
+- Cantor: ``models.sampling.stream`` with the KV cache and the grammar mask (the studio's path);
+- full recompute: nanoGPT's generate() over the same weights (the whole window every word);
+- transformers: GPT2LMHeadModel.generate(use_cache=True) with the same configuration and weights.
+  It cannot slide its window, so it is given as many positions as it writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from models.gpt import GPT, SIZES, GPTConfig
+from models.sampling import SamplingSettings, stream
+from models.word_model import WordModel
+from tokenizer.dataset import WordDataset
+from tokenizer.words import WordGrammar
+
+SHIPPED = Path("checkpoints/chorales_small")
+
+
+@torch.inference_mode()
+def full_recompute(model: GPT, count: int, generator: torch.Generator) -> None:
+    idx = torch.zeros((1, 1), dtype=torch.long)
+    for _ in range(count):
+        logits, _ = model(idx[:, -model.config.block_size :])
+        probs = torch.softmax(logits[:, -1, :], dim=-1)
+        idx = torch.cat((idx, torch.multinomial(probs, 1, generator=generator)), dim=1)
+
+
+def as_gpt2(model: GPT, positions: int):
+    """A transformers GPT2LMHeadModel with the same weights (and more position rows if needed)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    c = model.config
+    hf = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=c.vocab_size,
+            n_positions=positions,
+            n_embd=c.n_embd,
+            n_layer=c.n_layer,
+            n_head=c.n_head,
+            bos_token_id=0,
+            eos_token_id=1,
+        )
+    ).eval()
+    ours = model.state_dict()
+    with torch.no_grad():
+        hf.transformer.wte.weight.copy_(ours["transformer.wte.weight"])
+        hf.transformer.wpe.weight[: c.block_size].copy_(ours["transformer.wpe.weight"])
+        for i in range(c.n_layer):
+            for name in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"):
+                target = hf.transformer.h[i].get_submodule(name)
+                target.weight.copy_(ours[f"transformer.h.{i}.{name}.weight"].T)  # Conv1D is transposed
+                target.bias.copy_(ours[f"transformer.h.{i}.{name}.bias"])
+            for name in ("ln_1", "ln_2"):
+                hf.transformer.h[i].get_submodule(name).load_state_dict(
+                    {k: ours[f"transformer.h.{i}.{name}.{k}"] for k in ("weight", "bias")}
+                )
+        hf.transformer.ln_f.load_state_dict({k: ours[f"transformer.ln_f.{k}"] for k in ("weight", "bias")})
+    return hf
+
+
+def words_per_second(run, count: int) -> float:
+    started = time.perf_counter()
+    run(count)
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="256 words and 1 thread only")
+    args = parser.parse_args()
+    vocab = WordDataset("data/chorales").vocab
+    models = {}
+    if SHIPPED.with_suffix(".json").exists():
+        models["shipped small"] = WordModel(SHIPPED).model
+    torch.manual_seed(0)
+    models["random 13M (large)"] = GPT(GPTConfig(vocab_size=vocab.size, dropout=0.0, **SIZES["large"])).eval()
+    counts = [256] if args.quick else [256, 1024]
+    threads_list = [1] if args.quick else [1, 2]
+    print(
+        f"{'model':20} {'thr':>3} {'words':>5} {'Cantor w/s':>10} {'recompute':>10} {'ratio':>6} {'HF w/s':>8} {'ratio':>6}"
+    )
+    for name, model in models.items():
+        for count in counts:
+            hf = as_gpt2(model, max(model.config.block_size, count + 1))
+            for threads in threads_list:
+                torch.set_num_threads(threads)
+
+                def cantor(n: int) -> None:
+                    grammar = WordGrammar(vocab)
+                    grammar.advance(vocab.start_id)
+                    for _ in stream(model, [vocab.start_id], n, SamplingSettings(seed=1), constraint=grammar):
+                        pass
+
+                def recompute(n: int) -> None:
+                    full_recompute(model, n, torch.Generator().manual_seed(1))
+
+                def transformers_generate(n: int) -> None:
+                    with torch.inference_mode():
+                        hf.generate(
+                            torch.zeros((1, 1), dtype=torch.long),
+                            attention_mask=torch.ones((1, 1), dtype=torch.long),
+                            max_new_tokens=n,
+                            min_new_tokens=n,
+                            do_sample=True,
+                            use_cache=True,
+                            pad_token_id=0,
+                        )
+
+                cantor(16), transformers_generate(16)  # warm up
+                ours = words_per_second(cantor, count)
+                full = words_per_second(recompute, count)
+                theirs = words_per_second(transformers_generate, count)
+                print(
+                    f"{name:20} {threads:3d} {count:5d} {ours:10.0f} {full:10.0f} {ours / full:5.1f}x "
+                    f"{theirs:8.0f} {ours / theirs:5.2f}x"
+                )
+
+
+if __name__ == "__main__":
+    main()
