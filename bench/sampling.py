@@ -69,6 +69,26 @@ def as_gpt2(model: GPT, positions: int):
     return hf
 
 
+def cantor(model: GPT, vocab, count: int) -> None:
+    grammar = WordGrammar(vocab)
+    grammar.advance(vocab.start_id)
+    for _ in stream(model, [vocab.start_id], count, SamplingSettings(seed=1), constraint=grammar):
+        pass
+
+
+def transformers_generate(hf, count: int) -> None:
+    with torch.inference_mode():
+        hf.generate(
+            torch.zeros((1, 1), dtype=torch.long),
+            attention_mask=torch.ones((1, 1), dtype=torch.long),
+            max_new_tokens=count,
+            min_new_tokens=count,
+            do_sample=True,
+            use_cache=True,
+            pad_token_id=0,
+        )
+
+
 def words_per_second(run, count: int) -> float:
     started = time.perf_counter()
     run(count)
@@ -87,40 +107,20 @@ def main() -> None:
     models["random 13M (large)"] = GPT(GPTConfig(vocab_size=vocab.size, dropout=0.0, **SIZES["large"])).eval()
     counts = [256] if args.quick else [256, 1024]
     threads_list = [1] if args.quick else [1, 2]
-    print(
-        f"{'model':20} {'thr':>3} {'words':>5} {'Cantor w/s':>10} {'recompute':>10} {'ratio':>6} {'HF w/s':>8} {'ratio':>6}"
-    )
+    header = ("model", "thr", "words", "Cantor w/s", "recompute", "ratio", "HF w/s", "ratio")
+    print("{:20} {:>3} {:>5} {:>10} {:>10} {:>6} {:>8} {:>6}".format(*header))
     for name, model in models.items():
         for count in counts:
             hf = as_gpt2(model, max(model.config.block_size, count + 1))
             for threads in threads_list:
                 torch.set_num_threads(threads)
-
-                def cantor(n: int) -> None:
-                    grammar = WordGrammar(vocab)
-                    grammar.advance(vocab.start_id)
-                    for _ in stream(model, [vocab.start_id], n, SamplingSettings(seed=1), constraint=grammar):
-                        pass
-
-                def recompute(n: int) -> None:
-                    full_recompute(model, n, torch.Generator().manual_seed(1))
-
-                def transformers_generate(n: int) -> None:
-                    with torch.inference_mode():
-                        hf.generate(
-                            torch.zeros((1, 1), dtype=torch.long),
-                            attention_mask=torch.ones((1, 1), dtype=torch.long),
-                            max_new_tokens=n,
-                            min_new_tokens=n,
-                            do_sample=True,
-                            use_cache=True,
-                            pad_token_id=0,
-                        )
-
-                cantor(16), transformers_generate(16)  # warm up
-                ours = words_per_second(cantor, count)
-                full = words_per_second(recompute, count)
-                theirs = words_per_second(transformers_generate, count)
+                cantor(model, vocab, 16)  # warm up
+                transformers_generate(hf, 16)
+                ours = words_per_second(lambda n, m=model: cantor(m, vocab, n), count)
+                full = words_per_second(
+                    lambda n, m=model: full_recompute(m, n, torch.Generator().manual_seed(1)), count
+                )
+                theirs = words_per_second(lambda n, h=hf: transformers_generate(h, n), count)
                 print(
                     f"{name:20} {threads:3d} {count:5d} {ours:10.0f} {full:10.0f} {ours / full:5.1f}x "
                     f"{theirs:8.0f} {ours / theirs:5.2f}x"
