@@ -1,4 +1,77 @@
-"""Cantor: start the studio.  python main.py"""
+"""Cantor: start the studio.
+
+python main.py
+python main.py --smoke --screenshot out/studio.png    # headless end-to-end check
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def smoke(app, screenshot: Path | None, words: int = 128) -> int:
+    """Generate ``words`` words with the default checkpoint through the real UI, then save a
+    screenshot. Returns 0 if all went well, else 1 with the message on stderr."""
+    from studio import engine as eng
+    from studio.automation import click, run_until
+
+    panel = app.generate
+    errors: list[str] = []
+    show = panel.handle_engine_event
+
+    def watch(event):
+        if isinstance(event, eng.Error):
+            errors.append(event.message)
+        show(event)
+
+    panel.handle_engine_event = watch
+    try:
+        if not panel.checkpoints:
+            raise RuntimeError("no checkpoint in checkpoints/")
+        run_until(app, lambda: panel.loaded is not None or bool(errors), what="the model to load")
+        if errors:
+            raise RuntimeError(errors[0])
+        panel.tokens.set_value(words)
+        click(app, panel.generate_button.rect.center)
+        run_until(app, lambda: panel.generating or bool(errors), what="the generation to start")
+        run_until(app, lambda: not panel.generating, timeout_s=600, what="the generation to finish")
+        if errors:
+            raise RuntimeError(errors[0])
+        for _ in range(5):
+            app.step()
+        if screenshot:
+            app.screenshot(screenshot)
+        if not panel.result or not panel.result[1].notes:
+            raise RuntimeError("the generation produced no notes")
+    except Exception as err:
+        print(f"smoke test failed: {err}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+    shot = f", screenshot {screenshot}" if screenshot else ""
+    print(f"smoke test passed: {len(panel.result[1].notes)} notes{shot}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Cantor: a studio for making music with small transformers")
+    parser.add_argument("--smoke", action="store_true", help="generate 128 words headless, then exit")
+    parser.add_argument("--screenshot", type=Path, help="with --smoke: save the window here")
+    parser.add_argument("--size", default="1280x800", help="window size, e.g. 1024x700")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the model (default 1)")
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+
+    from studio.app import App
+
+    app = App(size=(width, height), engine_threads=args.threads)
+    if args.smoke:
+        return smoke(app, args.screenshot)
+    app.run()
+    return 0
+
 
 if __name__ == "__main__":
-    print("Cantor studio coming soon: see README.md for the model commands.")
+    sys.exit(main())

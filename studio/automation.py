@@ -1,0 +1,57 @@
+"""Drive the real app through real pygame events: used by ``--smoke``, the tests and the benchmark.
+
+Each helper moves the real pointer (pygame.mouse.set_pos, which the dummy video driver honours,
+and which pygame_gui reads for hovering and dragging) and posts the same events a mouse or
+keyboard would, running a frame after each.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pygame
+
+
+def _post(app, event_type: int, **fields) -> None:
+    pygame.event.post(pygame.event.Event(event_type, **fields))
+    app.step()
+
+
+def move(app, position: tuple[int, int]) -> None:
+    pygame.mouse.set_pos(position)
+    _post(app, pygame.MOUSEMOTION, pos=position, rel=(0, 0), buttons=(0, 0, 0))
+
+
+def click(app, position: tuple[int, int], button: int = 1) -> None:
+    """Move there, press and release, and a frame for the widget's own event to land."""
+    move(app, position)
+    _post(app, pygame.MOUSEBUTTONDOWN, pos=position, button=button)
+    _post(app, pygame.MOUSEBUTTONUP, pos=position, button=button)
+    app.step()
+
+
+def drag(app, start: tuple[int, int], end: tuple[int, int], steps: int = 8) -> None:
+    """Press at ``start``, move in ``steps`` to ``end``, release."""
+    move(app, start)
+    _post(app, pygame.MOUSEBUTTONDOWN, pos=start, button=1)
+    for i in range(1, steps + 1):
+        point = (start[0] + (end[0] - start[0]) * i // steps, start[1] + (end[1] - start[1]) * i // steps)
+        pygame.mouse.set_pos(point)
+        _post(app, pygame.MOUSEMOTION, pos=point, rel=(0, 0), buttons=(1, 0, 0))
+    _post(app, pygame.MOUSEBUTTONUP, pos=end, button=1)
+
+
+def press(app, key: int, mod: int = 0) -> None:
+    """A key press and release."""
+    _post(app, pygame.KEYDOWN, key=key, mod=mod, unicode="", scancode=0)
+    _post(app, pygame.KEYUP, key=key, mod=mod, unicode="", scancode=0)
+
+
+def run_until(app, condition: Callable[[], bool], timeout_s: float = 120.0, what: str = "the app") -> None:
+    """Run frames until ``condition()`` holds; TimeoutError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        app.step()

@@ -1,0 +1,31 @@
+"""The checkpoints the studio can offer: checkpoints/*.json of the word model, with their cards."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    name: str
+    path: Path  # the stem: checkpoints/NAME
+    label: str  # what the dropdown shows: name, size and validation loss
+
+
+def list_checkpoints(folder: Path, kind: str = "word") -> list[CheckpointEntry]:
+    """Checkpoints of ``kind`` in ``folder``, by name. Unreadable JSON is listed as such, so that
+    picking it gives the loader's clear message."""
+    entries = []
+    for json_path in sorted(Path(folder).glob("*.json")):
+        try:
+            info = json.loads(json_path.read_text())
+            if info.get("kind") != kind:
+                continue
+            card = info.get("model_card", {})
+            label = f"{json_path.stem} · {card.get('size', '?')} · val {card.get('val_loss', float('nan')):.3f}"
+        except (OSError, ValueError, AttributeError, TypeError):
+            label = f"{json_path.stem} · unreadable"
+        entries.append(CheckpointEntry(json_path.stem, json_path.with_suffix(""), label))
+    return entries

@@ -1,0 +1,274 @@
+"""The studio's only door to the models: jobs in, events out, on one worker thread.
+
+The UI submits a job (load a checkpoint, generate) and drains ``poll()`` once per frame.
+torch is imported on the worker thread, so the window is up before torch has loaded.
+One job runs at a time; a job submitted while another runs is refused (``submit`` returns
+False and the UI says so). ``cancel()`` stops a generation between two words, and the words
+made until then come back in a ``Cancelled`` event.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tokenizer.errors import CantorError
+from tokenizer.notes import NoteSequence
+
+NOTES_EVENT_INTERVAL_S = 1 / 60  # at most one notes-so-far event per frame
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    temperature: float = 1.0
+    tokens: int = 512
+    top_k: int | None = None  # None: off
+    top_p: float = 1.0
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class LoadCheckpoint:
+    path: Path
+
+
+@dataclass(frozen=True)
+class Generate:
+    """mode: "new" (from START), "continue" (a dataset piece or ``primer``) or "retry" (the last
+    continuation's primer again)."""
+
+    mode: str
+    settings: GenerationSettings
+    piece_name: str | None = None  # "continue": a dataset piece; None: a random one
+    primer_quarters: int = 8
+    primer: NoteSequence | None = None  # "continue": the user's own piece instead
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loaded:
+    name: str
+    card: dict
+    piece_names: list[str]
+
+
+@dataclass(frozen=True)
+class Started:
+    job: Generate
+    primer: NoteSequence  # empty for a new piece
+    note: str = ""  # e.g. that the primer was cut to the context
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+
+
+@dataclass(frozen=True)
+class NotesSoFar:
+    primer: NoteSequence
+    generated: NoteSequence
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    primer: NoteSequence
+    generated: NoteSequence
+    job: Generate
+    words: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    primer: NoteSequence
+    generated: NoteSequence
+    job: Generate
+    words: int
+
+
+@dataclass(frozen=True)
+class Error:
+    message: str
+
+
+Event = Loaded | Started | Word | NotesSoFar | Progress | Finished | Cancelled | Error
+
+
+@dataclass
+class _Memory:
+    """What the worker keeps between jobs."""
+
+    model: object = None  # models.word_model.WordModel, once loaded
+    dataset: object = None  # tokenizer.dataset.WordDataset of the model's data
+    last_primer: object = None  # models.word_model.Primer of the last continuation
+    last_continue_job: Generate | None = None
+    received: list = field(default_factory=list)  # every job, for tests and diagnostics
+
+
+class Engine:
+    """Runs model jobs on a worker thread. ``threads``: torch CPU threads for the models."""
+
+    def __init__(self, data_root: Path = Path("data"), threads: int = 1) -> None:
+        self.data_root = Path(data_root)
+        self.threads = threads
+        self._events: queue.Queue[Event] = queue.Queue()
+        self._jobs: queue.Queue[LoadCheckpoint | Generate | None] = queue.Queue()
+        self._cancel = threading.Event()
+        self._busy = threading.Event()
+        self._memory = _Memory()
+        self._thread = threading.Thread(target=self._run, name="cantor-engine", daemon=True)
+
+    # -- the UI's side -----------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.is_set()
+
+    @property
+    def received(self) -> list:
+        return list(self._memory.received)
+
+    def submit(self, job: LoadCheckpoint | Generate) -> bool:
+        """Queue ``job``; False (and nothing queued) if a job is running."""
+        if self._busy.is_set():
+            return False
+        self._busy.set()
+        self._cancel.clear()
+        self._jobs.put(job)
+        return True
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def poll(self) -> list[Event]:
+        events = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop the running job and the worker; returns once it has ended (or after timeout)."""
+        self._cancel.set()
+        self._jobs.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    # -- the worker's side -------------------------------------------------------------------
+    def _run(self) -> None:
+        import torch  # here, so that the window does not wait for it
+
+        torch.set_num_threads(self.threads)
+        while (job := self._jobs.get()) is not None:
+            self._memory.received.append(job)
+            try:
+                if isinstance(job, LoadCheckpoint):
+                    self._load(job)
+                else:
+                    self._generate(job)
+            except CantorError as err:
+                self._events.put(Error(str(err)))
+            except Exception as err:  # a bug must not kill the worker: show it and go on
+                self._events.put(Error(f"unexpected {type(err).__name__}: {err}"))
+            finally:
+                self._busy.clear()
+
+    def _load(self, job: LoadCheckpoint) -> None:
+        from models.word_model import WordModel
+        from tokenizer.dataset import WordDataset
+
+        model = WordModel(job.path)
+        data = Path(model.info.get("model_card", {}).get("data", self.data_root / "chorales"))
+        dataset = None
+        if (data / "index.json").exists():
+            dataset = WordDataset(data)
+            model.check_vocabulary(dataset.vocab)
+        self._memory.model, self._memory.dataset = model, dataset
+        self._memory.last_primer, self._memory.last_continue_job = None, None
+        names = dataset.names() if dataset else []
+        self._events.put(Loaded(job.path.name, model.info, names))
+
+    def _primer_for(self, job: Generate):
+        memory = self._memory
+        model = memory.model
+        if job.mode == "new":
+            return None
+        if job.mode == "retry":
+            if memory.last_primer is None:
+                raise CantorError("nothing to retry yet: continue a piece first")
+            return memory.last_primer
+        if job.primer is not None:
+            piece = job.primer
+        else:
+            if memory.dataset is None:
+                raise CantorError("this checkpoint's dataset is not here, so there is no piece to continue")
+            name = job.piece_name or random.Random(job.settings.seed).choice(memory.dataset.names())
+            piece = memory.dataset.piece(name)
+            piece = piece.cropped(0, job.primer_quarters * piece.steps_per_quarter)
+        return model.primer(piece)
+
+    def _generate(self, job: Generate) -> None:
+        from models.sampling import SamplingSettings
+
+        model = self._memory.model
+        if model is None:
+            raise CantorError("no model is loaded: pick a checkpoint first")
+        s = job.settings
+        sampling = SamplingSettings(s.temperature, s.top_k, s.top_p, s.seed)
+        sampling.validate()
+        primer = self._primer_for(job)
+        if job.mode in ("continue", "retry"):
+            self._memory.last_primer, self._memory.last_continue_job = primer, job
+        empty = NoteSequence(steps_per_quarter=model.steps_per_quarter)
+        primer_piece = primer.piece if primer else empty
+        note = ""
+        if primer and primer.dropped_words:
+            note = f"primer cut to its last {len(primer.ids) - primer.dropped_words} words to fit the context"
+        self._events.put(Started(job, primer_piece, note))
+        words: list[int] = []
+        started = last_notes = time.perf_counter()
+        from tokenizer.words import NoteStream
+
+        notes = NoteStream(model.vocab, primer.ids if primer else None)
+        stream = model.stream_words(s.tokens, sampling, primer, cancel=self._cancel, stop_at_end=False)
+        for word_id in stream:
+            words.append(word_id)
+            notes.feed(word_id)
+            self._events.put(Word(model.vocab.words[word_id]))
+            now = time.perf_counter()
+            if now - last_notes >= NOTES_EVENT_INTERVAL_S:
+                last_notes = now
+                self._events.put(Progress(len(words), s.tokens))
+                self._events.put(NotesSoFar(primer_piece, self._generated(notes, primer_piece)))
+        generated = self._generated(notes, primer_piece)
+        self._events.put(Progress(len(words), s.tokens))
+        if self._cancel.is_set() and len(words) < s.tokens:
+            self._events.put(Cancelled(primer_piece, generated, job, len(words)))
+        else:
+            seconds = time.perf_counter() - started
+            self._events.put(Finished(primer_piece, generated, job, len(words), seconds))
+
+    @staticmethod
+    def _generated(notes, primer_piece: NoteSequence) -> NoteSequence:
+        from dataclasses import replace
+
+        return replace(primer_piece, notes=notes.generated_notes, name="generated")

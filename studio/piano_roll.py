@@ -1,0 +1,309 @@
+"""The piano-roll canvas: pitch up the side (a keyboard strip with C labels), time across
+(a ruler with bar numbers, bar and beat lines), notes as rectangles as long as they last.
+
+Primer and generated notes have their own colours. The notes and grid live on a cached layer:
+notes that stream in are drawn onto it one by one, and the layer is redrawn whole only when
+the view moves or zooms, so a 2000-note piece costs one blit a frame.
+While generating, the view follows the newest notes; afterwards the mouse wheel scrolls
+(Shift: pitch, Ctrl: zoom), dragging pans, and the arrow keys, +/- and Home move the view.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+import pygame
+
+from tokenizer.notes import Note, NoteSequence
+
+KEYBOARD_W = 46
+RULER_H = 22
+BLACK_KEYS = {1, 3, 6, 8, 10}
+COLOURS = {
+    "background": (27, 29, 35),
+    "white_row": (35, 38, 46),
+    "black_row": (29, 31, 38),
+    "c_row_line": (58, 62, 74),
+    "beat": (46, 50, 60),
+    "bar": (84, 90, 106),
+    "ruler": (22, 23, 28),
+    "ruler_text": (170, 176, 190),
+    "white_key": (226, 228, 234),
+    "black_key": (40, 42, 48),
+    "key_text": (70, 74, 84),
+    "primer": (232, 164, 72),
+    "generated": (84, 184, 222),
+    "playhead": (250, 90, 90),
+    "empty_text": (120, 126, 140),
+}
+
+
+def darker(colour: tuple[int, int, int], amount: int = 60) -> tuple[int, int, int]:
+    return tuple(max(0, c - amount) for c in colour)
+
+
+class PianoRoll:
+    """Draws a primer and a generated NoteSequence into ``rect`` of the window."""
+
+    def __init__(self, rect: pygame.Rect) -> None:
+        self.rect = pygame.Rect(rect)
+        self.primer: list[Note] = []
+        self.generated: list[Note] = []
+        self.steps_per_quarter = 4
+        self.steps_per_bar = 16
+        self.view_start = 0.0  # step at the left edge of the notes area
+        self.steps_visible = 128.0  # zoom: steps across the notes area
+        self.low_pitch, self.high_pitch = 36, 84  # inclusive, bottom and top rows
+        self.follow = False
+        self.playhead_step: float | None = None
+        self.empty_message = "Press Generate to write a piece."
+        self._font = pygame.font.Font(None, 16)
+        self._layer: pygame.Surface | None = None
+        self._drawn: dict[str, int] = {"primer": 0, "generated": 0}
+        self._drag_from: tuple[int, float] | None = None
+        self.full_redraws = 0  # for tests and the benchmark
+
+    # -- geometry ------------------------------------------------------------------------------
+    @property
+    def notes_rect(self) -> pygame.Rect:
+        r = self.rect
+        return pygame.Rect(r.x + KEYBOARD_W, r.y + RULER_H, r.w - KEYBOARD_W, r.h - RULER_H)
+
+    @property
+    def ruler_rect(self) -> pygame.Rect:
+        return pygame.Rect(self.rect.x + KEYBOARD_W, self.rect.y, self.rect.w - KEYBOARD_W, RULER_H)
+
+    def _px_per_step(self) -> float:
+        return self.notes_rect.w / self.steps_visible
+
+    def _row_h(self) -> float:
+        return self.notes_rect.h / (self.high_pitch - self.low_pitch + 1)
+
+    def step_to_x(self, step: float) -> float:
+        """Window x of a time step."""
+        return self.notes_rect.x + (step - self.view_start) * self._px_per_step()
+
+    def x_to_step(self, x: float) -> float:
+        return self.view_start + (x - self.notes_rect.x) / self._px_per_step()
+
+    def pitch_to_y(self, pitch: int) -> float:
+        """Window y of the top of a pitch's row."""
+        return self.notes_rect.y + (self.high_pitch - pitch) * self._row_h()
+
+    def note_rect(self, note: Note) -> pygame.Rect:
+        """Where ``note`` is drawn in the window (it may lie outside the visible area)."""
+        x0, x1 = self.step_to_x(note.start), self.step_to_x(note.end)
+        y = self.pitch_to_y(note.pitch)
+        return pygame.Rect(round(x0), round(y), max(2, round(x1 - x0) - 1), max(2, round(self._row_h()) - 1))
+
+    # -- content -------------------------------------------------------------------------------
+    def show(self, primer: NoteSequence, generated: NoteSequence, fit: bool = True) -> None:
+        """Show a whole piece (replacing what was shown); ``fit`` frames its pitch range."""
+        self.primer, self.generated = list(primer.notes), list(generated.notes)
+        self.steps_per_quarter = generated.steps_per_quarter
+        self.steps_per_bar = generated.steps_per_bar
+        if fit:
+            self._fit_pitches()
+            self.view_start = 0.0
+        self._invalidate()
+
+    def update_generated(self, generated: NoteSequence) -> None:
+        """The generated notes so far; draws only what is new (notes only grow at the end)."""
+        new = list(generated.notes)
+        old = self.generated
+        same = 0
+        while same < min(len(old), len(new)) and old[same] == new[same]:
+            same += 1
+        self.generated = new
+        if same < len(old) - 1:  # an earlier note changed: rare, redraw all
+            self._invalidate()
+        else:
+            self._drawn["generated"] = min(self._drawn["generated"], same)
+        if self._fit_needed(new[same:]):
+            self._fit_pitches()
+            self._invalidate()
+        if self.follow and new:
+            newest_end = max(n.end for n in new[-8:])
+            if newest_end > self.view_start + 0.9 * self.steps_visible:
+                self.view_start = max(0.0, newest_end - 0.4 * self.steps_visible)
+                self._invalidate()
+
+    def frame_piece(self) -> None:
+        """Show the whole piece if it fits at a readable zoom, else where the primer meets the
+        generated notes (the start, for a new piece)."""
+        end = max((n.end for n in self.all_notes()), default=0)
+        if end <= 384:
+            self.steps_visible = max(64.0, end * 1.04)
+            self.view_start = 0.0
+        else:
+            primer_end = max((n.end for n in self.primer), default=0)
+            self.view_start = max(0.0, primer_end - self.steps_visible / 4)
+        self.follow = False
+        self._invalidate()
+
+    def all_notes(self) -> list[Note]:
+        return self.primer + self.generated
+
+    def _fit_needed(self, notes: list[Note]) -> bool:
+        return any(not self.low_pitch <= n.pitch <= self.high_pitch for n in notes)
+
+    def _fit_pitches(self) -> None:
+        notes = self.all_notes()
+        if not notes:
+            return
+        low, high = min(n.pitch for n in notes), max(n.pitch for n in notes)
+        middle, span = (low + high) // 2, max(30, high - low + 7)
+        self.low_pitch = max(21, middle - span // 2)
+        self.high_pitch = min(108, self.low_pitch + span)
+        self.low_pitch = max(21, self.high_pitch - span)
+
+    def _invalidate(self) -> None:
+        self._layer = None
+        self._drawn = {"primer": 0, "generated": 0}
+
+    # -- input ---------------------------------------------------------------------------------
+    def handle_event(self, event: pygame.event.Event) -> bool:
+        """Scroll, zoom and pan; True if the event was the roll's."""
+        mods = pygame.key.get_mods()
+        if event.type == pygame.MOUSEWHEEL and self.rect.collidepoint(pygame.mouse.get_pos()):
+            if mods & pygame.KMOD_CTRL:
+                self.zoom(0.8 if event.y > 0 else 1.25, pygame.mouse.get_pos()[0])
+            elif mods & pygame.KMOD_SHIFT:
+                self.scroll_pitch(2 * event.y)
+            else:
+                self.scroll_steps(-event.y * self.steps_visible / 8 + event.x * self.steps_visible / 8)
+            return True
+        if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and self.notes_rect.collidepoint(event.pos):
+            self._drag_from = (event.pos[0], self.view_start)
+            self.follow = False
+            return True
+        if event.type == pygame.MOUSEMOTION and self._drag_from is not None:
+            x0, start0 = self._drag_from
+            self.view_start = max(0.0, start0 - (event.pos[0] - x0) / self._px_per_step())
+            self._invalidate()
+            return True
+        if event.type == pygame.MOUSEBUTTONUP and event.button == 1 and self._drag_from is not None:
+            self._drag_from = None
+            return True
+        if event.type == pygame.KEYDOWN:
+            keys = {
+                pygame.K_LEFT: lambda: self.scroll_steps(-self.steps_visible / 8),
+                pygame.K_RIGHT: lambda: self.scroll_steps(self.steps_visible / 8),
+                pygame.K_UP: lambda: self.scroll_pitch(2),
+                pygame.K_DOWN: lambda: self.scroll_pitch(-2),
+                pygame.K_PLUS: lambda: self.zoom(0.8),
+                pygame.K_EQUALS: lambda: self.zoom(0.8),
+                pygame.K_KP_PLUS: lambda: self.zoom(0.8),
+                pygame.K_MINUS: lambda: self.zoom(1.25),
+                pygame.K_KP_MINUS: lambda: self.zoom(1.25),
+                pygame.K_HOME: lambda: self.scroll_steps(-self.view_start),
+            }
+            if event.key in keys:
+                keys[event.key]()
+                return True
+        return False
+
+    def scroll_steps(self, steps: float) -> None:
+        self.follow = False
+        self.view_start = max(0.0, self.view_start + steps)
+        self._invalidate()
+
+    def scroll_pitch(self, semitones: int) -> None:
+        span = self.high_pitch - self.low_pitch
+        self.high_pitch = max(21 + span, min(108, self.high_pitch + semitones))
+        self.low_pitch = self.high_pitch - span
+        self._invalidate()
+
+    def zoom(self, factor: float, anchor_x: float | None = None) -> None:
+        anchor = self.x_to_step(anchor_x) if anchor_x is not None else self.view_start
+        self.steps_visible = min(4096.0, max(16.0, self.steps_visible * factor))
+        if anchor_x is not None:
+            self.view_start = max(0.0, anchor - (anchor_x - self.notes_rect.x) / self._px_per_step())
+        self._invalidate()
+
+    # -- drawing -------------------------------------------------------------------------------
+    def draw(self, surface: pygame.Surface) -> None:
+        if self._layer is None or self._layer.get_size() != self.notes_rect.size:
+            self._layer = self._draw_grid()
+            self.full_redraws += 1
+        self._draw_new_notes()
+        surface.blit(self._layer, self.notes_rect.topleft)
+        self._draw_keyboard(surface)
+        self._draw_ruler(surface)
+        if not self.all_notes():
+            text = self._font.render(self.empty_message, True, COLOURS["empty_text"])
+            surface.blit(text, text.get_rect(center=self.notes_rect.center))
+        if self.playhead_step is not None:
+            x = self.step_to_x(self.playhead_step)
+            if self.notes_rect.left <= x <= self.notes_rect.right:
+                pygame.draw.line(surface, COLOURS["playhead"], (x, self.rect.top), (x, self.rect.bottom - 1), 2)
+
+    def _draw_grid(self) -> pygame.Surface:
+        area = self.notes_rect
+        layer = pygame.Surface(area.size)
+        layer.fill(COLOURS["background"])
+        row_h = self._row_h()
+        for pitch in range(self.low_pitch, self.high_pitch + 1):
+            y = (self.high_pitch - pitch) * row_h
+            colour = COLOURS["black_row"] if pitch % 12 in BLACK_KEYS else COLOURS["white_row"]
+            pygame.draw.rect(layer, colour, (0, round(y), area.w, max(1, round(row_h) - 1)))
+            if pitch % 12 == 0:
+                pygame.draw.line(
+                    layer, COLOURS["c_row_line"], (0, round(y + row_h) - 1), (area.w, round(y + row_h) - 1)
+                )
+        first = int(self.view_start // self.steps_per_quarter) * self.steps_per_quarter
+        step = first
+        while step <= self.view_start + self.steps_visible:
+            x = round((step - self.view_start) * self._px_per_step())
+            colour = COLOURS["bar"] if step % self.steps_per_bar == 0 else COLOURS["beat"]
+            pygame.draw.line(layer, colour, (x, 0), (x, area.h))
+            step += self.steps_per_quarter
+        self._drawn = {"primer": 0, "generated": 0}
+        return layer
+
+    def _draw_new_notes(self) -> None:
+        for kind, notes in (("primer", self.primer), ("generated", self.generated)):
+            start = self._drawn[kind]
+            if start >= len(notes):
+                continue
+            colour = COLOURS[kind]
+            border = darker(colour)
+            offset = pygame.Vector2(self.notes_rect.topleft)
+            view_end = self.view_start + self.steps_visible
+            # notes are sorted by start: skip those that begin after the view
+            stop = bisect_left(notes, view_end, lo=start, key=lambda n: n.start)
+            for note in notes[start:stop]:
+                if note.end < self.view_start or not self.low_pitch <= note.pitch <= self.high_pitch:
+                    continue
+                rect = self.note_rect(note).move(-offset.x, -offset.y)
+                pygame.draw.rect(self._layer, colour, rect, border_radius=2)
+                pygame.draw.rect(self._layer, border, rect, width=1, border_radius=2)
+            self._drawn[kind] = stop if stop < len(notes) else len(notes)
+
+    def _draw_keyboard(self, surface: pygame.Surface) -> None:
+        strip = pygame.Rect(self.rect.x, self.notes_rect.y, KEYBOARD_W, self.notes_rect.h)
+        pygame.draw.rect(surface, COLOURS["white_key"], strip)
+        row_h = self._row_h()
+        for pitch in range(self.low_pitch, self.high_pitch + 1):
+            y = self.pitch_to_y(pitch)
+            if pitch % 12 in BLACK_KEYS:
+                pygame.draw.rect(surface, COLOURS["black_key"], (strip.x, round(y), KEYBOARD_W * 0.62, round(row_h)))
+            if pitch % 12 == 0:
+                pygame.draw.line(
+                    surface, COLOURS["key_text"], (strip.x, round(y + row_h)), (strip.right, round(y + row_h))
+                )
+                label = self._font.render(f"C{pitch // 12 - 1}", True, COLOURS["key_text"])
+                surface.blit(label, (strip.right - label.get_width() - 3, round(y + row_h) - label.get_height()))
+        pygame.draw.rect(surface, COLOURS["ruler"], (self.rect.x, self.rect.y, KEYBOARD_W, RULER_H))
+
+    def _draw_ruler(self, surface: pygame.Surface) -> None:
+        ruler = self.ruler_rect
+        pygame.draw.rect(surface, COLOURS["ruler"], ruler)
+        bar = int(self.view_start // self.steps_per_bar)
+        while bar * self.steps_per_bar <= self.view_start + self.steps_visible:
+            x = self.step_to_x(bar * self.steps_per_bar)
+            if x >= ruler.x:
+                pygame.draw.line(surface, COLOURS["bar"], (x, ruler.y + 8), (x, ruler.bottom))
+                label = self._font.render(str(bar + 1), True, COLOURS["ruler_text"])
+                surface.blit(label, (x + 3, ruler.y + 4))
+            bar += 1

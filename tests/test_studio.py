@@ -1,0 +1,249 @@
+"""The studio, driven headless through real pygame events (SDL_VIDEODRIVER=dummy)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pygame
+import pytest
+
+from studio import engine as eng
+from studio.app import App
+from studio.automation import click, drag, press, run_until
+from studio.piano_roll import COLOURS
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "checkpoints" / "chorales_small"
+
+
+def copy_checkpoint(source: Path, folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(source.with_suffix(suffix), (folder / name).with_suffix(suffix))
+    return folder / name
+
+
+def open_app(checkpoints: Path) -> App:
+    app = App(checkpoints_dir=checkpoints, data_root=ROOT / "data")
+    run_until(app, lambda: app.generate.loaded is not None or "No checkpoint" in app.generate.status_text, 60)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path, tiny_word_checkpoint):
+    app = open_app(copy_checkpoint(tiny_word_checkpoint, tmp_path / "checkpoints", "tiny").parent)
+    yield app
+    app.close()
+
+
+def generate_and_wait(app: App, timeout: float = 120) -> None:
+    click(app, app.generate.generate_button.rect.center)
+    run_until(app, lambda: app.generate.generating, 10, "the job to start")
+    run_until(app, lambda: not app.generate.generating, timeout, "the job to finish")
+
+
+def pixel(app: App, note) -> tuple[int, int, int]:
+    rect = app.generate.piano_roll.note_rect(note)
+    return tuple(app.window.get_at(rect.center))[:3]
+
+
+def test_moving_each_slider_changes_the_settings_the_engine_receives(app):
+    panel = app.generate
+    targets = {
+        "temperature": 1.0,  # fraction of the slider's width to drag the handle to
+        "tokens": 0.0,
+        "top_k": 0.5,
+        "top_p": 0.0,
+    }
+    for name, fraction in targets.items():
+        slider = getattr(panel, name).slider
+        left, right = slider.left_button.rect.right, slider.right_button.rect.left  # the track's ends
+        start = slider.sliding_button.rect.center
+        x = left + int(fraction * (right - left)) + (30 if fraction == 1.0 else -30 if fraction == 0.0 else 0)
+        drag(app, start, (x, start[1]))
+    generate_and_wait(app)
+    received = app.engine.received[-1]
+    assert isinstance(received, eng.Generate) and received.mode == "new"
+    settings = received.settings
+    assert settings == panel.settings()
+    assert settings.temperature == pytest.approx(2.0, abs=0.05)
+    assert settings.tokens == 32
+    assert settings.top_k is not None and 30 <= settings.top_k <= 75
+    assert settings.top_p == pytest.approx(0.5, abs=0.02)
+    assert panel.temperature.value_label.text == f"{settings.temperature:.2f}"
+
+
+def test_new_piece_generates_notes_and_the_canvas_shows_them(app):
+    generate_and_wait(app)
+    primer, generated = app.generate.result
+    assert not primer.notes and generated.notes
+    assert app.generate.piano_roll.generated == generated.notes
+    assert "Generation complete" in app.generate.status_text
+    app.step()
+    visible = [
+        n for n in generated.notes if app.generate.piano_roll.notes_rect.contains(app.generate.piano_roll.note_rect(n))
+    ]
+    assert visible
+    assert sum(pixel(app, n) == COLOURS["generated"] for n in visible) >= len(visible) // 2
+
+
+def test_continue_keeps_the_primer_notes_in_the_primer_colour(app, chorales):
+    panel = app.generate
+    click(app, panel.mode_buttons["continue"].rect.center)
+    generate_and_wait(app)
+    primer, generated = panel.result
+    name = primer.name
+    expected = chorales.piece(name).cropped(0, 8 * 4)
+    assert primer.notes == expected.notes and generated.notes
+    app.step()
+    inside = [n for n in primer.notes if panel.piano_roll.notes_rect.contains(panel.piano_roll.note_rect(n))]
+    assert inside and all(pixel(app, n) == COLOURS["primer"] for n in inside[:10])
+    assert panel.mode_buttons["retry"].is_enabled
+
+
+def test_retry_keeps_the_primer_and_gives_a_different_continuation(app):
+    panel = app.generate
+    click(app, panel.mode_buttons["continue"].rect.center)
+    generate_and_wait(app)
+    first_primer, first = panel.result
+    first_seed = app.engine.received[-1].settings.seed
+    click(app, panel.mode_buttons["retry"].rect.center)
+    generate_and_wait(app)
+    second_primer, second = panel.result
+    assert app.engine.received[-1].mode == "retry"
+    assert app.engine.received[-1].settings.seed != first_seed
+    assert second_primer.notes == first_primer.notes
+    assert second.notes != first.notes
+
+
+def test_g_generates_and_escape_stops_keeping_the_partial_piece(app):
+    panel = app.generate
+    slider = panel.tokens.slider
+    drag(app, slider.sliding_button.rect.center, (slider.rect.right - 5, slider.sliding_button.rect.centery))
+    assert panel.settings().tokens == 2048
+    press(app, pygame.K_g)
+    run_until(app, lambda: panel.generating and len(panel.piano_roll.generated) >= 5, 30)
+    press(app, pygame.K_ESCAPE)
+    run_until(app, lambda: not panel.generating, 30)
+    _, generated = panel.result
+    assert generated.notes and panel.status_text.startswith("Stopped")
+    assert panel.piano_roll.generated == generated.notes
+    assert panel.generate_button.text == "Generate"
+
+
+def test_frames_keep_coming_while_the_shipped_model_generates(tmp_path):
+    app = open_app(copy_checkpoint(SHIPPED, tmp_path / "checkpoints", "small").parent)
+    try:
+        app.generate.tokens.set_value(256)
+        click(app, app.generate.generate_button.rect.center)
+        run_until(app, lambda: app.generate.generating, 10)
+        first = len(app.frame_times)
+        run_until(app, lambda: not app.generate.generating, 300)
+        during = np.array(app.frame_times[first:])
+        assert len(during) > 10
+        assert np.percentile(during, 95) < 0.100
+    finally:
+        app.close()
+
+
+def test_no_checkpoint_says_how_to_train_one(tmp_path):
+    app = open_app(tmp_path / "empty")
+    try:
+        assert "python -m models.train_gpt" in app.generate.status_text
+        assert not app.generate.generate_button.is_enabled
+        press(app, pygame.K_g)  # nothing happens, nothing breaks
+        assert not app.generate.generating
+    finally:
+        app.close()
+
+
+def choose(app: App, menu, option_text: str) -> None:
+    click(app, menu.rect.center)
+    items = menu.current_state.options_selection_list.item_list
+    button = next(item["button_element"] for item in items if item["text"] == option_text)
+    click(app, button.rect.center)
+
+
+def test_a_checkpoint_that_fails_to_load_gives_a_message_and_the_menu_stays_usable(tmp_path, tiny_word_checkpoint):
+    folder = tmp_path / "checkpoints"
+    broken = copy_checkpoint(tiny_word_checkpoint, folder, "a_broken")
+    broken.with_suffix(".safetensors").write_bytes(b"not weights")
+    copy_checkpoint(tiny_word_checkpoint, folder, "b_good")
+    app = App(checkpoints_dir=folder, data_root=ROOT / "data")
+    try:
+        run_until(app, lambda: "a_broken.safetensors" in app.generate.status_text, 60)
+        assert app.generate.loaded is None
+        good = next(c.label for c in app.generate.checkpoints if c.name == "b_good")
+        choose(app, app.generate.checkpoint_menu, good)
+        run_until(app, lambda: app.generate.loaded is not None, 60)
+        generate_and_wait(app)
+        assert app.generate.result[1].notes
+    finally:
+        app.close()
+
+
+def test_a_generation_error_is_shown_and_the_ui_returns_to_idle(tmp_path, tiny_word_checkpoint):
+    folder = tmp_path / "checkpoints"
+    path = copy_checkpoint(tiny_word_checkpoint, folder, "nodata")
+    info = json.loads(path.with_suffix(".json").read_text())
+    info["model_card"]["data"] = str(tmp_path / "gone")
+    path.with_suffix(".json").write_text(json.dumps(info))
+    app = open_app(folder)
+    try:
+        click(app, app.generate.mode_buttons["continue"].rect.center)
+        click(app, app.generate.generate_button.rect.center)
+        run_until(app, lambda: "dataset is not here" in app.generate.status_text, 30)
+        assert not app.generate.generating and app.generate.generate_button.is_enabled
+        assert app.generate.generate_button.text == "Generate"
+    finally:
+        app.close()
+
+
+def test_closing_the_window_while_generating_stops_the_worker_cleanly(app):
+    app.generate.tokens.set_value(2048)
+    click(app, app.generate.generate_button.rect.center)
+    run_until(app, lambda: app.generate.generating, 10)
+    pygame.event.post(pygame.event.Event(pygame.QUIT))
+    app.run()  # returns once the window is closed; close() joins the worker
+    assert not app.engine._thread.is_alive()
+
+
+def test_the_roll_does_not_redraw_everything_each_frame(app):
+    generate_and_wait(app)
+    roll = app.generate.piano_roll
+    app.step()
+    before = roll.full_redraws
+    for _ in range(20):
+        app.step()
+    assert roll.full_redraws == before
+    press(app, pygame.K_RIGHT)  # scrolling does redraw
+    assert roll.full_redraws == before + 1
+
+
+def test_studio_modules_do_not_import_torch():
+    code = "import sys, studio.app, studio.generate_panel, studio.piano_roll; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_smoke_mode_exits_zero_and_writes_a_screenshot(tmp_path):
+    shot = tmp_path / "studio.png"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+    result = subprocess.run(
+        [sys.executable, "main.py", "--smoke", "--screenshot", str(shot)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert shot.stat().st_size > 10_000
+    image = pygame.image.load(str(shot))
+    assert image.get_size() == (1280, 800)
