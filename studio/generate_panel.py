@@ -59,6 +59,7 @@ class GeneratePanel:
         self.result: tuple[NoteSequence, NoteSequence] | None = None  # (primer, generated)
         self.primer_shown = NoteSequence()
         self.can_retry = False
+        self.last_finished: eng.Finished | None = None
         side = UIPanel(pygame.Rect(0, 0, SIDEBAR_W, rect.h), manager=manager, container=container, object_id="#sidebar")
         self.sidebar = side
         inner_w = SIDEBAR_W - 2 * MARGIN
@@ -302,6 +303,7 @@ class GeneratePanel:
             self.progress.set_current_progress(100 * event.done / max(1, event.total))
             self.set_status(f"Generating… {event.done}/{event.total}")
         elif isinstance(event, eng.Finished):
+            self.last_finished = event
             self._finish_job()
             self.result = (event.primer, event.generated)
             self.piano_roll.update_generated(event.generated)
