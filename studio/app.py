@@ -13,14 +13,22 @@ import pygame
 import pygame_gui
 from pygame_gui.elements import UILabel, UITabContainer
 
+from studio import engine as eng
 from studio.engine import Engine
-from studio.generate_panel import GeneratePanel
+from studio.generate_panel import MARGIN, SIDEBAR_W, GeneratePanel
+from studio.settings import Settings, studio_home
+from studio.takes import Take, TakeStore
+from studio.takes_panel import TakesPanel
+from studio.transport import BAR_H, TransportBar
+from tokenizer.errors import CantorError
+from tokenizer.readers import read_piece
 
 ROOT = Path(__file__).resolve().parent.parent
 THEME = ROOT / "assets" / "theme.json"
 DEFAULT_SIZE = (1280, 800)
 MIN_SIZE = (1024, 700)
 FPS = 60
+TAKES_W = 220
 
 
 class App:
@@ -32,6 +40,7 @@ class App:
         checkpoints_dir: Path = ROOT / "checkpoints",
         data_root: Path = ROOT / "data",
         engine_threads: int = 1,
+        home: Path | None = None,
     ) -> None:
         pygame.init()
         pygame.display.set_caption("Cantor")
@@ -49,9 +58,33 @@ class App:
         self.tabs.add_tab("Codebooks", "#tab_codebooks")
         tab_top = self.tabs.get_tab(0)["container"].get_abs_rect().top
         body = pygame.Rect(0, tab_top, width, height - tab_top)
+        home = Path(home or studio_home())
+        self.settings = Settings.load(home / "settings.json")
+        self.takes = TakeStore(home / "takes.json")
+        # the Generate tab: sidebar | piano roll | takes, and the transport bar under roll and takes
+        x0 = SIDEBAR_W + MARGIN
+        roll_rect = pygame.Rect(x0, body.y + MARGIN, width - x0 - 2 * MARGIN - TAKES_W, body.h - 2 * MARGIN - BAR_H)
+        takes_rect = pygame.Rect(roll_rect.right + MARGIN, roll_rect.y, TAKES_W, roll_rect.h - 70)
+        files_rect = pygame.Rect(takes_rect.x, takes_rect.bottom + 6, TAKES_W, 64)
+        bar_rect = pygame.Rect(x0, roll_rect.bottom + 2, width - x0 - MARGIN, BAR_H)
+        container = self.tabs.get_tab(0)["container"]
+        origin = container.get_abs_rect().topleft  # widgets in the tab are placed relative to it
+        takes_rect, files_rect, bar_rect = (r.move(-origin[0], -origin[1]) for r in (takes_rect, files_rect, bar_rect))
         self.generate = GeneratePanel(
-            body, self.manager, self.tabs.get_tab(0)["container"], self.engine, checkpoints_dir
+            body, roll_rect, self.manager, container, self.engine, checkpoints_dir, on_take=self._add_take
         )
+        self.transport = TransportBar(
+            bar_rect,
+            files_rect,
+            self.manager,
+            container,
+            self.generate.piano_roll,
+            self.settings,
+            current_piece=self.generate.current_piece,
+            say=self.generate.set_status,
+            on_open=self.generate.open_piece,
+        )
+        self.takes_panel = TakesPanel(takes_rect, self.manager, container, self.takes, on_pick=self._show_take)
         UILabel(
             pygame.Rect(24, 24, 600, 24),
             "The codebook pipeline (VQ-VAE + prior) arrives here in a later release.",
@@ -61,6 +94,9 @@ class App:
         UILabel(pygame.Rect(width - 120, 2, 110, 30), "Cantor", self.manager, object_id="#app_title")
         self.engine.start()
         self.generate.start()
+        for message in (self.takes.message, self.transport.player.message):
+            if message:
+                self.generate.set_status(message)
 
     @property
     def on_generate_tab(self) -> bool:
@@ -74,6 +110,7 @@ class App:
             self.process_event(event)
         for engine_event in self.engine.poll():
             self.generate.handle_engine_event(engine_event)
+        self.transport.update()
         self.manager.update(dt)
         self.window.fill((20, 21, 26))
         self.manager.draw_ui(self.window)
@@ -86,7 +123,16 @@ class App:
         if event.type == pygame.QUIT:
             self.running = False
             return
+        if event.type == pygame.DROPFILE:
+            self.open_file(Path(event.file))
+            return
+        if self._over_roll(event) and (
+            self.transport.process_event(event) or self.generate.piano_roll.handle_event(event)
+        ):
+            return
         if self.manager.process_events(event):
+            return
+        if self.transport.process_event(event) or self.takes_panel.process_event(event):
             return
         if event.type == pygame.KEYDOWN and not self._typing():
             if event.key == pygame.K_g:
@@ -97,6 +143,54 @@ class App:
                 return
         if self.on_generate_tab:
             self.generate.process_event(event)
+
+    def _over_roll(self, event: pygame.event.Event) -> bool:
+        """Mouse events over the piano roll are the roll's (the tab's panel would swallow them),
+        unless a dialog window lies on top there."""
+        if not self.on_generate_tab:
+            return False
+        roll = self.generate.piano_roll
+        if event.type == pygame.MOUSEWHEEL:
+            position = pygame.mouse.get_pos()
+        elif event.type in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP, pygame.MOUSEMOTION):
+            position = event.pos
+        else:
+            return False
+        if roll.dragging and event.type != pygame.MOUSEWHEEL:
+            return True
+        windows = self.manager.get_window_stack().get_full_stack()
+        return roll.rect.collidepoint(position) and not any(w.rect.collidepoint(position) for w in windows)
+
+    def open_file(self, path: Path) -> None:
+        """Open (or drop) a MIDI/MusicXML file: it shows on the roll, ready to continue."""
+        try:
+            piece = read_piece(path, steps_per_quarter=4)
+        except CantorError as err:
+            self.generate.show_error(str(err))
+            return
+        self.generate.open_piece(piece)
+
+    def _add_take(self, primer, generated, job: eng.Generate, stopped: bool) -> None:
+        s = job.settings
+        settings = {
+            "temperature": s.temperature,
+            "tokens": s.tokens,
+            "top_k": s.top_k,
+            "top_p": s.top_p,
+            "seed": s.seed,
+        }
+        checkpoint = self.generate.loaded.name if self.generate.loaded else ""
+        take = Take(self.takes.next_number(), job.mode, settings, checkpoint, primer, generated, stopped)
+        try:
+            self.takes.add(take)
+        except CantorError as err:
+            self.generate.set_status(f"the take could not be autosaved: {err}")
+        self.takes_panel.refresh(select=take.number)
+
+    def _show_take(self, take: Take) -> None:
+        self.transport.stop()
+        self.generate.show_take(take.primer, take.generated)
+        self.generate.set_status(f"Take {take.number}: {len(take.generated.notes)} generated notes")
 
     def _typing(self) -> bool:
         focused = self.manager.get_focus_set()
@@ -114,6 +208,9 @@ class App:
         return path
 
     def close(self) -> None:
-        """Stop the worker cleanly (a running generation is cancelled), then the window."""
+        """Stop the worker cleanly (a running generation is cancelled), then the window. Idempotent."""
+        if not pygame.get_init():
+            return
+        self.transport.close()
         self.engine.shutdown()
         pygame.quit()

@@ -24,10 +24,12 @@ def move(app, position: tuple[int, int]) -> None:
 
 
 def click(app, position: tuple[int, int], button: int = 1) -> None:
-    """Move there, press and release, and a frame for the widget's own event to land."""
+    """Move there, press and release, then two frames for the widgets' own events to land
+    (a list item's press becomes the list's selection a frame later)."""
     move(app, position)
     _post(app, pygame.MOUSEBUTTONDOWN, pos=position, button=button)
     _post(app, pygame.MOUSEBUTTONUP, pos=position, button=button)
+    app.step()
     app.step()
 
 
@@ -55,3 +57,13 @@ def run_until(app, condition: Callable[[], bool], timeout_s: float = 120.0, what
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         app.step()
+
+
+def type_text(app, entry, text: str) -> None:
+    """Click into a text field, select all (Ctrl+A), type ``text`` and press Return."""
+    click(app, entry.rect.center)
+    press(app, pygame.K_a, pygame.KMOD_CTRL)
+    for character in text:
+        pygame.event.post(pygame.event.Event(pygame.TEXTINPUT, text=character))
+    app.step()
+    press(app, pygame.K_RETURN)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import random
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pygame
@@ -23,6 +25,7 @@ from pygame_gui.windows import UIMessageWindow
 from studio import engine as eng
 from studio.checkpoints import CheckpointEntry, list_checkpoints
 from studio.piano_roll import PianoRoll
+from studio.transport import Piece
 from studio.widgets import SLIDER_ROW_H, LabeledSlider
 from tokenizer.notes import NoteSequence
 
@@ -46,10 +49,12 @@ class GeneratePanel:
     def __init__(
         self,
         rect: pygame.Rect,
+        roll_rect: pygame.Rect,
         manager: pygame_gui.UIManager,
         container,
         engine: eng.Engine,
         checkpoints_dir: Path,
+        on_take: Callable[[NoteSequence, NoteSequence, eng.Generate, bool], None] = lambda *args: None,
         vocabulary_size: int = 107,
     ) -> None:
         self.manager, self.engine, self.checkpoints_dir = manager, engine, Path(checkpoints_dir)
@@ -59,7 +64,10 @@ class GeneratePanel:
         self.result: tuple[NoteSequence, NoteSequence] | None = None  # (primer, generated)
         self.primer_shown = NoteSequence()
         self.can_retry = False
+        self.on_take = on_take
+        self.user_primer: NoteSequence | None = None  # a file the user opened, to continue
         self.last_finished: eng.Finished | None = None
+        self.job_note = ""  # e.g. that the primer was cut to fit the context
         side = UIPanel(pygame.Rect(0, 0, SIDEBAR_W, rect.h), manager=manager, container=container, object_id="#sidebar")
         self.sidebar = side
         inner_w = SIDEBAR_W - 2 * MARGIN
@@ -164,9 +172,6 @@ class GeneratePanel:
         )
         self.status_text = "Loading the model…"
         self.sliders = [self.primer_slider, self.temperature, self.tokens, self.top_k, self.top_p]
-        roll_rect = pygame.Rect(
-            rect.x + SIDEBAR_W + MARGIN, rect.y + MARGIN, rect.w - SIDEBAR_W - 2 * MARGIN, rect.h - 2 * MARGIN
-        )
         self.piano_roll = PianoRoll(roll_rect)
         self._select_mode("new")
         self.generate_button.disable()
@@ -222,6 +227,7 @@ class GeneratePanel:
             settings=self.settings(),
             piece_name=None if piece_name == RANDOM_PIECE else piece_name,
             primer_quarters=int(self.primer_slider.value),
+            primer=self.user_primer if self.mode == "continue" else None,
         )
         if not self.engine.submit(job):
             self.set_status("Busy: a job is already running")
@@ -277,6 +283,7 @@ class GeneratePanel:
                     self._load(entry)
             return True
         if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.piece_menu:
+            self.user_primer = None  # a dataset piece replaces an opened file
             if self.mode != "continue":
                 self._select_mode("continue")
             return True
@@ -296,12 +303,13 @@ class GeneratePanel:
             )
             self.piano_roll.show(event.primer, empty, fit=bool(event.primer.notes))
             self.piano_roll.follow = True
-            self.set_status(event.note or "Generating…")
+            self.job_note = f" · {event.note}" if event.note else ""
+            self.set_status("Generating…" + self.job_note)
         elif isinstance(event, eng.NotesSoFar):
             self.piano_roll.update_generated(event.generated)
         elif isinstance(event, eng.Progress):
             self.progress.set_current_progress(100 * event.done / max(1, event.total))
-            self.set_status(f"Generating… {event.done}/{event.total}")
+            self.set_status(f"Generating… {event.done}/{event.total}{self.job_note}")
         elif isinstance(event, eng.Finished):
             self.last_finished = event
             self._finish_job()
@@ -310,8 +318,10 @@ class GeneratePanel:
             self.progress.set_current_progress(100)
             rate = event.words / max(event.seconds, 1e-9)
             self.piano_roll.frame_piece()
-            self.set_status(f"Generation complete · {len(event.generated.notes)} notes · {rate:.0f} words/s")
+            notes = len(event.generated.notes)
+            self.set_status(f"Generation complete · {notes} notes · {rate:.0f} words/s{self.job_note}")
             self._after_job(event.job)
+            self.on_take(event.primer, event.generated, event.job, False)
         elif isinstance(event, eng.Cancelled):
             self._finish_job()
             self.result = (event.primer, event.generated)
@@ -319,12 +329,37 @@ class GeneratePanel:
             self.piano_roll.frame_piece()
             self.set_status(f"Stopped · {event.words} words · {len(event.generated.notes)} notes kept")
             self._after_job(event.job)
+            self.on_take(event.primer, event.generated, event.job, True)
         elif isinstance(event, eng.Error):
             if self.generating:
                 self._finish_job()
             if self.loaded is not None:
                 self.generate_button.enable()
             self.show_error(event.message)
+
+    def open_piece(self, piece: NoteSequence) -> None:
+        """Show a file the user opened; Continue will use it as the primer."""
+        self.user_primer = piece
+        empty = NoteSequence(
+            steps_per_quarter=piece.steps_per_quarter, tempos=piece.tempos, time_signature=piece.time_signature
+        )
+        self.show_take(piece, empty)
+        self._select_mode("continue")
+        self.set_status(f"Opened {piece.name}: {len(piece.notes)} notes. Press Generate to continue it.")
+
+    def show_take(self, primer: NoteSequence, generated: NoteSequence) -> None:
+        self.result = (primer, generated)
+        self.piano_roll.show(primer, generated)
+        self.piano_roll.frame_piece()
+
+    def current_piece(self) -> Piece | None:
+        """What is on the roll: while generating, the notes so far."""
+        if self.generating:
+            return Piece(self.primer_shown, replace(self.primer_shown, notes=list(self.piano_roll.generated)))
+        if self.result is None:
+            return None
+        primer, generated = self.result
+        return Piece(primer, generated, name=f"cantor_{self.mode}")
 
     def _after_job(self, job: eng.Generate) -> None:
         if job.mode in ("continue", "retry"):

@@ -162,6 +162,10 @@ class PianoRoll:
         self._drawn = {"primer": 0, "generated": 0}
 
     # -- input ---------------------------------------------------------------------------------
+    @property
+    def dragging(self) -> bool:
+        return self._drag_from is not None
+
     def handle_event(self, event: pygame.event.Event) -> bool:
         """Scroll, zoom and pan; True if the event was the roll's."""
         mods = pygame.key.get_mods()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ["CANTOR_HOME"] = tempfile.mkdtemp(prefix="cantor-home-")  # never the user's own takes
 
 import pytest
 

@@ -80,6 +80,28 @@ class NoteSequence:
         notes = [longest[key] for key in sorted(longest)]
         return replace(self, notes=notes)
 
+    def as_played(self) -> NoteSequence:
+        """The notes as a keyboard sounds them: per key, the union of its notes cut at each onset.
+
+        Two voices on one key at once (a unison) cannot both sound on a keyboard, nor be told
+        apart on one MIDI channel or one piano-roll row; this is what remains of them.
+        """
+        by_pitch: dict[int, list[Note]] = {}
+        for note in self.normalized().notes:  # sorted by start; one note per (start, pitch)
+            by_pitch.setdefault(note.pitch, []).append(note)
+        played: list[Note] = []
+        for notes in by_pitch.values():
+            spans: list[tuple[list[Note], int]] = []  # overlapping notes of this key, and their end
+            for note in notes:
+                if spans and note.start < spans[-1][1]:
+                    spans[-1] = (spans[-1][0] + [note], max(spans[-1][1], note.end))
+                else:
+                    spans.append(([note], note.end))
+            for span_notes, span_end in spans:
+                cuts = [n.start for n in span_notes[1:]] + [span_end]
+                played += [n._replace(duration=cut - n.start) for n, cut in zip(span_notes, cuts, strict=True)]
+        return replace(self, notes=played).normalized()
+
     def with_velocity(self, velocity: int = DEFAULT_VELOCITY) -> NoteSequence:
         return replace(self, notes=[n._replace(velocity=velocity) for n in self.notes])
 

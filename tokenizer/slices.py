@@ -7,16 +7,14 @@ tick before every onset; here a note only loses a tick when something starts rig
 Reading back, a single blank tick between two runs of one row is such a boundary.
 
 One roll holds what a keyboard can play: one sounding note per key. Two voices on the same key
-at once (a unison) become that key's sounding span cut at each onset: ``as_played`` gives that
-view, and the round trip is exact onto it. For pieces without unisons it is the piece itself,
+at once (a unison) become that key's sounding span cut at each onset (``NoteSequence.as_played``),
+and the round trip is exact onto that view. For pieces without unisons it is the piece itself,
 on the 32-tick grid, except a 1-tick note followed at once by the same key and a 1-tick rest
 between two notes of one key (both far below the 4- and 8-step grids of the datasets). Notes
 crossing quarter boundaries survive: the slices are cut from one roll.
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 
@@ -52,25 +50,6 @@ def piece_to_slices(piece: NoteSequence) -> tuple[np.ndarray, int]:
     roll[onset_rows, onset_ticks - 1] = 0
     slices = roll.reshape(SLICE_PITCHES, quarters, TICKS_PER_QUARTER).transpose(1, 0, 2)
     return np.ascontiguousarray(slices), dropped
-
-
-def as_played(piece: NoteSequence) -> NoteSequence:
-    """The notes as a keyboard sounds them: per key, the union of its notes cut at each onset."""
-    by_pitch: dict[int, list[Note]] = {}
-    for note in piece.normalized().notes:  # sorted by start; one note per (start, pitch)
-        by_pitch.setdefault(note.pitch, []).append(note)
-    played: list[Note] = []
-    for notes in by_pitch.values():
-        spans: list[tuple[list[Note], int]] = []  # overlapping notes of this key, and their end
-        for note in notes:
-            if spans and note.start < spans[-1][1]:
-                spans[-1] = (spans[-1][0] + [note], max(spans[-1][1], note.end))
-            else:
-                spans.append(([note], note.end))
-        for span_notes, span_end in spans:
-            cuts = [n.start for n in span_notes[1:]] + [span_end]
-            played += [n._replace(duration=cut - n.start) for n, cut in zip(span_notes, cuts, strict=True)]
-    return replace(piece, notes=played).normalized()
 
 
 def slices_to_piece(slices: np.ndarray, steps_per_quarter: int = 4, **piece_fields) -> NoteSequence:

@@ -30,7 +30,7 @@ def to_pretty_midi(
     ticks_per_step = resolution / piece.steps_per_quarter
     for name, part in parts or [(piece.name or "Cantor", piece)]:
         instrument = pretty_midi.Instrument(program=program, name=name)
-        for note in part.notes:
+        for note in part.as_played().notes:  # one MIDI channel cannot hold two notes on one key
             start = midi.tick_to_time(round(note.start * ticks_per_step))
             end = midi.tick_to_time(round(note.end * ticks_per_step))
             instrument.notes.append(pretty_midi.Note(note.velocity, note.pitch, start, end))

@@ -1,0 +1,337 @@
+"""The transport bar under the piano roll: Play/Pause/Stop, instrument, tempo, SoundFont, and
+the file actions (Open, Save MIDI, Save WAV) for the piece on the roll.
+
+Space plays/stops, Ctrl+S saves MIDI, a click on the roll's time ruler seeks. Exports are
+atomic and never overwrite a file without a confirmation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygame
+import pygame_gui
+from pygame_gui.elements import UIButton, UIDropDownMenu, UIHorizontalSlider, UILabel
+from pygame_gui.windows import UIConfirmationDialog, UIFileDialog
+
+from studio.audio import Player, soundfont_ok
+from studio.piano_roll import PianoRoll
+from studio.settings import Settings
+from studio.synth import INSTRUMENTS, Voice, default_soundfont, write_wav
+from tokenizer.errors import CantorError
+from tokenizer.notes import NoteSequence
+from tokenizer.readers import read_piece
+from tokenizer.writers import write_midi
+
+BAR_H = 40
+
+
+@dataclass
+class Piece:
+    """What the roll shows: the primer and the generated notes (either may be empty)."""
+
+    primer: NoteSequence
+    generated: NoteSequence
+    name: str = "cantor"
+
+    def combined(self) -> NoteSequence:
+        notes = sorted(self.primer.notes + self.generated.notes, key=lambda n: (n.start, n.pitch))
+        base = self.generated if self.generated.notes else self.primer
+        return NoteSequence(
+            notes=notes,
+            steps_per_quarter=base.steps_per_quarter,
+            tempos=base.tempos,
+            time_signature=base.time_signature,
+            name=self.name,
+        )
+
+
+class TransportBar:
+    """Builds the bar in ``rect`` of ``container``; ``current_piece()`` says what to play/export."""
+
+    def __init__(
+        self,
+        rect: pygame.Rect,
+        files_rect: pygame.Rect,
+        manager: pygame_gui.UIManager,
+        container,
+        roll: PianoRoll,
+        settings: Settings,
+        current_piece: Callable[[], Piece | None],
+        say: Callable[[str], None],
+        on_open: Callable[[NoteSequence], None],
+    ) -> None:
+        self.manager, self.roll, self.settings = manager, roll, settings
+        self.current_piece, self.say, self.on_open = current_piece, say, on_open
+        self.player = Player()
+        x, y = rect.x, rect.y + 5
+
+        def button(text: str, width: int, tip: str) -> UIButton:
+            nonlocal x
+            made = UIButton(pygame.Rect(x, y, width, 30), text, manager, container, tool_tip_text=tip)
+            x += width + 4
+            return made
+
+        self.play_button = button("Play", 54, "Play / stop (Space)")
+        self.pause_button = button("Pause", 64, "Pause / resume")
+        self.stop_button = button("Stop", 52, "Stop and rewind")
+        x += 8
+        instrument = settings.instrument if settings.instrument in INSTRUMENTS else "Piano"
+        self.instrument_menu = UIDropDownMenu(
+            list(INSTRUMENTS), instrument, pygame.Rect(x, y, 116, 30), manager, container, object_id="#instrument_menu"
+        )
+        x += 124
+        self.bpm_label = UILabel(pygame.Rect(x, y + 5, 66, 20), "", manager, container)
+        x += 66
+        self.bpm_slider = UIHorizontalSlider(
+            pygame.Rect(x, y + 4, 110, 22), settings.bpm, (40, 200), manager, container, click_increment=2
+        )
+        x += 118
+        self.soundfont_button = button("SoundFont…", 96, "Pick a .sf2/.sf3 SoundFont")
+        half = (files_rect.w - 4) // 2
+        self.open_button = UIButton(
+            pygame.Rect(files_rect.x, files_rect.y, files_rect.w, 30),
+            "Open MIDI / MusicXML…",
+            manager,
+            container,
+            tool_tip_text="Open a file to see it and continue it (or drop it on the window)",
+        )
+        row = files_rect.y + 34
+        self.save_midi_button = UIButton(
+            pygame.Rect(files_rect.x, row, half, 30),
+            "Save MIDI…",
+            manager,
+            container,
+            tool_tip_text="Save the piece as MIDI (Ctrl+S)",
+        )
+        self.save_wav_button = UIButton(
+            pygame.Rect(files_rect.x + half + 4, row, half, 30),
+            "Save WAV…",
+            manager,
+            container,
+            tool_tip_text="Render the piece to a WAV file",
+        )
+        self._dialog: UIFileDialog | None = None
+        self._dialog_purpose = ""
+        self._confirm: UIConfirmationDialog | None = None
+        self._pending_save: tuple[str, Path] | None = None
+        self._playing_piece: NoteSequence | None = None
+        self._refresh_bpm()
+        if not self.player.available:
+            for b in (self.play_button, self.pause_button, self.stop_button):
+                b.disable()
+            self.say(self.player.message)
+
+    # -- what to sound ---------------------------------------------------------------------------
+    @property
+    def bpm(self) -> float:
+        return float(self.bpm_slider.get_current_value())
+
+    def voice(self) -> Voice:
+        program = INSTRUMENTS.get(self.settings.instrument, 0)
+        return Voice(program=program, qpm=self.bpm, soundfont=self.settings.soundfont_path())
+
+    def _refresh_bpm(self) -> None:
+        self.bpm_label.set_text(f"{self.bpm:.0f} BPM")
+
+    # -- playback --------------------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        if self.player.state == "stopped":
+            self.play()
+        else:
+            self.stop()
+
+    def play(self, start_s: float = 0.0) -> None:
+        piece = self.current_piece()
+        if piece is None or not (piece.primer.notes or piece.generated.notes):
+            self.say("Nothing to play yet")
+            return
+        self._playing_piece = piece.combined()
+        try:
+            self.player.play(self._playing_piece, self.voice(), start_s)
+        except CantorError as err:
+            if self.settings.soundfont and "SoundFont" in str(err):
+                self.settings.soundfont = ""  # fall back to the default and say so
+                self.settings.save()
+                self.say(f"{err}; back to the default SoundFont")
+                self.player.play(self._playing_piece, self.voice(), start_s)
+            else:
+                self.say(str(err))
+                return
+        self.play_button.set_text("Stop")
+
+    def stop(self) -> None:
+        self.player.stop()
+        self.play_button.set_text("Play")
+        self.pause_button.set_text("Pause")
+        self.roll.playhead_step = None
+
+    def toggle_pause(self) -> None:
+        if self.player.state == "playing":
+            self.player.pause()
+            self.pause_button.set_text("Resume")
+        elif self.player.state == "paused":
+            self.player.resume()
+            self.pause_button.set_text("Pause")
+
+    def update(self) -> None:
+        """Once a frame: feed the player and move the playhead."""
+        self.player.update()
+        if self.player.state == "stopped":
+            if self.play_button.text != "Play":
+                self.stop()
+            return
+        piece = self._playing_piece
+        self.roll.playhead_step = self.player.seconds_to_step(piece, self.bpm, self.player.position_s())
+
+    # -- files -----------------------------------------------------------------------------------
+    def _open_dialog(self, purpose: str, title: str, initial: Path) -> None:
+        if self._dialog is not None:
+            self._dialog.kill()
+        width, height = self.manager.window_resolution
+        rect = pygame.Rect(0, 0, 520, 420)
+        rect.center = (width // 2, height // 2)
+        self._dialog = UIFileDialog(
+            rect,
+            self.manager,
+            window_title=title,
+            initial_file_path=str(initial),
+            allow_existing_files_only=purpose in ("open", "soundfont"),
+        )
+        self._dialog_purpose = purpose
+
+    def ask_save(self, kind: str) -> None:
+        piece = self.current_piece()
+        if piece is None or not (piece.primer.notes or piece.generated.notes):
+            self.say("Nothing to save yet")
+            return
+        folder = Path(self.settings.export_folder or Path.home())
+        suffix = ".mid" if kind == "midi" else ".wav"
+        self._open_dialog(kind, f"Save {kind.upper()}", folder / f"{piece.name}{suffix}")
+
+    def _picked(self, path: Path) -> None:
+        purpose = self._dialog_purpose
+        self._dialog = None
+        if purpose == "open":
+            try:
+                piece = read_piece(path)
+            except CantorError as err:
+                self.say(str(err))
+                return
+            self.on_open(piece)
+        elif purpose == "soundfont":
+            try:
+                soundfont_ok(path)
+            except CantorError as err:
+                self.say(f"{err}; keeping the current SoundFont")
+                return
+            self.settings.soundfont = str(path)
+            self.settings.save()
+            self.say(f"SoundFont: {path.name}")
+        elif path.exists():
+            self._pending_save = (purpose, path)
+            width, height = self.manager.window_resolution
+            rect = pygame.Rect(0, 0, 400, 200)
+            rect.center = (width // 2, height // 2)
+            self._confirm = UIConfirmationDialog(
+                rect,
+                f"{path.name} exists. Replace it?",
+                self.manager,
+                window_title="Replace file?",
+                action_short_name="Replace",
+            )
+        else:
+            self.save(purpose, path)
+
+    def save(self, kind: str, path: Path) -> None:
+        """Write the current piece to ``path`` as MIDI (primer and generated as named tracks) or WAV."""
+        piece = self.current_piece()
+        if piece is None:
+            return
+        combined = piece.combined()
+        combined.tempos = [(0, self.bpm)]
+        try:
+            if kind == "midi":
+                parts = [
+                    (name, part)
+                    for name, part in (("primer", piece.primer), ("generated", piece.generated))
+                    if part.notes
+                ]
+                write_midi(combined, path, program=self.voice().program, parts=parts)
+            else:
+                write_wav(combined, self.voice(), path)
+        except CantorError as err:
+            self.say(str(err))
+            return
+        self.settings.export_folder = str(path.parent)
+        self.settings.save()
+        self.say(f"Saved {path}")
+
+    # -- events ----------------------------------------------------------------------------------
+    def process_event(self, event: pygame.event.Event) -> bool:
+        if event.type == pygame_gui.UI_BUTTON_PRESSED:
+            actions = {
+                self.play_button: self.toggle_play,
+                self.pause_button: self.toggle_pause,
+                self.stop_button: self.stop,
+                self.open_button: lambda: self._open_dialog(
+                    "open", "Open a MIDI or MusicXML file", Path(self.settings.export_folder or Path.home())
+                ),
+                self.save_midi_button: lambda: self.ask_save("midi"),
+                self.save_wav_button: lambda: self.ask_save("wav"),
+                self.soundfont_button: lambda: self._open_dialog(
+                    "soundfont", "Pick a SoundFont", Path(self.settings.soundfont or default_soundfont())
+                ),
+            }
+            if event.ui_element in actions:
+                actions[event.ui_element]()
+                return True
+        if event.type == pygame_gui.UI_FILE_DIALOG_PATH_PICKED and event.ui_element is self._dialog:
+            self._picked(Path(event.text))
+            return True
+        if event.type == pygame_gui.UI_CONFIRMATION_DIALOG_CONFIRMED and event.ui_element is self._confirm:
+            kind, path = self._pending_save
+            self._confirm, self._pending_save = None, None
+            self.save(kind, path)
+            return True
+        if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.instrument_menu:
+            self.settings.instrument = event.text
+            self.settings.save()
+            self._restart_if_playing()
+            return True
+        if event.type == pygame_gui.UI_HORIZONTAL_SLIDER_MOVED and event.ui_element is self.bpm_slider:
+            self._refresh_bpm()
+            self.settings.bpm = int(self.bpm)
+            self._restart_if_playing()
+            return True
+        if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and self.roll.ruler_rect.collidepoint(event.pos):
+            self._seek_to_x(event.pos[0])
+            return True
+        if event.type == pygame.KEYDOWN:
+            if event.key == pygame.K_SPACE:
+                self.toggle_play()
+                return True
+            if event.key == pygame.K_s and event.mod & pygame.KMOD_CTRL:
+                self.ask_save("midi")
+                return True
+        return False
+
+    def _restart_if_playing(self) -> None:
+        if self.player.state != "stopped" and self._playing_piece is not None:
+            step = self.roll.playhead_step or 0.0
+            self.play(self.player.step_to_seconds(self._playing_piece, self.bpm, step))
+
+    def _seek_to_x(self, x: int) -> None:
+        step = max(0.0, self.roll.x_to_step(x))
+        if self.player.state == "stopped":
+            piece = self.current_piece()
+            if piece is not None:
+                base = piece.combined()
+                self.play(self.player.step_to_seconds(base, self.bpm, step))
+            return
+        self.player.seek(self.player.step_to_seconds(self._playing_piece, self.bpm, step))
+
+    def close(self) -> None:
+        self.player.stop()
