@@ -19,6 +19,7 @@ from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
 
 CHUNK_S = 0.5
+BUFFER_FRAMES = 1024  # the mixer's device buffer: sound leaves the speaker this much after queueing
 NO_DEVICE = "no audio device; playback disabled"
 
 
@@ -29,7 +30,7 @@ class Player:
         self.message = ""
         try:
             if not pygame.mixer.get_init():
-                pygame.mixer.init(frequency=SAMPLE_RATE, size=-16, channels=2, buffer=1024)
+                pygame.mixer.init(frequency=SAMPLE_RATE, size=-16, channels=2, buffer=BUFFER_FRAMES)
             frequency, _, channels = pygame.mixer.get_init()
             if frequency != SAMPLE_RATE or channels != 2:
                 raise pygame.error(f"the device opened at {frequency} Hz with {channels} channels")
@@ -58,7 +59,7 @@ class Player:
         self._offset_s = start_s
         self.duration_s = start_s + renderer.total_frames / SAMPLE_RATE
         self._channel.play(self._next_sound())
-        self._started_at = time.perf_counter()
+        self._started_at = time.perf_counter() + BUFFER_FRAMES / SAMPLE_RATE
         self.state = "playing"
         self.update()
 
