@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 
 def smoke(app, screenshot: Path | None, words: int = 128) -> int:
-    """Generate ``words`` words with the default checkpoint through the real UI, then save a
-    screenshot. Returns 0 if all went well, else 1 with the message on stderr."""
+    """Generate ``words`` words with the default checkpoint through the real UI, play it for a
+    moment, then save a screenshot. Returns 0 if all went well, else 1 with the message on stderr."""
     from studio import engine as eng
     from studio.automation import click, run_until
 
@@ -39,10 +40,16 @@ def smoke(app, screenshot: Path | None, words: int = 128) -> int:
         run_until(app, lambda: not panel.generating, timeout_s=600, what="the generation to finish")
         if errors:
             raise RuntimeError(errors[0])
-        for _ in range(5):
+        if app.transport.player.available:  # play a little, so the playhead shows too
+            click(app, app.transport.play_button.rect.center)
+            deadline = time.monotonic() + 1.5
+            while time.monotonic() < deadline:
+                app.step()
+        for _ in range(3):
             app.step()
         if screenshot:
             app.screenshot(screenshot)
+        app.transport.stop()
         if not panel.result or not panel.result[1].notes:
             raise RuntimeError("the generation produced no notes")
     except Exception as err:

@@ -1,4 +1,4 @@
-"""The transport bar under the piano roll: Play/Pause/Stop, instrument, tempo, SoundFont, and
+"""The transport bar under the piano roll: Play/Stop and Pause/Resume, instrument, tempo, SoundFont, and
 the file actions (Open, Save MIDI, Save WAV) for the piece on the roll.
 
 Space plays/stops, Ctrl+S saves MIDI, a click on the roll's time ruler seeks. Exports are
@@ -74,9 +74,8 @@ class TransportBar:
             x += width + 4
             return made
 
-        self.play_button = button("Play", 54, "Play / stop (Space)")
+        self.play_button = button("Play", 60, "Play / stop (Space)")
         self.pause_button = button("Pause", 64, "Pause / resume")
-        self.stop_button = button("Stop", 52, "Stop and rewind")
         x += 8
         instrument = settings.instrument if settings.instrument in INSTRUMENTS else "Piano"
         self.instrument_menu = UIDropDownMenu(
@@ -120,7 +119,7 @@ class TransportBar:
         self._playing_piece: NoteSequence | None = None
         self._refresh_bpm()
         if not self.player.available:
-            for b in (self.play_button, self.pause_button, self.stop_button):
+            for b in (self.play_button, self.pause_button):
                 b.disable()
             self.say(self.player.message)
 
@@ -275,7 +274,6 @@ class TransportBar:
             actions = {
                 self.play_button: self.toggle_play,
                 self.pause_button: self.toggle_pause,
-                self.stop_button: self.stop,
                 self.open_button: lambda: self._open_dialog(
                     "open", "Open a MIDI or MusicXML file", Path(self.settings.export_folder or Path.home())
                 ),

@@ -94,7 +94,8 @@ def test_playhead_advances_with_time_pauses_and_resets_on_stop(app):
     app.step()
     assert roll.playhead_step == pytest.approx(paused, abs=0.05)
     click(app, transport.pause_button.rect.center)  # resume
-    click(app, transport.stop_button.rect.center)
+    assert transport.player.state == "playing"
+    click(app, transport.play_button.rect.center)  # stop
     assert roll.playhead_step is None and transport.player.position_s() == 0.0
 
 
