@@ -16,7 +16,7 @@ def smoke(app, screenshot: Path | None, words: int = 128) -> int:
     """Generate ``words`` words with the default checkpoint through the real UI, play it for a
     moment, then save a screenshot. Returns 0 if all went well, else 1 with the message on stderr."""
     from studio import engine as eng
-    from studio.automation import click, run_until
+    from studio.automation import click, move, run_until
 
     panel = app.generate
     errors: list[str] = []
@@ -45,6 +45,7 @@ def smoke(app, screenshot: Path | None, words: int = 128) -> int:
             deadline = time.monotonic() + 1.5
             while time.monotonic() < deadline:
                 app.step()
+        move(app, app.generate.piano_roll.notes_rect.center)  # no tooltip in the picture
         for _ in range(3):
             app.step()
         if screenshot:
@@ -62,10 +63,48 @@ def smoke(app, screenshot: Path | None, words: int = 128) -> int:
     return 0
 
 
+def smoke_codebooks(app, screenshot: Path | None, quarters: int = 8) -> int:
+    """On the Codebooks tab: reconstruct a piece, generate ``quarters`` with the prior (if one is
+    there), save a screenshot. 0 if all went well, else 1 with the message on stderr."""
+    from studio.automation import click, run_until
+
+    panel = app.codebooks
+    try:
+        if not panel.vqvaes:
+            raise RuntimeError("no VQ-VAE checkpoint in checkpoints/")
+        click(app, app.tabs.get_tab(1)["button"].rect.center)
+        run_until(app, lambda: panel.reconstruction is not None, 300, "the reconstruction")
+        if panel.loaded.prior:
+            panel.quarters.set_value(quarters)
+            click(app, panel.mode_buttons["continue"].rect.center)
+            click(app, panel.generate_button.rect.center)
+            run_until(app, lambda: panel.generating, 30, "the generation to start")
+            run_until(app, lambda: not panel.generating, 600, "the generation to finish")
+            if panel.generated is None or not panel.generated[1].notes:
+                raise RuntimeError(f"the prior produced no notes ({panel.status_text})")
+            panel.reconstruct(piece_name=panel.reconstruction.original.name)  # back to the comparison
+            run_until(app, lambda: panel.generated is None and not app.engine.busy, 60, "the reconstruction")
+        for _ in range(10):
+            app.step()
+        if screenshot:
+            app.screenshot(screenshot)
+    except Exception as err:
+        print(f"smoke test failed: {err}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+    shot = f", screenshot {screenshot}" if screenshot else ""
+    print(
+        f"smoke test passed: onset F1 {panel.reconstruction.onset_f1:.3f} on {panel.reconstruction.original.name}{shot}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Cantor: a studio for making music with small transformers")
     parser.add_argument("--smoke", action="store_true", help="generate 128 words headless, then exit")
     parser.add_argument("--screenshot", type=Path, help="with --smoke: save the window here")
+    parser.add_argument("--tab", choices=("generate", "codebooks"), default="generate", help="with --smoke")
     parser.add_argument("--size", default="1280x800", help="window size, e.g. 1024x700")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the model (default 1)")
     args = parser.parse_args(argv)
@@ -75,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = App(size=(width, height), engine_threads=args.threads)
     if args.smoke:
-        return smoke(app, args.screenshot)
+        return smoke_codebooks(app, args.screenshot) if args.tab == "codebooks" else smoke(app, args.screenshot)
     app.run()
     return 0
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 SIZES = {
     "tiny": dict(n_layer=2, n_head=2, n_embd=32),  # for tests
+    "mini": dict(n_layer=4, n_head=4, n_embd=128),  # the codebook prior: about 0.8M parameters
     "small": dict(n_layer=3, n_head=6, n_embd=384),  # about 5.6M parameters with the word vocabulary
     "large": dict(n_layer=4, n_head=8, n_embd=512),  # about 13M
 }

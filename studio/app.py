@@ -14,6 +14,7 @@ import pygame_gui
 from pygame_gui.elements import UILabel, UITabContainer
 
 from studio import engine as eng
+from studio.codebooks_panel import CodebooksPanel
 from studio.engine import Engine
 from studio.generate_panel import MARGIN, SIDEBAR_W, GeneratePanel
 from studio.settings import Settings, studio_home
@@ -53,23 +54,23 @@ class App:
         self.running = True
         self.frame_times: list[float] = []  # seconds per frame, for tests and the benchmark
         width, height = size
-        self.tabs = UITabContainer(pygame.Rect(0, 0, width, height), self.manager)
+        self.tabs = UITabContainer(pygame.Rect(0, 0, width, height - BAR_H - 6), self.manager)  # the bar below
         self.tabs.add_tab("Generate", "#tab_generate")
         self.tabs.add_tab("Codebooks", "#tab_codebooks")
         tab_top = self.tabs.get_tab(0)["container"].get_abs_rect().top
-        body = pygame.Rect(0, tab_top, width, height - tab_top)
+        body = pygame.Rect(0, tab_top, width, self.tabs.rect.bottom - tab_top)
         home = Path(home or studio_home())
         self.settings = Settings.load(home / "settings.json")
         self.takes = TakeStore(home / "takes.json")
         # the Generate tab: sidebar | piano roll | takes, and the transport bar under roll and takes
         x0 = SIDEBAR_W + MARGIN
-        roll_rect = pygame.Rect(x0, body.y + MARGIN, width - x0 - 2 * MARGIN - TAKES_W, body.h - 2 * MARGIN - BAR_H)
+        roll_rect = pygame.Rect(x0, body.y + MARGIN, width - x0 - 2 * MARGIN - TAKES_W, body.h - 2 * MARGIN)
         takes_rect = pygame.Rect(roll_rect.right + MARGIN, roll_rect.y, TAKES_W, roll_rect.h - 70)
         files_rect = pygame.Rect(takes_rect.x, takes_rect.bottom + 6, TAKES_W, 64)
-        bar_rect = pygame.Rect(x0, roll_rect.bottom + 2, width - x0 - MARGIN, BAR_H)
+        bar_rect = pygame.Rect(x0, height - BAR_H - 4, width - x0 - MARGIN, BAR_H)
         container = self.tabs.get_tab(0)["container"]
         origin = container.get_abs_rect().topleft  # widgets in the tab are placed relative to it
-        takes_rect, files_rect, bar_rect = (r.move(-origin[0], -origin[1]) for r in (takes_rect, files_rect, bar_rect))
+        takes_rect, files_rect = (r.move(-origin[0], -origin[1]) for r in (takes_rect, files_rect))
         self.generate = GeneratePanel(
             body, roll_rect, self.manager, container, self.engine, checkpoints_dir, on_take=self._add_take
         )
@@ -77,23 +78,31 @@ class App:
             bar_rect,
             files_rect,
             self.manager,
+            None,  # the bar belongs to the window: it plays whichever tab is showing
             container,
-            self.generate.piano_roll,
-            self.settings,
-            current_piece=self.generate.current_piece,
-            say=self.generate.set_status,
-            on_open=self.generate.open_piece,
+            rolls=lambda: self.active.rolls(),
+            settings=self.settings,
+            current_piece=lambda: self.active.current_piece(),
+            say=lambda text: self.active.set_status(text),
+            on_open=lambda piece: self.active.open_piece(piece),
         )
-        self.takes_panel = TakesPanel(takes_rect, self.manager, container, self.takes, on_pick=self._show_take)
-        UILabel(
-            pygame.Rect(24, 24, 600, 24),
-            "The codebook pipeline (VQ-VAE + prior) arrives here in a later release.",
+        main_rect = pygame.Rect(x0, body.y + MARGIN, width - x0 - MARGIN, body.h - 2 * MARGIN)
+        self.codebooks = CodebooksPanel(
+            body,
+            main_rect,
             self.manager,
             self.tabs.get_tab(1)["container"],
+            self.engine,
+            checkpoints_dir,
+            on_take=self._add_take,
+            ask_open=lambda: self.transport.ask_open(),
+            restart_playback=lambda: self.transport.restart_if_playing(),
+            play_excerpt=lambda piece: self.transport.play_piece(piece),
         )
+        self.takes_panel = TakesPanel(takes_rect, self.manager, container, self.takes, on_pick=self._show_take)
         UILabel(pygame.Rect(width - 120, 2, 110, 30), "Cantor", self.manager, object_id="#app_title")
         self.engine.start()
-        self.generate.start()
+        self.generate.start()  # the Codebooks tab loads its models when it is first opened
         for message in (self.takes.message, self.transport.player.message):
             if message:
                 self.generate.set_status(message)
@@ -102,6 +111,11 @@ class App:
     def on_generate_tab(self) -> bool:
         return self.tabs.current_container_index == 0
 
+    @property
+    def active(self):
+        """The panel of the tab on show."""
+        return self.generate if self.on_generate_tab else self.codebooks
+
     def step(self) -> None:
         """One frame: events, engine events, update, draw."""
         started = time.perf_counter()
@@ -109,13 +123,15 @@ class App:
         for event in pygame.event.get():
             self.process_event(event)
         for engine_event in self.engine.poll():
-            self.generate.handle_engine_event(engine_event)
+            self._owner_of_last_job().handle_engine_event(engine_event)
+        if not self.on_generate_tab and not self.codebooks.started:
+            self.codebooks.start()
+        self.codebooks.poll_pending()
         self.transport.update()
         self.manager.update(dt)
         self.window.fill((20, 21, 26))
         self.manager.draw_ui(self.window)
-        if self.on_generate_tab:
-            self.generate.draw(self.window)
+        self.active.draw(self.window)
         pygame.display.flip()
         self.frame_times.append(time.perf_counter() - started)
 
@@ -126,9 +142,7 @@ class App:
         if event.type == pygame.DROPFILE:
             self.open_file(Path(event.file))
             return
-        if self._over_roll(event) and (
-            self.transport.process_event(event) or self.generate.piano_roll.handle_event(event)
-        ):
+        if self._over_roll(event) and (self.transport.process_event(event) or self.active.process_event(event)):
             return
         if self.manager.process_events(event):
             return
@@ -136,30 +150,35 @@ class App:
             return
         if event.type == pygame.KEYDOWN and not self._typing():
             if event.key == pygame.K_g:
-                self.generate.generate()
+                self.active.generate()
                 return
             if event.key == pygame.K_ESCAPE:
-                self.generate.stop()
+                self.active.stop()
                 return
-        if self.on_generate_tab:
-            self.generate.process_event(event)
+        self.active.process_event(event)
+
+    def _owner_of_last_job(self):
+        received = self.engine.received
+        codebook_jobs = (eng.LoadCodebooks, eng.Reconstruct, eng.EditCode, eng.GenerateCodes)
+        return self.codebooks if received and isinstance(received[-1], codebook_jobs) else self.generate
 
     def _over_roll(self, event: pygame.event.Event) -> bool:
         """Mouse events over the piano roll are the roll's (the tab's panel would swallow them),
         unless a dialog window lies on top there."""
-        if not self.on_generate_tab:
-            return False
-        roll = self.generate.piano_roll
+        rolls = self.active.rolls()
         if event.type == pygame.MOUSEWHEEL:
             position = pygame.mouse.get_pos()
         elif event.type in (pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP, pygame.MOUSEMOTION):
             position = event.pos
         else:
             return False
-        if roll.dragging and event.type != pygame.MOUSEWHEEL:
+        if any(roll.dragging for roll in rolls) and event.type != pygame.MOUSEWHEEL:
             return True
         windows = self.manager.get_window_stack().get_full_stack()
-        return roll.rect.collidepoint(position) and not any(w.rect.collidepoint(position) for w in windows)
+        over = any(roll.rect.collidepoint(position) for roll in rolls) or (
+            not self.on_generate_tab and self.codebooks.grid_rect.collidepoint(position)
+        )
+        return over and not any(w.rect.collidepoint(position) for w in windows)
 
     def open_file(self, path: Path) -> None:
         """Open (or drop) a MIDI/MusicXML file: it shows on the roll, ready to continue."""
@@ -168,7 +187,7 @@ class App:
         except CantorError as err:
             self.generate.show_error(str(err))
             return
-        self.generate.open_piece(piece)
+        self.active.open_piece(piece)
 
     def _add_take(self, primer, generated, job: eng.Generate, stopped: bool) -> None:
         s = job.settings

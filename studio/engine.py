@@ -51,6 +51,37 @@ class Generate:
     primer: NoteSequence | None = None  # "continue": the user's own piece instead
 
 
+@dataclass(frozen=True)
+class LoadCodebooks:
+    vqvae: Path
+    prior: Path | None
+
+
+@dataclass(frozen=True)
+class Reconstruct:
+    """Encode and decode a dataset piece (by name) or the user's own piece."""
+
+    piece_name: str | None = None
+    piece: NoteSequence | None = None
+
+
+@dataclass(frozen=True)
+class EditCode:
+    quarter: int
+    position: int  # 0..15
+    code: int
+
+
+@dataclass(frozen=True)
+class GenerateCodes:
+    """mode "new" or "continue" (from the reconstructed piece's first ``primer_quarters``)."""
+
+    mode: str
+    quarters: int
+    settings: GenerationSettings
+    primer_quarters: int = 4
+
+
 # -- events -------------------------------------------------------------------------------------
 
 
@@ -107,7 +138,55 @@ class Error:
     message: str
 
 
-Event = Loaded | Started | Word | NotesSoFar | Progress | Finished | Cancelled | Error
+@dataclass(frozen=True)
+class CodebooksLoaded:
+    vqvae: str
+    prior: str | None
+    codes: int
+    piece_names: list[str]
+    patterns: object  # (K, 88, 32) note probabilities: each code decoded alone
+
+
+@dataclass(frozen=True)
+class Reconstructed:
+    original: NoteSequence
+    reconstruction: NoteSequence
+    codes: object  # (quarters, 16) int array
+    onset_f1: float
+    frame_f1: float
+    dropped: int  # notes outside 21-108 left out
+
+
+@dataclass(frozen=True)
+class CodesSoFar:
+    primer: NoteSequence
+    generated: NoteSequence
+    quarters_done: int
+    quarters_total: int
+
+
+@dataclass(frozen=True)
+class CodesFinished:
+    primer: NoteSequence
+    generated: NoteSequence
+    job: GenerateCodes
+    stopped: bool
+
+
+Event = (
+    Loaded
+    | Started
+    | Word
+    | NotesSoFar
+    | Progress
+    | Finished
+    | Cancelled
+    | Error
+    | CodebooksLoaded
+    | Reconstructed
+    | CodesSoFar
+    | CodesFinished
+)
 
 
 @dataclass
@@ -118,6 +197,11 @@ class _Memory:
     dataset: object = None  # tokenizer.dataset.WordDataset of the model's data
     last_primer: object = None  # models.word_model.Primer of the last continuation
     last_continue_job: Generate | None = None
+    codebooks: object = None  # models.codebooks.Codebooks, once loaded
+    source: object = None  # the piece being reconstructed
+    slices: object = None  # its quarter slices
+    codes: object = None  # its codes, as edited
+    cb_dataset: object = None  # the VQ-VAE's dataset
     received: list = field(default_factory=list)  # every job, for tests and diagnostics
 
 
@@ -128,7 +212,7 @@ class Engine:
         self.data_root = Path(data_root)
         self.threads = threads
         self._events: queue.Queue[Event] = queue.Queue()
-        self._jobs: queue.Queue[LoadCheckpoint | Generate | None] = queue.Queue()
+        self._jobs: queue.Queue = queue.Queue()
         self._cancel = threading.Event()
         self._busy = threading.Event()
         self._memory = _Memory()
@@ -146,7 +230,7 @@ class Engine:
     def received(self) -> list:
         return list(self._memory.received)
 
-    def submit(self, job: LoadCheckpoint | Generate) -> bool:
+    def submit(self, job) -> bool:
         """Queue ``job``; False (and nothing queued) if a job is running."""
         if self._busy.is_set():
             return False
@@ -180,11 +264,16 @@ class Engine:
         torch.set_num_threads(self.threads)
         while (job := self._jobs.get()) is not None:
             self._memory.received.append(job)
+            handlers = {
+                LoadCheckpoint: self._load,
+                Generate: self._generate,
+                LoadCodebooks: self._load_codebooks,
+                Reconstruct: self._reconstruct,
+                EditCode: self._edit_code,
+                GenerateCodes: self._generate_codes,
+            }
             try:
-                if isinstance(job, LoadCheckpoint):
-                    self._load(job)
-                else:
-                    self._generate(job)
+                handlers[type(job)](job)
             except CantorError as err:
                 self._events.put(Error(str(err)))
             except Exception as err:  # a bug must not kill the worker: show it and go on
@@ -272,3 +361,96 @@ class Engine:
         from dataclasses import replace
 
         return replace(primer_piece, notes=notes.generated_notes, name="generated")
+
+    # -- the codebook pipeline -------------------------------------------------------------------
+    def _load_codebooks(self, job: LoadCodebooks) -> None:
+        import numpy as np
+
+        from models.codebooks import Codebooks
+        from tokenizer.dataset import WordDataset
+
+        codebooks = Codebooks(job.vqvae, job.prior)
+        data = Path(codebooks.vqvae_info.get("model_card", {}).get("data", self.data_root / "chorales"))
+        dataset = WordDataset(data) if (data / "index.json").exists() else None
+        memory = self._memory
+        memory.codebooks = codebooks
+        if memory.dataset is None:
+            memory.dataset = dataset
+        memory.cb_dataset = dataset
+        patterns = codebooks.decode_slices(np.repeat(np.arange(codebooks.codes)[:, None], 16, axis=1))
+        names = dataset.names() if dataset else []
+        prior = job.prior.name if job.prior else None
+        self._events.put(CodebooksLoaded(job.vqvae.name, prior, codebooks.codes, names, patterns))
+
+    def _codebooks(self):
+        if self._memory.codebooks is None:
+            raise CantorError("no VQ-VAE is loaded: train one with python -m models.train_vqvae")
+        return self._memory.codebooks
+
+    def _reconstruct(self, job: Reconstruct) -> None:
+        codebooks = self._codebooks()
+        memory = self._memory
+        if job.piece is not None:
+            piece = job.piece
+        else:
+            dataset = memory.cb_dataset
+            if dataset is None:
+                raise CantorError("the VQ-VAE's dataset is not here: open a file instead")
+            piece = dataset.piece(job.piece_name or dataset.names()[0])
+        slices, dropped = codebooks.slices_of(piece)
+        memory.source, memory.slices, memory.codes = piece, slices, codebooks.encode(slices)
+        self._post_reconstruction(dropped)
+
+    def _edit_code(self, job: EditCode) -> None:
+        codebooks = self._codebooks()
+        memory = self._memory
+        if memory.codes is None:
+            raise CantorError("pick a piece first")
+        if not 0 <= job.code < codebooks.codes:
+            raise CantorError(f"code {job.code} is not in the codebook (0-{codebooks.codes - 1})")
+        memory.codes = memory.codes.copy()
+        memory.codes[job.quarter, job.position] = job.code
+        self._post_reconstruction(0)
+
+    def _post_reconstruction(self, dropped: int) -> None:
+        codebooks, memory = self._memory.codebooks, self._memory
+        piece = memory.source
+        recon_slices = codebooks.decode_slices(memory.codes)
+        scores = codebooks.scores(memory.slices, recon_slices)
+        from tokenizer.slices import slices_to_piece
+
+        recon = slices_to_piece(
+            recon_slices,
+            piece.steps_per_quarter,
+            tempos=piece.tempos,
+            time_signature=piece.time_signature,
+            name="reconstruction",
+        )
+        original = piece.as_played()
+        self._events.put(
+            Reconstructed(original, recon, memory.codes.copy(), scores["onset_f1"], scores["frame_f1"], dropped)
+        )
+
+    def _generate_codes(self, job: GenerateCodes) -> None:
+        from models.sampling import SamplingSettings
+
+        codebooks, memory = self._codebooks(), self._memory
+        s = job.settings
+        sampling = SamplingSettings(s.temperature, s.top_k, s.top_p, s.seed)
+        primer, primer_codes, primer_quarters = None, None, 0
+        if job.mode == "continue":
+            if memory.codes is None:
+                raise CantorError("pick a piece to continue first")
+            primer_quarters = min(job.primer_quarters, len(memory.codes))
+            primer_codes = memory.codes[:primer_quarters]
+            primer = memory.source.cropped(0, primer_quarters * memory.source.steps_per_quarter)
+        codes: list[int] = []
+        primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
+        for code in codebooks.stream_codes(job.quarters, sampling, primer_codes, cancel=self._cancel):
+            codes.append(code)
+            if len(codes) % 16 == 0:  # a whole quarter: show it
+                primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
+                self._events.put(CodesSoFar(primer_piece, generated, len(codes) // 16, job.quarters))
+        primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
+        stopped = len(codes) < job.quarters * 16
+        self._events.put(CodesFinished(primer_piece, generated, job, stopped))

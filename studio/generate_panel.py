@@ -352,6 +352,9 @@ class GeneratePanel:
         self.piano_roll.show(primer, generated)
         self.piano_roll.frame_piece()
 
+    def rolls(self) -> list[PianoRoll]:
+        return [self.piano_roll]
+
     def current_piece(self) -> Piece | None:
         """What is on the roll: while generating, the notes so far."""
         if self.generating:

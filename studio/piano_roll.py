@@ -1,7 +1,8 @@
 """The piano-roll canvas: pitch up the side (a keyboard strip with C labels), time across
 (a ruler with bar numbers, bar and beat lines), notes as rectangles as long as they last.
 
-Primer and generated notes have their own colours. The notes and grid live on a cached layer:
+Notes come in named layers, each with its colour: primer and generated notes, or, in the
+reconstruction view, matched, missed and extra notes. The notes and grid live on a cached layer:
 notes that stream in are drawn onto it one by one, and the layer is redrawn whole only when
 the view moves or zooms, so a 2000-note piece costs one blit a frame.
 While generating, the view follows the newest notes; afterwards the mouse wheel scrolls
@@ -33,6 +34,9 @@ COLOURS = {
     "key_text": (70, 74, 84),
     "primer": (232, 164, 72),
     "generated": (84, 184, 222),
+    "matched": (84, 184, 222),  # reconstruction view: notes both rolls have
+    "missed": (236, 88, 96),  # in the original, not in the reconstruction
+    "extra": (240, 210, 80),  # in the reconstruction, not in the original
     "playhead": (250, 90, 90),
     "empty_text": (120, 126, 140),
 }
@@ -47,8 +51,7 @@ class PianoRoll:
 
     def __init__(self, rect: pygame.Rect) -> None:
         self.rect = pygame.Rect(rect)
-        self.primer: list[Note] = []
-        self.generated: list[Note] = []
+        self.layers: dict[str, list[Note]] = {"primer": [], "generated": []}
         self.steps_per_quarter = 4
         self.steps_per_bar = 16
         self.view_start = 0.0  # step at the left edge of the notes area
@@ -59,7 +62,7 @@ class PianoRoll:
         self.empty_message = "Press Generate to write a piece."
         self._font = pygame.font.Font(None, 16)
         self._layer: pygame.Surface | None = None
-        self._drawn: dict[str, int] = {"primer": 0, "generated": 0}
+        self._drawn: dict[str, int] = {}  # per layer: how many of its notes are on the cached layer
         self._drag_from: tuple[int, float] | None = None
         self.full_redraws = 0  # for tests and the benchmark
 
@@ -97,11 +100,23 @@ class PianoRoll:
         return pygame.Rect(round(x0), round(y), max(2, round(x1 - x0) - 1), max(2, round(self._row_h()) - 1))
 
     # -- content -------------------------------------------------------------------------------
+    @property
+    def primer(self) -> list[Note]:
+        return self.layers.get("primer", [])
+
+    @property
+    def generated(self) -> list[Note]:
+        return self.layers.get("generated", [])
+
     def show(self, primer: NoteSequence, generated: NoteSequence, fit: bool = True) -> None:
         """Show a whole piece (replacing what was shown); ``fit`` frames its pitch range."""
-        self.primer, self.generated = list(primer.notes), list(generated.notes)
-        self.steps_per_quarter = generated.steps_per_quarter
-        self.steps_per_bar = generated.steps_per_bar
+        self.show_layers({"primer": primer.notes, "generated": generated.notes}, generated, fit)
+
+    def show_layers(self, layers: dict[str, list[Note]], grid: NoteSequence, fit: bool = True) -> None:
+        """Show notes in named layers (colours by name, drawn in order) on ``grid``'s time grid."""
+        self.layers = {name: sorted(notes, key=lambda n: (n.start, n.pitch)) for name, notes in layers.items()}
+        self.steps_per_quarter = grid.steps_per_quarter
+        self.steps_per_bar = grid.steps_per_bar
         if fit:
             self._fit_pitches()
             self.view_start = 0.0
@@ -114,11 +129,11 @@ class PianoRoll:
         same = 0
         while same < min(len(old), len(new)) and old[same] == new[same]:
             same += 1
-        self.generated = new
+        self.layers["generated"] = new
         if same < len(old) - 1:  # an earlier note changed: rare, redraw all
             self._invalidate()
         else:
-            self._drawn["generated"] = min(self._drawn["generated"], same)
+            self._drawn["generated"] = min(self._drawn.get("generated", 0), same)
         if self._fit_needed(new[same:]):
             self._fit_pitches()
             self._invalidate()
@@ -142,7 +157,7 @@ class PianoRoll:
         self._invalidate()
 
     def all_notes(self) -> list[Note]:
-        return self.primer + self.generated
+        return [note for notes in self.layers.values() for note in notes]
 
     def _fit_needed(self, notes: list[Note]) -> bool:
         return any(not self.low_pitch <= n.pitch <= self.high_pitch for n in notes)
@@ -159,7 +174,7 @@ class PianoRoll:
 
     def _invalidate(self) -> None:
         self._layer = None
-        self._drawn = {"primer": 0, "generated": 0}
+        self._drawn = {}
 
     # -- input ---------------------------------------------------------------------------------
     @property
@@ -262,12 +277,12 @@ class PianoRoll:
             colour = COLOURS["bar"] if step % self.steps_per_bar == 0 else COLOURS["beat"]
             pygame.draw.line(layer, colour, (x, 0), (x, area.h))
             step += self.steps_per_quarter
-        self._drawn = {"primer": 0, "generated": 0}
+        self._drawn = {}
         return layer
 
     def _draw_new_notes(self) -> None:
-        for kind, notes in (("primer", self.primer), ("generated", self.generated)):
-            start = self._drawn[kind]
+        for kind, notes in self.layers.items():
+            start = self._drawn.get(kind, 0)
             if start >= len(notes):
                 continue
             colour = COLOURS[kind]

@@ -57,13 +57,14 @@ class TransportBar:
         files_rect: pygame.Rect,
         manager: pygame_gui.UIManager,
         container,
-        roll: PianoRoll,
+        files_container,
+        rolls: Callable[[], list[PianoRoll]],
         settings: Settings,
         current_piece: Callable[[], Piece | None],
         say: Callable[[str], None],
         on_open: Callable[[NoteSequence], None],
     ) -> None:
-        self.manager, self.roll, self.settings = manager, roll, settings
+        self.manager, self.rolls, self.settings = manager, rolls, settings
         self.current_piece, self.say, self.on_open = current_piece, say, on_open
         self.player = Player()
         x, y = rect.x, rect.y + 5
@@ -94,7 +95,7 @@ class TransportBar:
             pygame.Rect(files_rect.x, files_rect.y, files_rect.w, 30),
             "Open MIDI / MusicXML…",
             manager,
-            container,
+            files_container,
             tool_tip_text="Open a file to see it and continue it (or drop it on the window)",
         )
         row = files_rect.y + 34
@@ -102,14 +103,14 @@ class TransportBar:
             pygame.Rect(files_rect.x, row, half, 30),
             "Save MIDI…",
             manager,
-            container,
+            files_container,
             tool_tip_text="Save the piece as MIDI (Ctrl+S)",
         )
         self.save_wav_button = UIButton(
             pygame.Rect(files_rect.x + half + 4, row, half, 30),
             "Save WAV…",
             manager,
-            container,
+            files_container,
             tool_tip_text="Render the piece to a WAV file",
         )
         self._dialog: UIFileDialog | None = None
@@ -147,7 +148,11 @@ class TransportBar:
         if piece is None or not (piece.primer.notes or piece.generated.notes):
             self.say("Nothing to play yet")
             return
-        self._playing_piece = piece.combined()
+        self.play_piece(piece.combined(), start_s)
+
+    def play_piece(self, piece: NoteSequence, start_s: float = 0.0) -> None:
+        """Play ``piece`` (the current one, or an excerpt such as one quarter)."""
+        self._playing_piece = piece
         try:
             self.player.play(self._playing_piece, self.voice(), start_s)
         except CantorError as err:
@@ -165,7 +170,8 @@ class TransportBar:
         self.player.stop()
         self.play_button.set_text("Play")
         self.pause_button.set_text("Pause")
-        self.roll.playhead_step = None
+        for roll in self.rolls():
+            roll.playhead_step = None
 
     def toggle_pause(self) -> None:
         if self.player.state == "playing":
@@ -182,8 +188,9 @@ class TransportBar:
             if self.play_button.text != "Play":
                 self.stop()
             return
-        piece = self._playing_piece
-        self.roll.playhead_step = self.player.seconds_to_step(piece, self.bpm, self.player.position_s())
+        step = self.player.seconds_to_step(self._playing_piece, self.bpm, self.player.position_s())
+        for roll in self.rolls():
+            roll.playhead_step = step
 
     # -- files -----------------------------------------------------------------------------------
     def _open_dialog(self, purpose: str, title: str, initial: Path) -> None:
@@ -200,6 +207,10 @@ class TransportBar:
             allow_existing_files_only=purpose in ("open", "soundfont"),
         )
         self._dialog_purpose = purpose
+
+    def ask_open(self) -> None:
+        """The file dialog for a MIDI or MusicXML file; the tab on show receives the piece."""
+        self._open_dialog("open", "Open a MIDI or MusicXML file", Path(self.settings.export_folder or Path.home()))
 
     def ask_save(self, kind: str) -> None:
         piece = self.current_piece()
@@ -297,16 +308,18 @@ class TransportBar:
         if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.instrument_menu:
             self.settings.instrument = event.text
             self.settings.save()
-            self._restart_if_playing()
+            self.restart_if_playing()
             return True
         if event.type == pygame_gui.UI_HORIZONTAL_SLIDER_MOVED and event.ui_element is self.bpm_slider:
             self._refresh_bpm()
             self.settings.bpm = int(self.bpm)
-            self._restart_if_playing()
+            self.restart_if_playing()
             return True
-        if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and self.roll.ruler_rect.collidepoint(event.pos):
-            self._seek_to_x(event.pos[0])
-            return True
+        if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
+            for roll in self.rolls():
+                if roll.ruler_rect.collidepoint(event.pos):
+                    self._seek_to_x(roll, event.pos[0])
+                    return True
         if event.type == pygame.KEYDOWN:
             if event.key == pygame.K_SPACE:
                 self.toggle_play()
@@ -316,13 +329,15 @@ class TransportBar:
                 return True
         return False
 
-    def _restart_if_playing(self) -> None:
+    def restart_if_playing(self) -> None:
+        """After the piece, instrument or tempo changed: play on from the same place."""
         if self.player.state != "stopped" and self._playing_piece is not None:
-            step = self.roll.playhead_step or 0.0
+            rolls = self.rolls()
+            step = (rolls[0].playhead_step if rolls else 0.0) or 0.0
             self.play(self.player.step_to_seconds(self._playing_piece, self.bpm, step))
 
-    def _seek_to_x(self, x: int) -> None:
-        step = max(0.0, self.roll.x_to_step(x))
+    def _seek_to_x(self, roll: PianoRoll, x: int) -> None:
+        step = max(0.0, roll.x_to_step(x))
         if self.player.state == "stopped":
             piece = self.current_piece()
             if piece is not None:

@@ -1,0 +1,103 @@
+"""Train the prior: the shared GPT over VQ-VAE codes (K codes plus a start-of-piece token).
+
+    python -m models.train_prior --codes data/chorales/codes --out checkpoints/chorales_prior
+
+Windows of 192 codes (12 quarters) start every 16 codes (one quarter) of each piece, as in the
+original; each draw adds a random phase of 0-15 codes, so the prior also learns windows that
+begin mid-quarter, which is what the one-code sliding generator shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.gpt import GPT, SIZES, GPTConfig
+from models.training import TrainSettings, add_train_arguments, settings_from, train
+from tokenizer.errors import CantorError
+
+DEFAULTS = TrainSettings(steps=2000, batch_size=32, lr=2e-3, min_lr=2e-4, warmup=100, eval_every=200, eval_batches=10)
+BLOCK = 192
+
+
+def code_streams(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """The split's pieces as one stream, each piece as [start] + its codes; window starts every
+    16 codes of each piece; K."""
+    try:
+        index = json.loads((folder / "index.json").read_text())
+        codes = np.fromfile(folder / f"{split}.bin", dtype=np.uint16)
+    except (OSError, ValueError) as err:
+        raise CantorError(f"{folder}: not a codes folder from models.encode_codes ({err})") from None
+    k = int(index["codes"])
+    stream, starts = [], []
+    position = 0
+    for piece in index["pieces"]:
+        if piece["split"] != split:
+            continue
+        ids = np.concatenate([[k], codes[piece["offset"] : piece["offset"] + piece["length"]]]).astype(np.int64)
+        starts += range(position, position + len(ids), 16)
+        stream.append(ids)
+        position += len(ids)
+    if not stream:
+        raise CantorError(f"{folder}: the {split} split has no codes")
+    stream = np.concatenate(stream)
+    starts = np.array([s for s in starts if s + BLOCK + 16 < len(stream)])
+    return stream, starts, k
+
+
+def windows(stream: np.ndarray, starts: np.ndarray, rng: np.random.Generator, n: int):
+    picks = starts[rng.integers(0, len(starts), size=n)] + rng.integers(0, 16, size=n)
+    batch = np.stack([stream[p : p + BLOCK + 1] for p in picks])
+    return torch.from_numpy(batch[:, :-1]), torch.from_numpy(batch[:, 1:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--codes", type=Path, default=Path("data/chorales/codes"))
+    parser.add_argument("--size", choices=sorted(SIZES), default="mini")
+    parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--out", type=Path, default=Path("checkpoints/chorales_prior"))
+    add_train_arguments(parser, DEFAULTS)
+    args = parser.parse_args(argv)
+    try:
+        data = {split: code_streams(args.codes, split) for split in ("train", "val")}
+    except CantorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    k = data["train"][2]
+    index = json.loads((args.codes / "index.json").read_text())
+    config = GPTConfig(vocab_size=k + 1, block_size=BLOCK, dropout=args.dropout, **SIZES[args.size])
+    torch.manual_seed(args.seed)
+    model = GPT(config)
+    card = {
+        "kind": "prior",
+        "model_config": config.to_json(),
+        "codes": k,
+        "vqvae": index["vqvae"],
+        "items": "codes",
+        "model_card": {
+            "size": args.size,
+            "params": model.num_params(),
+            "data": str(args.codes),
+            "train_codes": len(data["train"][0]),
+        },
+    }
+    train(
+        model,
+        loss_fn=lambda m, batch: m(batch[0], batch[1])[1],
+        get_batch=lambda split, rng, n: windows(data[split][0], data[split][1], rng, n),
+        out=args.out,
+        settings=settings_from(args),
+        card=card,
+        items_per_batch=BLOCK,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

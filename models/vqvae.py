@@ -1,0 +1,242 @@
+"""The VQ-VAE of the codebook pipeline: a quarter-note slice (1 x 88 x 32) <-> 16 code indices.
+
+Encoder: the 88 pitch rows are padded to 96, then strided convolutions bring the slice down to an
+8 x 2 grid of latent vectors: 16 positions per quarter, each an octave-wide band over an eighth
+note, the layout of the original design (chorales move in eighths, across several octaves).
+Quantizer: K codes (16 by default, up to 512), updated by exponential moving averages,
+initialised by k-means on the first batch of encoder outputs, with dead codes restarted on the
+recent encoder outputs it represents worst. It reports usage perplexity.
+Decoder: the mirror image, back to 88 x 32 logits. Loss: BCE with positive weighting (notes
+are sparse: most cells are empty) plus the commitment term.
+
+``original=True`` builds the anchor configuration of the original design for comparison:
+random codebook init, codebook learnt by gradient (no EMA), no restart, plain BCE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PITCH_ROWS, TICKS, PADDED_ROWS = 88, 32, 96
+
+
+@dataclass
+class VQVAEConfig:
+    codes: int = 16  # K
+    code_dim: int = 64
+    hidden: int = 64
+    commitment: float = 0.25
+    ema_decay: float = 0.99
+    dead_threshold: float = 0.03  # EMA usage (expected uses per batch) below which a code restarts
+    pos_weight: float = 8.0  # BCE weight of "on" cells
+    original: bool = False  # the anchor: random init, gradient codebook, no restart, plain BCE
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.codes <= 512:
+            raise ValueError("codes must be between 2 and 512")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.GELU(), nn.Conv2d(channels, channels, 3, padding=1), nn.GELU(), nn.Conv2d(channels, channels, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+LATENT_GRID = (8, 2)  # (pitch bands, time steps) per quarter
+
+
+class Encoder(nn.Module):
+    def __init__(self, c: VQVAEConfig) -> None:
+        super().__init__()
+        h = c.hidden
+        self.net = nn.Sequential(
+            nn.Conv2d(1, h // 2, 4, stride=2, padding=1),  # (B, h/2, 48, 16)
+            nn.GELU(),
+            nn.Conv2d(h // 2, h, 4, stride=2, padding=1),  # (B, h, 24, 8)
+            ResBlock(h),
+            nn.Conv2d(h, h, (3, 4), stride=(3, 4)),  # (B, h, 8, 2): 16 positions
+            ResBlock(h),
+            nn.GELU(),
+            nn.Conv2d(h, c.code_dim, 1),  # (B, D, 8, 2)
+        )
+
+    def forward(self, slices: torch.Tensor) -> torch.Tensor:
+        pad = (PADDED_ROWS - PITCH_ROWS) // 2
+        x = F.pad(slices, (0, 0, pad, pad))  # (B, 1, 96, 32)
+        return self.net(x)
+
+
+class Decoder(nn.Module):
+    def __init__(self, c: VQVAEConfig) -> None:
+        super().__init__()
+        h = c.hidden
+        self.net = nn.Sequential(
+            nn.Conv2d(c.code_dim, h, 1),
+            ResBlock(h),
+            nn.ConvTranspose2d(h, h, (3, 4), stride=(3, 4)),  # (B, h, 24, 8)
+            ResBlock(h),
+            nn.GELU(),
+            nn.ConvTranspose2d(h, h // 2, 4, stride=2, padding=1),  # (B, h/2, 48, 16)
+            nn.GELU(),
+            nn.ConvTranspose2d(h // 2, 1, 4, stride=2, padding=1),  # (B, 1, 96, 32)
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        pad = (PADDED_ROWS - PITCH_ROWS) // 2
+        return self.net(z)[:, :, pad : pad + PITCH_ROWS, :]  # logits (B, 1, 88, 32)
+
+
+class Quantizer(nn.Module):
+    """Nearest-code quantization of (N, D) vectors with EMA updates and dead-code restart."""
+
+    def __init__(self, c: VQVAEConfig) -> None:
+        super().__init__()
+        self.config = c
+        self.codebook = nn.Parameter(torch.randn(c.codes, c.code_dim), requires_grad=c.original)
+        self.register_buffer("ema_count", torch.ones(c.codes))
+        self.register_buffer("ema_sum", self.codebook.detach().clone())
+        self.register_buffer("initialised", torch.tensor(c.original))
+        self.restarts = 0  # codes restarted so far (for logs)
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest code for each row of z (N, D)."""
+        distances = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.codebook.t() + self.codebook.pow(2).sum(1)[None, :]
+        return distances.argmin(dim=1)
+
+    @torch.no_grad()
+    def _kmeans_init(self, z: torch.Tensor, iterations: int = 10) -> None:
+        """Codes start as k-means centroids of the first batch of encoder outputs."""
+        picks = torch.randperm(len(z), device=z.device)[: self.config.codes]
+        centroids = z[picks].clone()
+        for _ in range(iterations):
+            assign = ((z[:, None, :] - centroids[None]) ** 2).sum(-1).argmin(1)
+            for k in range(self.config.codes):
+                members = z[assign == k]
+                centroids[k] = members.mean(0) if len(members) else z[torch.randint(len(z), (1,))][0]
+        self.codebook.data.copy_(centroids)
+        self.ema_sum.copy_(centroids)
+        self.ema_count.fill_(1.0)
+        self.initialised.fill_(True)
+
+    @torch.no_grad()
+    def _ema_update(self, z: torch.Tensor, indices: torch.Tensor) -> None:
+        c = self.config
+        one_hot = F.one_hot(indices, c.codes).type(z.dtype)  # (N, K)
+        self.ema_count.mul_(c.ema_decay).add_(one_hot.sum(0), alpha=1 - c.ema_decay)
+        self.ema_sum.mul_(c.ema_decay).add_(one_hot.t() @ z, alpha=1 - c.ema_decay)
+        n = self.ema_count.sum()
+        smoothed = (self.ema_count + 1e-5) / (n + c.codes * 1e-5) * n  # Laplace smoothing
+        self.codebook.data.copy_(self.ema_sum / smoothed[:, None])
+        threshold = c.dead_threshold * len(z) / c.codes
+        dead = self.ema_count < threshold
+        if dead.any():
+            # restart each dead code on one of the encoder outputs the codebook represents worst:
+            # most positions of a slice are empty bands, so random outputs would mostly be silence
+            error = (z - self.codebook[self.nearest(z)]).pow(2).sum(1)
+            worst = error.topk(min(len(z), 8 * int(dead.sum()))).indices
+            replacement = z[worst[torch.randperm(len(worst), device=z.device)[: int(dead.sum())]]]
+            self.codebook.data[dead] = replacement
+            self.ema_sum[dead] = replacement * 2 * threshold
+            self.ema_count[dead] = 2 * threshold  # retried soon if it is still not used
+            self.restarts += int(dead.sum())
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """z (N, D) -> (quantized with straight-through gradient, indices (N,), loss)."""
+        c = self.config
+        if self.training and not bool(self.initialised):
+            self._kmeans_init(z.detach())
+        indices = self.nearest(z.detach())
+        quantized = self.codebook[indices]
+        loss = c.commitment * F.mse_loss(z, quantized.detach())
+        if c.original:
+            loss = loss + F.mse_loss(quantized, z.detach())  # the codebook learns by gradient
+        elif self.training:
+            self._ema_update(z.detach(), indices)
+        quantized = z + (quantized - z).detach()
+        return quantized, indices, loss
+
+
+class VQVAE(nn.Module):
+    def __init__(self, config: VQVAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.quantizer = Quantizer(config)
+        self.decoder = Decoder(config)
+
+    def _latents(self, slices: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        z = self.encoder(slices)  # (B, D, 8, 2)
+        B, D, H, W = z.shape
+        return z.permute(0, 2, 3, 1).reshape(B * H * W, D), (B, D, H, W)
+
+    def forward(self, slices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """slices (B, 1, 88, 32) in {0, 1} -> (logits, indices (B, 16), loss)."""
+        flat, (B, D, H, W) = self._latents(slices)
+        quantized, indices, vq_loss = self.quantizer(flat)
+        z_q = quantized.reshape(B, H, W, D).permute(0, 3, 1, 2)
+        logits = self.decoder(z_q)
+        pos_weight = None if self.config.original else torch.tensor(self.config.pos_weight, device=slices.device)
+        recon = F.binary_cross_entropy_with_logits(logits, slices, pos_weight=pos_weight)
+        return logits, indices.reshape(B, H * W), recon + vq_loss
+
+    @torch.no_grad()
+    def encode(self, slices: torch.Tensor) -> torch.Tensor:
+        """slices (B, 88, 32) or (B, 1, 88, 32) -> code indices (B, 16)."""
+        if slices.dim() == 3:
+            slices = slices[:, None]
+        flat, (B, _, H, W) = self._latents(slices.float())
+        return self.quantizer.nearest(flat).reshape(B, H * W)
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """code indices (B, 16) -> note probabilities (B, 88, 32)."""
+        B = codes.shape[0]
+        z_q = self.quantizer.codebook[codes.reshape(-1)].reshape(B, *LATENT_GRID, -1).permute(0, 3, 1, 2)
+        return torch.sigmoid(self.decoder(z_q))[:, 0]
+
+    def configure_optimizer(self, weight_decay: float, lr: float, betas: tuple[float, float]) -> torch.optim.AdamW:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
+
+
+def onsets(slices: torch.Tensor) -> torch.Tensor:
+    """Cells where a note starts: on, and off in the tick before (or at the slice's first tick)."""
+    before = F.pad(slices[..., :-1], (1, 0))
+    return (slices > 0.5) & ~(before > 0.5)
+
+
+def f1(predicted: torch.Tensor, truth: torch.Tensor) -> float:
+    hits = (predicted & truth).sum().item()
+    wrong, missed = (predicted & ~truth).sum().item(), (~predicted & truth).sum().item()
+    return 1.0 if hits + wrong + missed == 0 else 2 * hits / (2 * hits + wrong + missed)
+
+
+@torch.no_grad()
+def reconstruction_scores(model: VQVAE, slices: torch.Tensor, batch: int = 512) -> dict[str, float]:
+    """On held-out slices (N, 88, 32): note-onset F1 and frame F1 of the rounded reconstruction,
+    codebook usage perplexity and the number of codes never used."""
+    model.eval()
+    codes = torch.cat([model.encode(slices[i : i + batch]) for i in range(0, len(slices), batch)])
+    recon = torch.cat([model.decode(codes[i : i + batch]) for i in range(0, len(codes), batch)]) > 0.5
+    truth = slices > 0.5
+    usage = torch.bincount(codes.reshape(-1), minlength=model.config.codes).float()
+    p = usage / usage.sum()
+    perplexity = torch.exp(-(p[p > 0] * p[p > 0].log()).sum()).item()
+    return {
+        "onset_f1": f1(onsets(recon.float()), onsets(truth.float())),
+        "frame_f1": f1(recon, truth),
+        "perplexity": perplexity,
+        "dead_codes": int((usage == 0).sum()),
+    }

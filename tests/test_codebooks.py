@@ -1,0 +1,191 @@
+"""The codebook pipeline: quantizer, VQ-VAE, sliding prior generation, CLIs, mismatches."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoint import save_checkpoint
+from models.codebooks import Codebooks
+from models.encode_codes import main as encode_main
+from models.gpt import GPT, SIZES, GPTConfig
+from models.sample_codes import main as sample_codes_main
+from models.sampling import SamplingSettings
+from models.train_prior import main as train_prior_main
+from models.vqvae import VQVAE, Quantizer, VQVAEConfig, reconstruction_scores
+from tokenizer import CantorError, Note, NoteSequence
+from tokenizer.readers import read_midi
+from tokenizer.slices import piece_to_slices
+from tokenizer.writers import write_midi
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_VQVAE = ROOT / "checkpoints" / "chorales_vqvae"
+
+
+def make_prior(folder: Path, codes: int = 16, block: int = 32, name: str = "prior") -> Path:
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=codes + 1, block_size=block, dropout=0.0, **SIZES["tiny"])
+    info = {
+        "kind": "prior",
+        "model_config": config.to_json(),
+        "codes": codes,
+        "vqvae": "chorales_vqvae",
+        "model_card": {"size": "tiny"},
+    }
+    return save_checkpoint(folder / name, GPT(config), info)
+
+
+def test_quantizer_picks_the_nearest_code():
+    q = Quantizer(VQVAEConfig(codes=4, code_dim=2))
+    q.codebook.data = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    z = torch.tensor([[9.0, 1.0], [1.0, 1.0], [6.0, 7.0], [-3.0, 9.0]])
+    assert q.nearest(z).tolist() == [1, 0, 3, 2]
+
+
+def test_ema_updates_move_the_codes_towards_their_vectors():
+    torch.manual_seed(0)
+    q = Quantizer(VQVAEConfig(codes=4, code_dim=2, dead_threshold=0.0))
+    q.initialised.fill_(True)
+    q.codebook.data = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    q.ema_sum.copy_(q.codebook.data)
+    q.train()
+    target = torch.tensor([2.0, 2.0])
+    before = (q.codebook[0] - target).norm().item()
+    for _ in range(50):
+        q(target + 0.1 * torch.randn(64, 2))
+    assert (q.codebook[0] - target).norm().item() < before / 2
+    assert torch.allclose(q.codebook[3], torch.tensor([10.0, 10.0]), atol=1e-3)  # unused, not restarted
+
+
+def test_dead_codes_are_restarted_on_encoder_outputs():
+    torch.manual_seed(0)
+    q = Quantizer(VQVAEConfig(codes=8, code_dim=2))
+    q.initialised.fill_(True)
+    q.codebook.data = torch.cat([torch.zeros(1, 2), torch.full((7, 2), 100.0)])  # 7 codes far away
+    q.ema_sum.copy_(q.codebook.data)
+    q.train()
+    for _ in range(100):
+        z = torch.randn(256, 2)
+        q(z)
+    assert q.restarts >= 7
+    usage = torch.bincount(q.nearest(torch.randn(4096, 2)), minlength=8)
+    assert (usage > 0).all()  # every code is in use again
+
+
+def test_codebook_starts_from_k_means_of_encoder_outputs():
+    torch.manual_seed(0)
+    q = Quantizer(VQVAEConfig(codes=2, code_dim=2))
+    q.train()
+    z = torch.cat([torch.randn(100, 2) * 0.1 + 5, torch.randn(100, 2) * 0.1 - 5])
+    q(z)
+    centres = sorted(q.codebook.detach()[:, 0].tolist())
+    assert centres[0] == pytest.approx(-5, abs=0.5) and centres[1] == pytest.approx(5, abs=0.5)
+
+
+def test_a_tiny_vqvae_overfits_a_few_slices_to_perfect_f1(chorales):
+    torch.manual_seed(0)
+    slices, _ = piece_to_slices(chorales.piece("bwv66.6"))
+    data = torch.from_numpy(slices[:6].astype(np.float32))
+    model = VQVAE(VQVAEConfig(codes=64, hidden=32, code_dim=16, dead_threshold=0.0))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(400):
+        model.train()
+        loss = model(data[:, None])[2]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    scores = reconstruction_scores(model, data)
+    assert scores["onset_f1"] == 1.0 and scores["frame_f1"] == 1.0
+
+
+def test_sliding_generation_feeds_the_full_context_at_every_step(tmp_path):
+    codebooks = Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, block=32))
+    seen: list[int] = []
+    codes = list(codebooks.stream_codes(6, SamplingSettings(seed=1), on_context=seen.append))
+    assert len(codes) == 96 and all(0 <= c < 16 for c in codes)  # never the start token
+    assert seen[:31] == list(range(1, 32))  # the window grows to the block...
+    assert all(length == 32 for length in seen[31:])  # ...then slides one code at a time, always full
+
+
+def test_continuing_uses_the_primer_codes_as_context(tmp_path, chorales):
+    codebooks = Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, block=64))
+    slices, _ = codebooks.slices_of(chorales.piece("bwv66.6").cropped(0, 8))
+    primer_codes = codebooks.encode(slices)
+    seen: list[int] = []
+    list(codebooks.stream_codes(1, SamplingSettings(seed=1), primer_codes, on_context=seen.append))
+    assert seen[0] == 1 + primer_codes.size
+
+
+def test_cli_writes_a_midi_file_with_notes(tmp_path, capsys):
+    prior = make_prior(tmp_path)
+    out = tmp_path / "codes.mid"
+    args = ["--vqvae", str(SHIPPED_VQVAE), "--prior", str(prior), "--quarters", "8", "--top-k", "8", "--out", str(out)]
+    assert sample_codes_main(args) == 0
+    piece = read_midi(out)
+    assert piece.notes and piece.time_signature == (4, 4)
+    assert piece.total_steps <= 8 * 4 + 4
+
+
+def test_cli_continue_keeps_the_primer_and_counts_dropped_notes(tmp_path, capsys, chorales):
+    primer = chorales.piece("bwv66.6").cropped(0, 16)
+    primer.notes.append(Note(110, 0, 4))  # above the piano: dropped and counted
+    write_midi(primer, tmp_path / "primer.mid")
+    out = tmp_path / "out.mid"
+    args = ["--vqvae", str(SHIPPED_VQVAE), "--prior", str(make_prior(tmp_path)), "--quarters", "4"]
+    assert sample_codes_main([*args, "--continue", str(tmp_path / "primer.mid"), "--out", str(out)]) == 0
+    assert "1 notes outside the piano range" in capsys.readouterr().out
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(str(out))
+    assert midi.instruments[0].name == "primer"
+    assert len(midi.instruments[0].notes) == len(primer.as_played().notes)
+
+
+@pytest.mark.parametrize("bad", [["--quarters", "0"], ["--quarters", "-3"], ["--top-k", "0"]])
+def test_bad_arguments_give_one_clear_error(tmp_path, capsys, bad):
+    args = ["--vqvae", str(SHIPPED_VQVAE), "--prior", str(make_prior(tmp_path)), "--out", str(tmp_path / "x.mid")]
+    assert sample_codes_main([*args, *bad]) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_piece_shorter_than_a_quarter_is_refused():
+    codebooks = Codebooks(SHIPPED_VQVAE)
+    with pytest.raises(CantorError, match="shorter than one quarter"):
+        codebooks.slices_of(NoteSequence([Note(60, 0, 2)], name="tiny.mid"))
+
+
+def test_a_prior_for_another_codebook_size_is_refused(tmp_path):
+    with pytest.raises(CantorError, match=r"trained on 32 codes.*has 16"):
+        Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, codes=32))
+
+
+def test_corrupt_and_wrong_kind_checkpoints_are_refused(tmp_path):
+    broken = tmp_path / "broken"
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(SHIPPED_VQVAE.with_suffix(suffix), broken.with_suffix(suffix))
+    broken.with_suffix(".safetensors").write_bytes(b"\0" * 100)
+    with pytest.raises(CantorError, match="corrupt"):
+        Codebooks(broken)
+    with pytest.raises(CantorError, match="not a VQ-VAE"):
+        Codebooks(make_prior(tmp_path))
+    with pytest.raises(CantorError, match="not a 'prior' one"):
+        Codebooks(SHIPPED_VQVAE, SHIPPED_VQVAE)
+
+
+def test_encode_codes_then_train_prior_makes_a_matching_pair(tmp_path):
+    codes = tmp_path / "codes"
+    assert encode_main(["--vqvae", str(SHIPPED_VQVAE), "--data", str(ROOT / "data/chorales"), "--out", str(codes)]) == 0
+    index = json.loads((codes / "index.json").read_text())
+    assert index["codes"] == 16 and len(index["pieces"]) == 410
+    train_ids = np.fromfile(codes / "train.bin", dtype=np.uint16)
+    assert train_ids.max() < 16 and len(train_ids) % 16 == 0
+    out = tmp_path / "prior"
+    args = ["--codes", str(codes), "--size", "tiny", "--steps", "3", "--eval-every", "3", "--eval-batches", "1"]
+    assert train_prior_main([*args, "--batch-size", "4", "--threads", "1", "--out", str(out)]) == 0
+    pair = Codebooks(SHIPPED_VQVAE, out)
+    assert pair.prior.config.vocab_size == 17 and pair.prior.config.block_size == 192
