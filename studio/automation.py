@@ -67,3 +67,11 @@ def type_text(app, entry, text: str) -> None:
         pygame.event.post(pygame.event.Event(pygame.TEXTINPUT, text=character))
     app.step()
     press(app, pygame.K_RETURN)
+
+
+def choose(app, menu, option_text: str) -> None:
+    """Open a drop-down menu and click one of its options."""
+    click(app, menu.rect.center)
+    items = menu.current_state.options_selection_list.item_list
+    button = next(item["button_element"] for item in items if item["text"] == option_text)
+    click(app, button.rect.center)

@@ -21,10 +21,10 @@ from pygame_gui.elements import UIButton, UIDropDownMenu, UILabel, UIPanel, UITe
 
 from studio import engine as eng
 from studio.checkpoints import list_checkpoints
-from studio.generate_panel import MARGIN, SIDEBAR_W, PercentBar
+from studio.generate_panel import MARGIN, SIDEBAR_W
 from studio.piano_roll import PianoRoll
 from studio.transport import Piece
-from studio.widgets import SLIDER_ROW_H, LabeledSlider
+from studio.widgets import SLIDER_ROW_H, LabeledSlider, PercentBar
 from tokenizer.notes import Note, NoteSequence
 
 GRID_H = 96  # the code grid under the rolls
@@ -142,6 +142,16 @@ class CodebooksPanel:
             side,
             format_value=lambda v: f"{int(v)}",
         )
+        y += SLIDER_ROW_H
+        self.primer_quarters = LabeledSlider(
+            pygame.Rect(MARGIN, y, inner_w, SLIDER_ROW_H),
+            "Continue from the first",
+            (1, 16),
+            4,
+            manager,
+            side,
+            format_value=lambda v: f"{int(v)} quarters",
+        )
         y += SLIDER_ROW_H + 2
         UILabel(pygame.Rect(MARGIN, y + 5, 40, 20), "Seed", manager, side)
         self.seed_entry = UITextEntryLine(pygame.Rect(MARGIN + 44, y, 100, 28), manager, side, initial_text="1")
@@ -164,7 +174,7 @@ class CodebooksPanel:
             container=side,
             object_id="#status_box",
         )
-        self.sliders = [self.temperature, self.top_k, self.quarters]
+        self.sliders = [self.temperature, self.top_k, self.quarters, self.primer_quarters]
         # the main area: two rolls, the code grid under them, the explorer at the right
         x0, top = main_rect.x, main_rect.y
         rolls_w = main_rect.w - EXPLORER_W - MARGIN
@@ -265,7 +275,7 @@ class CodebooksPanel:
             top_k=int(self.top_k.value),
             seed=int(self.seed_entry.get_text() or 0),
         )
-        job = eng.GenerateCodes(self.mode, int(self.quarters.value), settings)
+        job = eng.GenerateCodes(self.mode, int(self.quarters.value), settings, int(self.primer_quarters.value))
         if not self.engine.submit(job):
             self.set_status("Busy: a job is already running")
             return

@@ -13,11 +13,16 @@ import queue
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
+from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
+from tokenizer.slices import slices_to_piece
+from tokenizer.words import NoteStream
 
 NOTES_EVENT_INTERVAL_S = 1 / 60  # at most one notes-so-far event per frame
 
@@ -171,6 +176,7 @@ class CodesFinished:
     generated: NoteSequence
     job: GenerateCodes
     stopped: bool
+    codes: int  # codes generated
 
 
 Event = (
@@ -283,7 +289,6 @@ class Engine:
 
     def _load(self, job: LoadCheckpoint) -> None:
         from models.word_model import WordModel
-        from tokenizer.dataset import WordDataset
 
         model = WordModel(job.path)
         data = Path(model.info.get("model_card", {}).get("data", self.data_root / "chorales"))
@@ -335,8 +340,6 @@ class Engine:
         self._events.put(Started(job, primer_piece, note))
         words: list[int] = []
         started = last_notes = time.perf_counter()
-        from tokenizer.words import NoteStream
-
         notes = NoteStream(model.vocab, primer.ids if primer else None)
         stream = model.stream_words(s.tokens, sampling, primer, cancel=self._cancel, stop_at_end=False)
         for word_id in stream:
@@ -357,17 +360,12 @@ class Engine:
             self._events.put(Finished(primer_piece, generated, job, len(words), seconds))
 
     @staticmethod
-    def _generated(notes, primer_piece: NoteSequence) -> NoteSequence:
-        from dataclasses import replace
-
+    def _generated(notes: NoteStream, primer_piece: NoteSequence) -> NoteSequence:
         return replace(primer_piece, notes=notes.generated_notes, name="generated")
 
     # -- the codebook pipeline -------------------------------------------------------------------
     def _load_codebooks(self, job: LoadCodebooks) -> None:
-        import numpy as np
-
         from models.codebooks import Codebooks
-        from tokenizer.dataset import WordDataset
 
         codebooks = Codebooks(job.vqvae, job.prior)
         data = Path(codebooks.vqvae_info.get("model_card", {}).get("data", self.data_root / "chorales"))
@@ -417,8 +415,6 @@ class Engine:
         piece = memory.source
         recon_slices = codebooks.decode_slices(memory.codes)
         scores = codebooks.scores(memory.slices, recon_slices)
-        from tokenizer.slices import slices_to_piece
-
         recon = slices_to_piece(
             recon_slices,
             piece.steps_per_quarter,
@@ -453,4 +449,4 @@ class Engine:
                 self._events.put(CodesSoFar(primer_piece, generated, len(codes) // 16, job.quarters))
         primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
         stopped = len(codes) < job.quarters * 16
-        self._events.put(CodesFinished(primer_piece, generated, job, stopped))
+        self._events.put(CodesFinished(primer_piece, generated, job, stopped, len(codes)))

@@ -16,7 +16,6 @@ from pygame_gui.elements import (
     UIDropDownMenu,
     UILabel,
     UIPanel,
-    UIProgressBar,
     UITextBox,
     UITextEntryLine,
 )
@@ -26,7 +25,7 @@ from studio import engine as eng
 from studio.checkpoints import CheckpointEntry, list_checkpoints
 from studio.piano_roll import PianoRoll
 from studio.transport import Piece
-from studio.widgets import SLIDER_ROW_H, LabeledSlider
+from studio.widgets import SLIDER_ROW_H, LabeledSlider, PercentBar
 from tokenizer.notes import NoteSequence
 
 SIDEBAR_W = 300
@@ -34,13 +33,6 @@ MARGIN = 12
 RANDOM_PIECE = "Random piece"
 NO_CHECKPOINT = "No checkpoint found"
 TRAIN_HINT = "No checkpoint in checkpoints/. Train one: python -m models.train_gpt --data data/chorales --size small"
-
-
-class PercentBar(UIProgressBar):
-    """A progress bar that reads "42 %"."""
-
-    def status_text(self) -> str:
-        return f"{self.current_progress:.0f} %"
 
 
 class GeneratePanel:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pygame
 import pygame_gui
-from pygame_gui.elements import UIHorizontalSlider, UILabel
+from pygame_gui.elements import UIHorizontalSlider, UILabel, UIProgressBar
 
 SLIDER_ROW_H = 46
 
@@ -55,3 +55,10 @@ class LabeledSlider:
 
     def owns(self, event: pygame.event.Event) -> bool:
         return event.type == pygame_gui.UI_HORIZONTAL_SLIDER_MOVED and event.ui_element is self.slider
+
+
+class PercentBar(UIProgressBar):
+    """A progress bar that reads "42 %"."""
+
+    def status_text(self) -> str:
+        return f"{self.current_progress:.0f} %"

@@ -15,7 +15,7 @@ import pytest
 
 from studio import engine as eng
 from studio.app import App
-from studio.automation import click, drag, press, run_until
+from studio.automation import choose, click, drag, press, run_until
 from studio.piano_roll import COLOURS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,13 +163,6 @@ def test_no_checkpoint_says_how_to_train_one(tmp_path):
         app.close()
 
 
-def choose(app: App, menu, option_text: str) -> None:
-    click(app, menu.rect.center)
-    items = menu.current_state.options_selection_list.item_list
-    button = next(item["button_element"] for item in items if item["text"] == option_text)
-    click(app, button.rect.center)
-
-
 def test_a_checkpoint_that_fails_to_load_gives_a_message_and_the_menu_stays_usable(tmp_path, tiny_word_checkpoint):
     folder = tmp_path / "checkpoints"
     broken = copy_checkpoint(tiny_word_checkpoint, folder, "a_broken")
@@ -232,11 +225,12 @@ def test_studio_modules_do_not_import_torch():
     assert result.stdout.strip().splitlines()[-1] == "False"
 
 
-def test_smoke_mode_exits_zero_and_writes_a_screenshot(tmp_path):
-    shot = tmp_path / "studio.png"
+@pytest.mark.parametrize("tab", ["generate", "codebooks"])
+def test_smoke_mode_exits_zero_and_writes_a_screenshot(tmp_path, tab):
+    shot = tmp_path / f"{tab}.png"
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
     result = subprocess.run(
-        [sys.executable, "main.py", "--smoke", "--screenshot", str(shot)],
+        [sys.executable, "main.py", "--smoke", "--tab", tab, "--screenshot", str(shot)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -244,6 +238,6 @@ def test_smoke_mode_exits_zero_and_writes_a_screenshot(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1].startswith("smoke test passed")
     assert shot.stat().st_size > 10_000
-    image = pygame.image.load(str(shot))
-    assert image.get_size() == (1280, 800)
+    assert pygame.image.load(str(shot)).get_size() == (1280, 800)

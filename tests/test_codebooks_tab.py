@@ -1,0 +1,138 @@
+"""The Codebooks tab, driven headless through real pygame events."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pygame
+import pytest
+
+from models.codebooks import Codebooks
+from studio.app import App
+from studio.automation import choose, click, press, run_until
+from tests.test_codebooks import SHIPPED_VQVAE, make_prior
+from tokenizer import Note
+from tokenizer.slices import slices_to_piece
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def copy(stem: Path, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(stem.with_suffix(suffix), folder / (stem.name + suffix))
+
+
+def open_tab(folder: Path, home: Path) -> App:
+    app = App(checkpoints_dir=folder, data_root=ROOT / "data", home=home)
+    click(app, app.tabs.get_tab(1)["button"].rect.center)
+    assert not app.on_generate_tab
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    folder = tmp_path / "checkpoints"
+    copy(SHIPPED_VQVAE, folder)
+    make_prior(folder, block=64)
+    app = open_tab(folder, tmp_path / "home")
+    run_until(app, lambda: app.codebooks.reconstruction is not None, 120, "the first reconstruction")
+    yield app
+    app.close()
+
+
+def test_picking_a_piece_shows_both_rolls_and_the_pipelines_own_f1(app, chorales):
+    panel = app.codebooks
+    choose(app, panel.piece_menu, "bwv66.6")
+    run_until(app, lambda: panel.reconstruction.original.name == "bwv66.6", 60)
+    pipeline = Codebooks(SHIPPED_VQVAE)
+    slices, _ = pipeline.slices_of(chorales.piece("bwv66.6"))
+    expected = pipeline.scores(slices, pipeline.decode_slices(pipeline.encode(slices)))
+    assert panel.reconstruction.onset_f1 == pytest.approx(expected["onset_f1"])
+    assert f"Onset F1 {expected['onset_f1']:.3f}" in panel.f1_label.text
+    original_notes = sum(len(v) for v in panel.original_roll.layers.values())
+    assert original_notes == len(chorales.piece("bwv66.6").as_played().notes)
+    assert sum(len(v) for v in panel.recon_roll.layers.values()) == len(panel.reconstruction.reconstruction.notes)
+
+
+def test_editing_a_code_changes_the_decoded_quarter(app):
+    panel = app.codebooks
+    before = panel.reconstruction.codes.copy()
+    x = int(panel.recon_roll.step_to_x(1))  # quarter 1, first eighth
+    y = panel.grid_rect.y + panel.grid_rect.h * 3 // 16  # the second band from the top
+    click(app, (x, y))
+    quarter, position = panel.selected_cell
+    assert quarter == 0 and position == 6 * 2
+    press(app, pygame.K_UP)
+    run_until(app, lambda: not np.array_equal(panel.reconstruction.codes, before), 30)
+    after = panel.reconstruction.codes
+    assert after[0, position] == (before[0, position] + 1) % 16
+    assert np.array_equal(np.delete(after.reshape(-1), position), np.delete(before.reshape(-1), position))
+    pipeline = Codebooks(SHIPPED_VQVAE)
+    old_slice, new_slice = pipeline.decode_slices(before[:1]), pipeline.decode_slices(after[:1])
+    assert not np.allclose(old_slice, new_slice)
+    expected = slices_to_piece(pipeline.decode_slices(after), 4).cropped(0, 4).notes
+    assert panel.reconstruction.reconstruction.cropped(0, 4).notes == expected
+
+
+@pytest.mark.parametrize("mode", ["new", "continue"])
+def test_new_and_continue_generate_the_requested_quarters(app, mode):
+    panel = app.codebooks
+    panel.quarters.set_value(5)
+    click(app, panel.mode_buttons[mode].rect.center)
+    click(app, panel.generate_button.rect.center)
+    run_until(app, lambda: panel.generating, 10)
+    run_until(app, lambda: not panel.generating, 120)
+    finished = app.engine.received[-1]
+    assert finished.mode == mode and finished.quarters == 5
+    primer, generated = panel.generated
+    assert panel.status_text.startswith("Done")
+    assert app.takes.takes[0].mode == f"prior {mode}"
+    if mode == "continue":
+        assert primer.notes and min(n.start for n in generated.notes) >= 4 * 4
+    assert generated.total_steps <= (4 * 4 if mode == "continue" else 0) + 5 * 4 + 4
+
+
+def test_stop_keeps_the_partial_result(app):
+    panel = app.codebooks
+    panel.quarters.set_value(96)
+    click(app, panel.generate_button.rect.center)
+    run_until(app, lambda: panel.generating and panel.generated is not None, 30)
+    press(app, pygame.K_ESCAPE)
+    run_until(app, lambda: not panel.generating, 30)
+    assert panel.status_text.startswith("Stopped")
+    assert panel.generated is not None and app.takes.takes[0].stopped
+
+
+def test_missing_checkpoints_give_the_message_and_the_studio_works(tmp_path, tiny_word_checkpoint):
+    folder = tmp_path / "checkpoints"
+    copy(tiny_word_checkpoint, folder)
+    app = open_tab(folder, tmp_path / "home")
+    try:
+        app.step()
+        assert "python -m models.train_vqvae" in app.codebooks.status_text
+        click(app, app.tabs.get_tab(0)["button"].rect.center)
+        run_until(app, lambda: app.generate.loaded is not None, 60)
+    finally:
+        app.close()
+
+
+def test_a_mismatched_pair_gives_a_clear_message(tmp_path):
+    folder = tmp_path / "checkpoints"
+    copy(SHIPPED_VQVAE, folder)
+    make_prior(folder, codes=32)
+    app = open_tab(folder, tmp_path / "home")
+    try:
+        run_until(app, lambda: "matching pair" in app.codebooks.status_text, 60)
+        assert app.codebooks.loaded is None
+    finally:
+        app.close()
+
+
+def test_notes_outside_the_piano_are_counted_and_shown(app, chorales):
+    piece = chorales.piece("bwv66.6").cropped(0, 16)
+    piece.notes += [Note(10, 0, 4), Note(115, 4, 4)]
+    app.codebooks.open_piece(piece)
+    run_until(app, lambda: "2 notes outside 21-108" in app.codebooks.status_text, 60)
