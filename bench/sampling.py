@@ -72,7 +72,10 @@ def as_gpt2(model: GPT, positions: int):
 def cantor(model: GPT, vocab, count: int) -> None:
     grammar = WordGrammar(vocab)
     grammar.advance(vocab.start_id)
-    for _ in stream(model, [vocab.start_id], count, SamplingSettings(seed=1), constraint=grammar):
+    settings = SamplingSettings(seed=1)
+    for _ in stream(
+        model, [vocab.start_id], count, settings, constraint=grammar, end_id=vocab.end_id, restart_id=vocab.start_id
+    ):  # as the studio: a new piece after END
         pass
 
 

@@ -96,7 +96,9 @@ class Codebooks:
         return self.vqvae.decode(torch.from_numpy(np.asarray(codes, dtype=np.int64))).numpy()
 
     def decode(self, codes: np.ndarray, **piece_fields) -> NoteSequence:
-        return slices_to_piece(self.decode_slices(codes), self.steps_per_quarter, **piece_fields)
+        """(Q, 16) codes -> notes, on the VQ-VAE's grid unless ``steps_per_quarter`` is given."""
+        piece_fields.setdefault("steps_per_quarter", self.steps_per_quarter)
+        return slices_to_piece(self.decode_slices(codes), **piece_fields)
 
     def scores(self, slices: np.ndarray, reconstruction: np.ndarray) -> dict[str, float]:
         """Note-onset and frame F1 of a rounded reconstruction against the original slices."""

@@ -4,7 +4,8 @@
 
 Bits per note = the total NLL of a split's words (every word after each piece's START)
 in bits, divided by its number of notes: comparable across tokenizers. Long pieces are scored
-with a sliding window, each word seeing at least half a block of context.
+with a sliding window moved ``--stride`` words at a time, so that each word sees at least
+``block - stride`` words of context (or all of its piece before it).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from tokenizer.errors import CantorError
 
 
 @torch.inference_mode()
-def model_nll(model: GPT, ids: np.ndarray) -> float:
-    """Total NLL (nats) of ids[1:] given what comes before, in windows of the block size."""
+def model_nll(model: GPT, ids: np.ndarray, stride: int | None = None) -> float:
+    """Total NLL (nats) of ids[1:] given what comes before, in windows of the block size
+    moved ``stride`` words at a time (default: an eighth of the block)."""
+    stride = stride or model.config.block_size // 8
     block = model.config.block_size
     tokens = torch.from_numpy(ids.astype(np.int64))
     total, scored = 0.0, 1  # positions < scored are already counted (or are the first word)
@@ -39,11 +42,13 @@ def model_nll(model: GPT, ids: np.ndarray) -> float:
         nll = F.cross_entropy(logits[0], window[1:], reduction="none")  # predicts positions start+1..end-1
         total += float(nll[scored - start - 1 :].sum())
         scored = end
-        start = max(start, end - 1 - block // 2)
+        start = max(start, end - 1 - (block - stride))
     return total
 
 
-def evaluate(word_model: WordModel, dataset: WordDataset, split: str) -> dict[str, dict[str, float]]:
+def evaluate(
+    word_model: WordModel, dataset: WordDataset, split: str, stride: int | None = None
+) -> dict[str, dict[str, float]]:
     """{model name: {"nats_per_word", "bits_per_note"}} on ``split``."""
     word_model.check_vocabulary(dataset.vocab)
     pieces = [dataset.piece_ids(name).astype(np.int64) for name in dataset.names(split)]
@@ -54,7 +59,7 @@ def evaluate(word_model: WordModel, dataset: WordDataset, split: str) -> dict[st
     words = sum(len(p) - 1 for p in pieces)
     notes = sum(int(((p >= vocab.first_pitch_id) & (p < vocab.first_duration_id)).sum()) for p in pieces)
     scorers = {
-        "word model": lambda ids: model_nll(word_model.model, ids),
+        "word model": lambda ids: model_nll(word_model.model, ids, stride),
         "trigram (Kneser-Ney)": KneserNeyTrigram(train, vocab.size).nll,
         "unigram (add-one)": UnigramModel(train, vocab.size).nll,
     }
@@ -70,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=None, help="default: the checkpoint's training data")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test")
+    parser.add_argument("--stride", type=int, default=None, help="window step in words (default: block / 8)")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     if args.threads:
@@ -77,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         word_model = WordModel(args.checkpoint)
         dataset = WordDataset(args.data or word_model.info["model_card"]["data"])
-        results = evaluate(word_model, dataset, args.split)
+        results = evaluate(word_model, dataset, args.split, args.stride)
     except CantorError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -134,7 +134,10 @@ def stream(
             else:
                 step_logits = logits
                 if constraint is not None:
-                    step_logits = step_logits.masked_fill(illegal(constraint.legal_mask()), float("-inf"))
+                    mask = constraint.legal_mask()
+                    if not mask.any():
+                        raise CantorError("no word may follow here (the piece has ended: pass end_id to stop)")
+                    step_logits = step_logits.masked_fill(illegal(mask), float("-inf"))
                 probs = torch.softmax(filter_logits(step_logits, settings), dim=-1)
                 next_id = int(torch.multinomial(probs.cpu(), 1, generator=generator))
             if constraint is not None:

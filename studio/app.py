@@ -189,17 +189,19 @@ class App:
             return
         self.active.open_piece(piece)
 
-    def _add_take(self, primer, generated, job: eng.Generate, stopped: bool) -> None:
+    def _add_take(self, primer, generated, job: eng.Generate | eng.GenerateCodes, stopped: bool) -> None:
         s = job.settings
-        settings = {
-            "temperature": s.temperature,
-            "tokens": s.tokens,
-            "top_k": s.top_k,
-            "top_p": s.top_p,
-            "seed": s.seed,
-        }
-        checkpoint = self.generate.loaded.name if self.generate.loaded else ""
-        take = Take(self.takes.next_number(), job.mode, settings, checkpoint, primer, generated, stopped)
+        settings = {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "seed": s.seed}
+        if isinstance(job, eng.GenerateCodes):
+            settings["quarters"] = job.quarters
+            mode = f"prior {job.mode}"
+            loaded = self.codebooks.loaded
+            checkpoint = f"{loaded.vqvae} + {loaded.prior}" if loaded else ""
+        else:
+            settings["tokens"] = s.tokens
+            mode = job.mode
+            checkpoint = self.generate.loaded.name if self.generate.loaded else ""
+        take = Take(self.takes.next_number(), mode, settings, checkpoint, primer, generated, stopped)
         try:
             self.takes.add(take)
         except CantorError as err:

@@ -4,7 +4,9 @@ Playing renders the first half second and starts at once; each frame ``update()`
 next chunk and queues it behind the one playing (a mixer channel plays a queued sound right
 after the current one). Seeking starts a new render at that time. The playhead is the time
 since the sound started (pauses taken out); ``bench.audio`` measures its drift against the
-samples the audio driver actually consumed.
+samples the audio driver actually consumed. The clock is re-anchored whenever a queued chunk
+starts to sound (the channel's queue empties), so it follows the device's own pace and error
+cannot accumulate over a long piece.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Player:
         self.state = "stopped"  # "playing", "paused"
         self._renderer: Renderer | None = None
         self._started_at = 0.0  # perf_counter when position 0 of this render would have played
+        self._chunk_starts: list[float] = []  # piece time of each queued chunk, oldest first
+        self._rendered_s = 0.0  # piece time up to which audio has been rendered
         self._paused_at = 0.0
         self._offset_s = 0.0
         self._piece: NoteSequence | None = None
@@ -58,19 +62,27 @@ class Player:
         self._piece, self._voice, self._renderer = piece, voice, renderer
         self._offset_s = start_s
         self.duration_s = start_s + renderer.total_frames / SAMPLE_RATE
+        self._rendered_s = start_s
         self._channel.play(self._next_sound())
+        self._chunk_starts.clear()
         self._started_at = time.perf_counter() + BUFFER_FRAMES / SAMPLE_RATE
         self.state = "playing"
         self.update()
 
     def _next_sound(self) -> pygame.mixer.Sound:
         samples = self._renderer.next_chunk(int(CHUNK_S * SAMPLE_RATE))
+        self._chunk_starts.append(self._rendered_s)
+        self._rendered_s += len(samples) / SAMPLE_RATE
         return pygame.mixer.Sound(buffer=samples.tobytes())
 
     def update(self) -> None:
         """Once a frame: keep one chunk queued behind the one playing; notice the end."""
         if self.state != "playing":
             return
+        if self._channel.get_queue() is None and self._chunk_starts:
+            # the queued chunk has just started to sound: its start is now, at the device's pace
+            chunk_start = self._chunk_starts.pop(0)
+            self._started_at = time.perf_counter() + BUFFER_FRAMES / SAMPLE_RATE - (chunk_start - self._offset_s)
         if self._renderer is not None and not self._renderer.done and self._channel.get_queue() is None:
             self._channel.queue(self._next_sound())
         if self.position_s() >= self.duration_s and not self._channel.get_busy():

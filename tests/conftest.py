@@ -18,6 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CHORALES = ROOT / "data" / "chorales"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tiny test models run fastest on one thread, and never oversubscribe a 2-core machine."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def chorales() -> WordDataset:
     return WordDataset(CHORALES)

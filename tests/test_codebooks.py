@@ -177,13 +177,29 @@ def test_corrupt_and_wrong_kind_checkpoints_are_refused(tmp_path):
         Codebooks(SHIPPED_VQVAE, SHIPPED_VQVAE)
 
 
-def test_encode_codes_then_train_prior_makes_a_matching_pair(tmp_path):
+def small_dataset(folder: Path, chorales) -> Path:
+    """A prepared dataset of 16-quarter chorale excerpts, named so that train and val both exist."""
+    from tokenizer.dataset import split_of
+    from tokenizer.prepare import main as prepare_main
+
+    source = folder / "excerpts"
+    source.mkdir()
+    files = [f"{n}.mid" for n in chorales.names()]
+    picked = [f for f in files if split_of(f) == "val"][:2] + [f for f in files if split_of(f) == "train"][:4]
+    for file in picked:
+        write_midi(chorales.piece(file.removesuffix(".mid")).cropped(0, 64), source / file)
+    assert prepare_main(["--source", str(source), "--name", "small", "--data-root", str(folder), "--workers", "1"]) == 0
+    return folder / "small"
+
+
+def test_encode_codes_then_train_prior_makes_a_matching_pair(tmp_path, chorales):
+    data = small_dataset(tmp_path, chorales)
     codes = tmp_path / "codes"
-    assert encode_main(["--vqvae", str(SHIPPED_VQVAE), "--data", str(ROOT / "data/chorales"), "--out", str(codes)]) == 0
+    assert encode_main(["--vqvae", str(SHIPPED_VQVAE), "--data", str(data), "--out", str(codes)]) == 0
     index = json.loads((codes / "index.json").read_text())
-    assert index["codes"] == 16 and len(index["pieces"]) == 410
+    assert index["codes"] == 16 and len(index["pieces"]) == 6
     train_ids = np.fromfile(codes / "train.bin", dtype=np.uint16)
-    assert train_ids.max() < 16 and len(train_ids) % 16 == 0
+    assert train_ids.max() < 16 and len(train_ids) == 4 * 16 * 16
     out = tmp_path / "prior"
     args = ["--codes", str(codes), "--size", "tiny", "--steps", "3", "--eval-every", "3", "--eval-batches", "1"]
     assert train_prior_main([*args, "--batch-size", "4", "--threads", "1", "--out", str(out)]) == 0
