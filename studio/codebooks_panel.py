@@ -24,7 +24,7 @@ from studio.checkpoints import list_checkpoints
 from studio.generate_panel import MARGIN, SIDEBAR_W
 from studio.piano_roll import PianoRoll
 from studio.transport import Piece
-from studio.widgets import SLIDER_ROW_H, LabeledSlider, PercentBar
+from studio.widgets import Column, PercentBar
 from tokenizer.notes import Note, NoteSequence
 
 GRID_H = 96  # the code grid under the rolls
@@ -83,93 +83,45 @@ class CodebooksPanel:
         self.started = False
         side = UIPanel(pygame.Rect(0, 0, SIDEBAR_W, rect.h), manager=manager, container=container, object_id="#sidebar")
         inner_w = SIDEBAR_W - 2 * MARGIN
-        y = MARGIN
-
-        def section(title: str) -> None:
-            nonlocal y
-            UILabel(pygame.Rect(MARGIN, y, inner_w, 18), title, manager, side, object_id="#section_label")
-            y += 20
-
-        section("MODELS")
+        column = Column(manager, side, MARGIN, inner_w, MARGIN)
+        column.section("MODELS")
         vq_options = [c.name for c in self.vqvaes] or ["No VQ-VAE found"]
-        self.vqvae_menu = UIDropDownMenu(vq_options, vq_options[0], pygame.Rect(MARGIN, y, inner_w, 28), manager, side)
-        y += 32
+        self.vqvae_menu = UIDropDownMenu(vq_options, vq_options[0], column.row(28, 4), manager, side)
         prior_options = [c.name for c in self.priors] + [NO_PRIOR]
-        self.prior_menu = UIDropDownMenu(
-            prior_options, prior_options[0], pygame.Rect(MARGIN, y, inner_w, 28), manager, side
-        )
-        y += 28 + 10
-        section("RECONSTRUCTION")
-        self.piece_menu = UIDropDownMenu(["—"], "—", pygame.Rect(MARGIN, y, inner_w - 84, 28), manager, side)
-        self.open_button = UIButton(pygame.Rect(MARGIN + inner_w - 80, y, 80, 28), "Open…", manager, side)
-        y += 32
-        self.f1_label = UILabel(pygame.Rect(MARGIN, y, inner_w, 20), "Onset F1 —", manager, side)
-        y += 24
-        half = (inner_w - 4) // 2
+        self.prior_menu = UIDropDownMenu(prior_options, prior_options[0], column.row(28, 10), manager, side)
+
+        column.section("RECONSTRUCTION")
+        row = column.row(28, 4)
+        self.piece_menu = UIDropDownMenu(["—"], "—", pygame.Rect(row.x, row.y, row.w - 84, 28), manager, side)
+        self.open_button = UIButton(pygame.Rect(row.right - 80, row.y, 80, 28), "Open…", manager, side)
+        self.f1_label = UILabel(column.row(20, 4), "Onset F1 —", manager, side)
+        row = column.row(28, 12)
+        half = (row.w - 4) // 2
         self.listen_buttons = {
-            "A": UIButton(pygame.Rect(MARGIN, y, half, 28), "Play A: original", manager, side),
-            "B": UIButton(pygame.Rect(MARGIN + half + 4, y, half, 28), "Play B: rebuilt", manager, side),
+            "A": UIButton(pygame.Rect(row.x, row.y, half, 28), "Play A: original", manager, side),
+            "B": UIButton(pygame.Rect(row.x + half + 4, row.y, half, 28), "Play B: rebuilt", manager, side),
         }
-        y += 28 + 12
-        section("GENERATE WITH THE PRIOR")
-        self.temperature = LabeledSlider(
-            pygame.Rect(MARGIN, y, inner_w, SLIDER_ROW_H),
-            "Temperature",
-            (0.1, 2.0),
-            1.0,
-            manager,
-            side,
-            format_value=lambda v: f"{v:.2f}",
-            click_increment=0.05,
+
+        column.section("GENERATE WITH THE PRIOR")
+        self.temperature = column.temperature()
+        self.top_k = column.slider("Top-k", (1, 16), 8, lambda v: f"{int(v)}")
+        self.quarters = column.slider("Quarters", (4, 96), 24, lambda v: f"{int(v)}")
+        self.primer_quarters = column.slider(
+            "Continue from the first", (1, 16), 4, lambda v: f"{int(v)} quarters", gap=2
         )
-        y += SLIDER_ROW_H
-        self.top_k = LabeledSlider(
-            pygame.Rect(MARGIN, y, inner_w, SLIDER_ROW_H),
-            "Top-k",
-            (1, 16),
-            8,
-            manager,
-            side,
-            format_value=lambda v: f"{int(v)}",
-        )
-        y += SLIDER_ROW_H
-        self.quarters = LabeledSlider(
-            pygame.Rect(MARGIN, y, inner_w, SLIDER_ROW_H),
-            "Quarters",
-            (4, 96),
-            24,
-            manager,
-            side,
-            format_value=lambda v: f"{int(v)}",
-        )
-        y += SLIDER_ROW_H
-        self.primer_quarters = LabeledSlider(
-            pygame.Rect(MARGIN, y, inner_w, SLIDER_ROW_H),
-            "Continue from the first",
-            (1, 16),
-            4,
-            manager,
-            side,
-            format_value=lambda v: f"{int(v)} quarters",
-        )
-        y += SLIDER_ROW_H + 2
-        UILabel(pygame.Rect(MARGIN, y + 5, 40, 20), "Seed", manager, side)
-        self.seed_entry = UITextEntryLine(pygame.Rect(MARGIN + 44, y, 100, 28), manager, side, initial_text="1")
+        row = column.row(28, 8)
+        UILabel(pygame.Rect(row.x, row.y + 5, 40, 20), "Seed", manager, side)
+        self.seed_entry = UITextEntryLine(pygame.Rect(row.x + 44, row.y, 100, 28), manager, side, initial_text="1")
         self.seed_entry.set_allowed_characters("numbers")
         self.mode_buttons = {
-            "new": UIButton(pygame.Rect(MARGIN + 150, y, 58, 28), "New", manager, side),
-            "continue": UIButton(pygame.Rect(MARGIN + 212, y, 64, 28), "Continue", manager, side),
+            "new": UIButton(pygame.Rect(row.x + 150, row.y, 58, 28), "New", manager, side),
+            "continue": UIButton(pygame.Rect(row.x + 212, row.y, 64, 28), "Continue", manager, side),
         }
-        y += 28 + 8
-        self.generate_button = UIButton(
-            pygame.Rect(MARGIN, y, inner_w, 38), "Generate", manager, side, object_id="#generate_button"
-        )
-        y += 38 + 6
-        self.progress = PercentBar(pygame.Rect(MARGIN, y, inner_w, 18), manager, side)
-        y += 22
+        self.generate_button = UIButton(column.row(38, 6), "Generate", manager, side, object_id="#generate_button")
+        self.progress = PercentBar(column.row(18, 4), manager, side)
         self.status = UITextBox(
             "",
-            pygame.Rect(MARGIN - 4, y, inner_w + 8, max(40, rect.h - y - 8)),
+            column.row(max(40, rect.h - column.y - 8)).inflate(8, 0),
             manager,
             container=side,
             object_id="#status_box",

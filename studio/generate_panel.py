@@ -25,7 +25,7 @@ from studio import engine as eng
 from studio.checkpoints import CheckpointEntry, list_checkpoints
 from studio.piano_roll import PianoRoll
 from studio.transport import Piece
-from studio.widgets import SLIDER_ROW_H, LabeledSlider, PercentBar
+from studio.widgets import Column, PercentBar
 from tokenizer.notes import NoteSequence
 
 SIDEBAR_W = 300
@@ -63,104 +63,40 @@ class GeneratePanel:
         side = UIPanel(pygame.Rect(0, 0, SIDEBAR_W, rect.h), manager=manager, container=container, object_id="#sidebar")
         self.sidebar = side
         inner_w = SIDEBAR_W - 2 * MARGIN
-        y = MARGIN
-
-        def section(title: str) -> None:
-            nonlocal y
-            UILabel(pygame.Rect(MARGIN, y, inner_w, 18), title, manager, side, object_id="#section_label")
-            y += 20
-
-        section("MODEL")
+        column = Column(manager, side, MARGIN, inner_w, MARGIN)
+        column.section("MODEL")
         self.checkpoints: list[CheckpointEntry] = list_checkpoints(self.checkpoints_dir)
         options = [c.label for c in self.checkpoints] or [NO_CHECKPOINT]
-        self.checkpoint_menu = UIDropDownMenu(options, options[0], pygame.Rect(MARGIN, y, inner_w, 30), manager, side)
-        y += 30 + 14
+        self.checkpoint_menu = UIDropDownMenu(options, options[0], column.row(30, 14), manager, side)
 
-        section("MODE")
+        column.section("MODE")
         self.mode_buttons = {}
-        x = MARGIN
+        row = column.row(30, 6)
+        x = row.x
         for mode, text, width in (("new", "New piece", 82), ("continue", "Continue song", 122), ("retry", "Retry", 64)):
-            self.mode_buttons[mode] = UIButton(pygame.Rect(x, y, width, 30), text, manager, side)
+            self.mode_buttons[mode] = UIButton(pygame.Rect(x, row.y, width, 30), text, manager, side)
             x += width + 4
         self.mode_buttons["retry"].disable()
-        y += 30 + 6
-        self.piece_menu = UIDropDownMenu(
-            [RANDOM_PIECE], RANDOM_PIECE, pygame.Rect(MARGIN, y, inner_w, 30), manager, side
-        )
-        y += 30 + 4
-        self.primer_slider = LabeledSlider(
-            pygame.Rect(MARGIN, y, inner_w, SLIDER_ROW_H),
-            "Primer length",
-            (1, 32),
-            8,
-            manager,
-            side,
-            format_value=lambda v: f"{int(v)} quarters",
-        )
-        y += SLIDER_ROW_H + 10
+        self.piece_menu = UIDropDownMenu([RANDOM_PIECE], RANDOM_PIECE, column.row(30, 4), manager, side)
+        self.primer_slider = column.slider("Primer length", (1, 32), 8, lambda v: f"{int(v)} quarters", gap=10)
 
-        section("SAMPLING")
-        self.temperature = LabeledSlider(
-            pygame.Rect(MARGIN, y, inner_w, SLIDER_ROW_H),
-            "Temperature",
-            (0.1, 2.0),
-            1.0,
-            manager,
-            side,
-            format_value=lambda v: f"{v:.2f}",
-            click_increment=0.05,
+        column.section("SAMPLING")
+        self.temperature = column.temperature()
+        self.tokens = column.slider("Tokens to generate", (32, 2048), 512, lambda v: f"{int(v)}", click_increment=32)
+        self.top_k = column.slider("Top-k", (0, vocabulary_size), 0, lambda v: "off" if int(v) == 0 else f"{int(v)}")
+        self.top_p = column.slider(
+            "Top-p", (0.5, 1.0), 1.0, lambda v: "off" if v >= 0.999 else f"{v:.2f}", click_increment=0.01, gap=4
         )
-        y += SLIDER_ROW_H
-        self.tokens = LabeledSlider(
-            pygame.Rect(MARGIN, y, inner_w, SLIDER_ROW_H),
-            "Tokens to generate",
-            (32, 2048),
-            512,
-            manager,
-            side,
-            format_value=lambda v: f"{int(v)}",
-            click_increment=32,
-        )
-        y += SLIDER_ROW_H
-        self.top_k = LabeledSlider(
-            pygame.Rect(MARGIN, y, inner_w, SLIDER_ROW_H),
-            "Top-k",
-            (0, vocabulary_size),
-            0,
-            manager,
-            side,
-            format_value=lambda v: "off" if int(v) == 0 else f"{int(v)}",
-        )
-        y += SLIDER_ROW_H
-        self.top_p = LabeledSlider(
-            pygame.Rect(MARGIN, y, inner_w, SLIDER_ROW_H),
-            "Top-p",
-            (0.5, 1.0),
-            1.0,
-            manager,
-            side,
-            format_value=lambda v: "off" if v >= 0.999 else f"{v:.2f}",
-            click_increment=0.01,
-        )
-        y += SLIDER_ROW_H + 4
-        UILabel(pygame.Rect(MARGIN, y + 5, 40, 20), "Seed", manager, side)
-        self.seed_entry = UITextEntryLine(pygame.Rect(MARGIN + 44, y, 120, 30), manager, side, initial_text="1")
+        row = column.row(30, 16)
+        UILabel(pygame.Rect(row.x, row.y + 5, 40, 20), "Seed", manager, side)
+        self.seed_entry = UITextEntryLine(pygame.Rect(row.x + 44, row.y, 120, 30), manager, side, initial_text="1")
         self.seed_entry.set_allowed_characters("numbers")
-        self.random_seed = UICheckBox(pygame.Rect(MARGIN + 176, y + 6, 18, 18), "random", manager, side)
-        y += 30 + 16
+        self.random_seed = UICheckBox(pygame.Rect(row.x + 176, row.y + 6, 18, 18), "random", manager, side)
 
-        self.generate_button = UIButton(
-            pygame.Rect(MARGIN, y, inner_w, 42), "Generate", manager, side, object_id="#generate_button"
-        )
-        y += 42 + 10
-        self.progress = PercentBar(pygame.Rect(MARGIN, y, inner_w, 20), manager, side)
-        y += 20 + 6
+        self.generate_button = UIButton(column.row(42, 10), "Generate", manager, side, object_id="#generate_button")
+        self.progress = PercentBar(column.row(20, 6), manager, side)
         self.status = UITextBox(
-            "Loading the model…",
-            pygame.Rect(MARGIN - 4, y, inner_w + 8, 62),
-            manager,
-            container=side,
-            object_id="#status_box",
+            "Loading the model…", column.row(62).inflate(8, 0), manager, container=side, object_id="#status_box"
         )
         self.status_text = "Loading the model…"
         self.sliders = [self.primer_slider, self.temperature, self.tokens, self.top_k, self.top_p]

@@ -62,3 +62,38 @@ class PercentBar(UIProgressBar):
 
     def status_text(self) -> str:
         return f"{self.current_progress:.0f} %"
+
+
+class Column:
+    """Lays a sidebar out top to bottom: each call takes the next row of the column."""
+
+    def __init__(self, manager: pygame_gui.UIManager, container, x: int, width: int, y: int) -> None:
+        self.manager, self.container = manager, container
+        self.x, self.width, self.y = x, width, y
+
+    def row(self, height: int, gap: int = 0) -> pygame.Rect:
+        """The next ``height`` pixels of the column, leaving ``gap`` below."""
+        rect = pygame.Rect(self.x, self.y, self.width, height)
+        self.y += height + gap
+        return rect
+
+    def section(self, title: str) -> None:
+        UILabel(self.row(18, 2), title, self.manager, self.container, object_id="#section_label")
+
+    def slider(
+        self,
+        caption: str,
+        value_range: tuple[float, float],
+        start: float,
+        format_value: Callable[[float], str],
+        click_increment: float = 1,
+        gap: int = 0,
+    ) -> LabeledSlider:
+        rect = self.row(SLIDER_ROW_H, gap)
+        return LabeledSlider(
+            rect, caption, value_range, start, self.manager, self.container, format_value, click_increment
+        )
+
+    def temperature(self) -> LabeledSlider:
+        """The temperature slider both tabs share."""
+        return self.slider("Temperature", (0.1, 2.0), 1.0, lambda v: f"{v:.2f}", click_increment=0.05)
