@@ -24,7 +24,7 @@ from studio.checkpoints import list_checkpoints
 from studio.generate_panel import MARGIN, SIDEBAR_W
 from studio.piano_roll import PianoRoll
 from studio.transport import Piece
-from studio.widgets import Column, PercentBar
+from studio.widgets import Column, PercentBar, set_running
 from tokenizer.notes import Note, NoteSequence
 
 GRID_H = 96  # the code grid under the rolls
@@ -232,8 +232,7 @@ class CodebooksPanel:
             self.set_status("Busy: a job is already running")
             return
         self.generating = True
-        self.generate_button.set_text("Stop")
-        self.generate_button.change_object_id("#stop_button")
+        set_running(self.generate_button, True)
         self.progress.set_current_progress(0)
 
     def stop(self) -> None:
@@ -242,8 +241,7 @@ class CodebooksPanel:
 
     def _finish(self) -> None:
         self.generating = False
-        self.generate_button.set_text("Generate")
-        self.generate_button.change_object_id("#generate_button")
+        set_running(self.generate_button, False)
 
     # -- events ----------------------------------------------------------------------------------
     def process_event(self, event: pygame.event.Event) -> bool:

@@ -25,7 +25,7 @@ from studio import engine as eng
 from studio.checkpoints import CheckpointEntry, list_checkpoints
 from studio.piano_roll import PianoRoll
 from studio.transport import Piece
-from studio.widgets import Column, PercentBar
+from studio.widgets import Column, PercentBar, set_running
 from tokenizer.notes import NoteSequence
 
 SIDEBAR_W = 300
@@ -161,8 +161,7 @@ class GeneratePanel:
             self.set_status("Busy: a job is already running")
             return
         self.generating = True
-        self.generate_button.set_text("Stop")
-        self.generate_button.change_object_id("#stop_button")
+        set_running(self.generate_button, True)
         self.progress.set_current_progress(0)
         self.set_status("Starting…")
 
@@ -186,8 +185,7 @@ class GeneratePanel:
 
     def _finish_job(self) -> None:
         self.generating = False
-        self.generate_button.set_text("Generate")
-        self.generate_button.change_object_id("#generate_button")
+        set_running(self.generate_button, False)
         self.piano_roll.follow = False
 
     # -- events ---------------------------------------------------------------------------------

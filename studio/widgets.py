@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pygame
 import pygame_gui
-from pygame_gui.elements import UIHorizontalSlider, UILabel, UIProgressBar
+from pygame_gui.elements import UIButton, UIHorizontalSlider, UILabel, UIProgressBar
 
 SLIDER_ROW_H = 46
 
@@ -97,3 +97,9 @@ class Column:
     def temperature(self) -> LabeledSlider:
         """The temperature slider both tabs share."""
         return self.slider("Temperature", (0.1, 2.0), 1.0, lambda v: f"{v:.2f}", click_increment=0.05)
+
+
+def set_running(button: UIButton, running: bool) -> None:
+    """A tab's Generate button turns into a red Stop while its job runs, and back."""
+    button.set_text("Stop" if running else "Generate")
+    button.change_object_id("#stop_button" if running else "#generate_button")
