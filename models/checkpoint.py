@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from models.gpt import GPT, GPTConfig
@@ -121,8 +121,6 @@ def load_training_state(path: Path, model: torch.nn.Module, optimizer: torch.opt
     """Restore what ``save_training_state`` wrote; returns the state dict."""
     try:
         tensors = load_file(str(path))
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata()
     except (SafetensorError, OSError) as err:

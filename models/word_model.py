@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.checkpoint import load_gpt
@@ -26,8 +26,7 @@ class Continuation:
     generated: NoteSequence
 
     def combined(self) -> NoteSequence:
-        notes = sorted(self.primer.notes + self.generated.notes, key=lambda n: (n.start, n.pitch))
-        return replace(self.generated, notes=notes)
+        return self.generated.merged(self.primer)
 
 
 @dataclass

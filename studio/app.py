@@ -158,9 +158,8 @@ class App:
         self.active.process_event(event)
 
     def _owner_of_last_job(self):
-        received = self.engine.received
         codebook_jobs = (eng.LoadCodebooks, eng.Reconstruct, eng.EditCode, eng.GenerateCodes)
-        return self.codebooks if received and isinstance(received[-1], codebook_jobs) else self.generate
+        return self.codebooks if isinstance(self.engine.last_job, codebook_jobs) else self.generate
 
     def _over_roll(self, event: pygame.event.Event) -> bool:
         """Mouse events over the piano roll are the roll's (the tab's panel would swallow them),

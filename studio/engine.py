@@ -13,6 +13,7 @@ import queue
 import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -208,7 +209,7 @@ class _Memory:
     slices: object = None  # its quarter slices
     codes: object = None  # its codes, as edited
     cb_dataset: object = None  # the VQ-VAE's dataset
-    received: list = field(default_factory=list)  # every job, for tests and diagnostics
+    received: deque = field(default_factory=lambda: deque(maxlen=64))  # recent jobs, newest last
 
 
 class Engine:
@@ -234,7 +235,13 @@ class Engine:
 
     @property
     def received(self) -> list:
+        """The most recent jobs (up to 64), oldest first: for tests and diagnostics."""
         return list(self._memory.received)
+
+    @property
+    def last_job(self):
+        received = self._memory.received
+        return received[-1] if received else None
 
     def submit(self, job) -> bool:
         """Queue ``job``; False (and nothing queued) if a job is running."""

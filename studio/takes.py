@@ -33,16 +33,6 @@ class Take:
         stop = " (stopped)" if self.stopped else ""
         return f"#{self.number} {self.mode} · T {s.get('temperature', '?')} · seed {s.get('seed', '?')}{stop}"
 
-    def combined(self) -> NoteSequence:
-        notes = sorted(self.primer.notes + self.generated.notes, key=lambda n: (n.start, n.pitch))
-        return NoteSequence(
-            notes=notes,
-            steps_per_quarter=self.generated.steps_per_quarter,
-            tempos=self.generated.tempos,
-            time_signature=self.generated.time_signature,
-            name=f"take{self.number}",
-        )
-
 
 def _piece_to_json(piece: NoteSequence) -> dict:
     return {

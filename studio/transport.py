@@ -8,7 +8,7 @@ atomic and never overwrite a file without a confirmation.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pygame
@@ -37,15 +37,9 @@ class Piece:
     name: str = "cantor"
 
     def combined(self) -> NoteSequence:
-        notes = sorted(self.primer.notes + self.generated.notes, key=lambda n: (n.start, n.pitch))
-        base = self.generated if self.generated.notes else self.primer
-        return NoteSequence(
-            notes=notes,
-            steps_per_quarter=base.steps_per_quarter,
-            tempos=base.tempos,
-            time_signature=base.time_signature,
-            name=self.name,
-        )
+        """Both parts as one piece, on the grid of the part that has notes (the generated one first)."""
+        base, other = (self.generated, self.primer) if self.generated.notes else (self.primer, self.generated)
+        return replace(base.merged(other), name=self.name)
 
 
 class TransportBar:

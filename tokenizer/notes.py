@@ -105,6 +105,11 @@ class NoteSequence:
     def with_velocity(self, velocity: int = DEFAULT_VELOCITY) -> NoteSequence:
         return replace(self, notes=[n._replace(velocity=velocity) for n in self.notes])
 
+    def merged(self, other: NoteSequence) -> NoteSequence:
+        """This piece's notes together with ``other``'s (same grid and steps), sorted by (start, pitch);
+        tempos, time signature and name are this piece's."""
+        return replace(self, notes=sorted(self.notes + other.notes, key=lambda n: (n.start, n.pitch)))
+
     def shifted(self, steps: int) -> NoteSequence:
         """The same notes, moved later in time by ``steps`` (earlier if negative)."""
         return replace(self, notes=[n._replace(start=n.start + steps) for n in self.notes])
