@@ -26,7 +26,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from models.checkpoint import load_training_state, save_checkpoint, save_training_state
-from tokenizer.atomic import atomic_write
+from tokenizer.atomic import atomic_write, remove_stale_temps
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -181,6 +181,9 @@ def train(
     )
     state = {"step": 0, "wall_time_s": 0.0, "items_seen": 0, "history": []}
     resume_path = out.with_suffix(".train.safetensors")
+    if env.is_main:
+        for suffix in (".safetensors", ".json", ".png", ".train.safetensors"):
+            remove_stale_temps(out.with_suffix(suffix))
     if settings.resume and resume_path.exists():
         state = load_training_state(resume_path, raw_model, optimizer)
         if env.is_main:

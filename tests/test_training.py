@@ -79,11 +79,12 @@ def test_a_run_killed_with_sigkill_leaves_loadable_files_and_resumes(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     steps_before = read_info(out)["model_card"]["steps"]
-    load_gpt(out, "word")  # never half-written
-    assert not list(tmp_path.glob("*.tmp"))
+    load_gpt(out, "word")  # never half-written, though the kill may have left a temp file beside it
+    (tmp_path / ".killed.json.abc123.tmp").write_text("{")  # as a kill in mid-write would
     finish = [*TINY, "--steps", str(steps_before + 3), "--eval-every", "1000", "--checkpoint-every", "1"]
     assert train_main([*finish, "--out", str(out), "--resume"]) == 0
     assert read_info(out)["model_card"]["steps"] == steps_before + 3
+    assert not list(tmp_path.glob(".*.tmp")), "the resumed run sweeps the killed run's temp files"
 
 
 def test_ddp_smoke_run_on_gloo_with_two_processes(tmp_path):

@@ -33,6 +33,18 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete temp files that a killed writer of ``path`` left behind (a SIGKILL skips every cleanup).
+
+    Call it only where no other live process writes ``path``, e.g. when a training run starts.
+    """
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for temp in stale:
+        temp.unlink(missing_ok=True)
+    return stale
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return atomic_write(path, lambda temp: temp.write_bytes(data))
 
