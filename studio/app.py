@@ -123,7 +123,7 @@ class App:
         for event in pygame.event.get():
             self.process_event(event)
         for engine_event in self.engine.poll():
-            self._owner_of_last_job().handle_engine_event(engine_event)
+            self._owner_of(engine_event).handle_engine_event(engine_event)
         if not self.on_generate_tab and not self.codebooks.started:
             self.codebooks.start()
         self.codebooks.poll_pending()
@@ -157,9 +157,13 @@ class App:
                 return
         self.active.process_event(event)
 
-    def _owner_of_last_job(self):
+    def _owner_of(self, event: eng.Event):
+        """The panel an engine event is for: by its type, and an Error by the job it ended."""
+        codebook_events = (eng.CodebooksLoaded, eng.Reconstructed, eng.CodesSoFar, eng.CodesFinished)
         codebook_jobs = (eng.LoadCodebooks, eng.Reconstruct, eng.EditCode, eng.GenerateCodes)
-        return self.codebooks if isinstance(self.engine.last_job, codebook_jobs) else self.generate
+        if isinstance(event, eng.Error):
+            return self.codebooks if isinstance(self.engine.last_job, codebook_jobs) else self.generate
+        return self.codebooks if isinstance(event, codebook_events) else self.generate
 
     def _over_roll(self, event: pygame.event.Event) -> bool:
         """Mouse events over the piano roll are the roll's (the tab's panel would swallow them),

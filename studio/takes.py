@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from tokenizer.atomic import atomic_write_text
@@ -90,7 +90,11 @@ class TakeStore:
     def save(self) -> None:
         data = {
             "takes": [
-                {**asdict(t), "primer": _piece_to_json(t.primer), "generated": _piece_to_json(t.generated)}
+                {
+                    **{f.name: getattr(t, f.name) for f in fields(t)},  # shallow: asdict would copy every note
+                    "primer": _piece_to_json(t.primer),
+                    "generated": _piece_to_json(t.generated),
+                }
                 for t in self.takes
             ]
         }

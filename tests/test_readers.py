@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
+from dataclasses import replace
+
 import pretty_midi
 import pytest
 
@@ -139,3 +142,10 @@ def test_split_is_deterministic_and_about_80_10_10(chorales):
     assert all(split_of(p.name) == p.split for p in chorales.pieces)
     assert 0.7 < counts["train"] / len(chorales.pieces) < 0.9
     assert counts["val"] > 20 and counts["test"] > 20
+
+
+def test_a_piece_survives_pickling_with_every_field(chorales):
+    piece = replace(chorales.piece(chorales.names()[0]), tempos=[(0, 90.0), (48, 60.0)], time_signature=(3, 4))
+    copy = pickle.loads(pickle.dumps(piece))  # how the studio's engine process sends pieces
+    assert copy == piece and copy is not piece
+    assert all(type(note) is Note for note in copy.notes) and copy.notes[0].end == piece.notes[0].end

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -204,7 +205,36 @@ def test_closing_the_window_while_generating_stops_the_worker_cleanly(app):
     run_until(app, lambda: app.generate.generating, 10)
     pygame.event.post(pygame.event.Event(pygame.QUIT))
     app.run()  # returns once the window is closed; close() joins the worker
-    assert not app.engine._thread.is_alive()
+    assert not app.engine.alive
+
+
+def test_a_crashed_worker_is_reported_restarted_and_reloads_the_model(app):
+    first_load, first_pid = app.generate.loaded, app.engine.pid
+    app.generate.tokens.set_value(2048)
+    click(app, app.generate.generate_button.rect.center)
+    run_until(app, lambda: app.generate.generating, 10)
+    os.kill(first_pid, signal.SIGKILL)  # as the out-of-memory killer would
+    run_until(app, lambda: not app.generate.generating, 20, "the crash to be noticed")
+    assert "engine process stopped (exit code -9)" in app.generate.status_text
+    run_until(app, lambda: app.generate.loaded is not first_load, 60, "the model to load again")
+    assert app.engine.pid not in (None, first_pid)
+    app.generate.tokens.set_value(64)
+    generate_and_wait(app)
+    assert app.generate.result is not None and app.generate.result[1].notes
+
+
+def test_a_worker_that_cannot_start_is_reported_once(tmp_path):
+    engine = eng.Engine(data_root=ROOT / "data")
+
+    def refuse() -> None:
+        raise RuntimeError("no processes left\nmore detail")
+
+    engine._process.start = refuse
+    engine.start()
+    engine._starter.join(5)
+    assert [e.message for e in engine.poll()] == ["the engine process could not start: RuntimeError: no processes left"]
+    assert engine.poll() == [] and not engine.alive
+    engine.shutdown(timeout=1)
 
 
 def test_the_roll_does_not_redraw_everything_each_frame(app):
@@ -220,7 +250,7 @@ def test_the_roll_does_not_redraw_everything_each_frame(app):
 
 
 def test_studio_modules_do_not_import_torch():
-    code = "import sys, studio.app, studio.generate_panel, studio.piano_roll; print('torch' in sys.modules)"
+    code = "import sys, studio.app, studio.engine, studio.worker; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False"
 

@@ -1,0 +1,263 @@
+"""The engine's worker process: it owns the models, runs one job at a time and posts events.
+
+It runs apart from the window so that sampling has a Python interpreter (and a GIL) of its own:
+on a thread, the UI's drawing held the GIL for almost half of every frame and halved the words/s.
+torch is imported here, never in the window's process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import random
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from studio.engine import (
+    Cancelled,
+    CodebooksLoaded,
+    CodesFinished,
+    CodesSoFar,
+    EditCode,
+    Error,
+    Event,
+    Finished,
+    Generate,
+    GenerateCodes,
+    LoadCheckpoint,
+    LoadCodebooks,
+    Loaded,
+    NotesSoFar,
+    Progress,
+    Reconstruct,
+    Reconstructed,
+    Started,
+    Word,
+)
+from tokenizer.dataset import WordDataset
+from tokenizer.errors import CantorError
+from tokenizer.notes import NoteSequence
+from tokenizer.slices import slices_to_piece
+from tokenizer.words import NoteStream
+
+NOTES_EVENT_INTERVAL_S = 1 / 60  # at most one notes-so-far event per frame
+PARENT_CHECK_S = 0.5  # how often an idle worker checks that the studio is still there
+
+
+def serve(jobs, events, cancel, busy, data_root: Path, threads: int) -> None:
+    """The worker process's main loop: take jobs until None arrives or the studio has gone."""
+    import torch
+
+    torch.set_num_threads(threads)
+    worker = Worker(events.put, cancel, data_root)
+    studio = multiprocessing.parent_process()
+    while True:
+        try:
+            job = jobs.get(timeout=PARENT_CHECK_S)
+        except queue.Empty:
+            if studio is not None and not studio.is_alive():
+                return
+            continue
+        if job is None:
+            return
+        try:
+            worker.run(job)
+        finally:
+            busy.clear()
+
+
+class Worker:
+    """What the worker keeps between jobs (the loaded models, the piece being worked on) and the
+    jobs' handlers. ``post`` sends an event to the studio; ``cancel`` is set to stop a job."""
+
+    def __init__(self, post: Callable[[Event], None], cancel, data_root: Path) -> None:
+        self.post = post
+        self.cancel = cancel
+        self.data_root = Path(data_root)
+        self.model = None  # models.word_model.WordModel, once loaded
+        self.dataset: WordDataset | None = None  # the word model's data
+        self.last_primer = None  # models.word_model.Primer of the last continuation, for "retry"
+        self.codebooks = None  # models.codebooks.Codebooks, once loaded
+        self.cb_dataset: WordDataset | None = None  # the VQ-VAE's data
+        self.source: NoteSequence | None = None  # the piece being reconstructed
+        self.slices = None  # its quarter slices
+        self.codes = None  # its codes, as edited
+
+    def run(self, job) -> None:
+        """Run one job; every failure becomes an Error event, and the worker goes on."""
+        handlers = {
+            LoadCheckpoint: self._load,
+            Generate: self._generate,
+            LoadCodebooks: self._load_codebooks,
+            Reconstruct: self._reconstruct,
+            EditCode: self._edit_code,
+            GenerateCodes: self._generate_codes,
+        }
+        try:
+            handlers[type(job)](job)
+        except CantorError as err:
+            self.post(Error(str(err)))
+        except Exception as err:  # a bug must not kill the worker: show it and go on
+            self.post(Error(f"unexpected {type(err).__name__}: {err}"))
+
+    def _load(self, job: LoadCheckpoint) -> None:
+        from models.word_model import WordModel
+
+        model = WordModel(job.path)
+        data = Path(model.info.get("model_card", {}).get("data", self.data_root / "chorales"))
+        dataset = None
+        if (data / "index.json").exists():
+            dataset = WordDataset(data)
+            model.check_vocabulary(dataset.vocab)
+        self.model, self.dataset = model, dataset
+        self.last_primer = None
+        names = dataset.names() if dataset else []
+        self.post(Loaded(job.path.name, model.info, names))
+
+    def _primer_for(self, job: Generate):
+        model = self.model
+        if job.mode == "new":
+            return None
+        if job.mode == "retry":
+            if self.last_primer is None:
+                raise CantorError("nothing to retry yet: continue a piece first")
+            return self.last_primer
+        if job.primer is not None:
+            piece = job.primer
+        else:
+            if self.dataset is None:
+                raise CantorError("this checkpoint's dataset is not here, so there is no piece to continue")
+            name = job.piece_name or random.Random(job.settings.seed).choice(self.dataset.names())
+            piece = self.dataset.piece(name)
+            piece = piece.cropped(0, job.primer_quarters * piece.steps_per_quarter)
+        return model.primer(piece)
+
+    def _generate(self, job: Generate) -> None:
+        from models.sampling import SamplingSettings
+
+        model = self.model
+        if model is None:
+            raise CantorError("no model is loaded: pick a checkpoint first")
+        s = job.settings
+        sampling = SamplingSettings(s.temperature, s.top_k, s.top_p, s.seed)
+        sampling.validate()
+        primer = self._primer_for(job)
+        if job.mode in ("continue", "retry"):
+            self.last_primer = primer
+        empty = NoteSequence(steps_per_quarter=model.steps_per_quarter)
+        primer_piece = primer.piece if primer else empty
+        note = ""
+        if primer and primer.dropped_words:
+            note = f"primer cut to its last {len(primer.ids) - primer.dropped_words} words to fit the context"
+        self.post(Started(job, primer_piece, note))
+        words: list[int] = []
+        started = last_notes = time.perf_counter()
+        notes = NoteStream(model.vocab, primer.ids if primer else None)
+        stream = model.stream_words(s.tokens, sampling, primer, cancel=self.cancel, stop_at_end=False)
+        for word_id in stream:
+            words.append(word_id)
+            notes.feed(word_id)
+            self.post(Word(model.vocab.words[word_id]))
+            now = time.perf_counter()
+            if now - last_notes >= NOTES_EVENT_INTERVAL_S:
+                last_notes = now
+                self.post(Progress(len(words), s.tokens))
+                self.post(NotesSoFar(primer_piece, self._generated(notes, primer_piece)))
+        generated = self._generated(notes, primer_piece)
+        self.post(Progress(len(words), s.tokens))
+        if self.cancel.is_set() and len(words) < s.tokens:
+            self.post(Cancelled(primer_piece, generated, job, len(words)))
+        else:
+            seconds = time.perf_counter() - started
+            self.post(Finished(primer_piece, generated, job, len(words), seconds))
+
+    @staticmethod
+    def _generated(notes: NoteStream, primer_piece: NoteSequence) -> NoteSequence:
+        return replace(primer_piece, notes=notes.generated_notes, name="generated")
+
+    # -- the codebook pipeline -------------------------------------------------------------------
+    def _load_codebooks(self, job: LoadCodebooks) -> None:
+        from models.codebooks import Codebooks
+
+        codebooks = Codebooks(job.vqvae, job.prior)
+        data = Path(codebooks.vqvae_info.get("model_card", {}).get("data", self.data_root / "chorales"))
+        dataset = WordDataset(data) if (data / "index.json").exists() else None
+        self.codebooks = codebooks
+        if self.dataset is None:
+            self.dataset = dataset
+        self.cb_dataset = dataset
+        patterns = codebooks.decode_slices(np.repeat(np.arange(codebooks.codes)[:, None], 16, axis=1))
+        names = dataset.names() if dataset else []
+        prior = job.prior.name if job.prior else None
+        self.post(CodebooksLoaded(job.vqvae.name, prior, codebooks.codes, names, patterns))
+
+    def _codebooks(self):
+        if self.codebooks is None:
+            raise CantorError("no VQ-VAE is loaded: train one with python -m models.train_vqvae")
+        return self.codebooks
+
+    def _reconstruct(self, job: Reconstruct) -> None:
+        codebooks = self._codebooks()
+        if job.piece is not None:
+            piece = job.piece
+        else:
+            dataset = self.cb_dataset
+            if dataset is None:
+                raise CantorError("the VQ-VAE's dataset is not here: open a file instead")
+            piece = dataset.piece(job.piece_name or dataset.names()[0])
+        slices, dropped = codebooks.slices_of(piece)
+        self.source, self.slices, self.codes = piece, slices, codebooks.encode(slices)
+        self._post_reconstruction(dropped)
+
+    def _edit_code(self, job: EditCode) -> None:
+        codebooks = self._codebooks()
+        if self.codes is None:
+            raise CantorError("pick a piece first")
+        if not 0 <= job.code < codebooks.codes:
+            raise CantorError(f"code {job.code} is not in the codebook (0-{codebooks.codes - 1})")
+        self.codes = self.codes.copy()
+        self.codes[job.quarter, job.position] = job.code
+        self._post_reconstruction(0)
+
+    def _post_reconstruction(self, dropped: int) -> None:
+        codebooks = self.codebooks
+        piece = self.source
+        recon_slices = codebooks.decode_slices(self.codes)
+        scores = codebooks.scores(self.slices, recon_slices)
+        recon = slices_to_piece(
+            recon_slices,
+            piece.steps_per_quarter,
+            tempos=piece.tempos,
+            time_signature=piece.time_signature,
+            name="reconstruction",
+        )
+        original = piece.as_played()
+        self.post(Reconstructed(original, recon, self.codes.copy(), scores["onset_f1"], scores["frame_f1"], dropped))
+
+    def _generate_codes(self, job: GenerateCodes) -> None:
+        from models.sampling import SamplingSettings
+
+        codebooks = self._codebooks()
+        s = job.settings
+        sampling = SamplingSettings(s.temperature, s.top_k, s.top_p, s.seed)
+        primer, primer_codes, primer_quarters = None, None, 0
+        if job.mode == "continue":
+            if self.codes is None:
+                raise CantorError("pick a piece to continue first")
+            primer_quarters = min(job.primer_quarters, len(self.codes))
+            primer_codes = self.codes[:primer_quarters]
+            primer = self.source.cropped(0, primer_quarters * self.source.steps_per_quarter)
+        codes: list[int] = []
+        primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
+        for code in codebooks.stream_codes(job.quarters, sampling, primer_codes, cancel=self.cancel):
+            codes.append(code)
+            if len(codes) % 16 == 0:  # a whole quarter: show it
+                primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
+                self.post(CodesSoFar(primer_piece, generated, len(codes) // 16, job.quarters))
+        primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
+        stopped = len(codes) < job.quarters * 16
+        self.post(CodesFinished(primer_piece, generated, job, stopped, len(codes)))
