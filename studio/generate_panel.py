@@ -60,6 +60,7 @@ class GeneratePanel:
         self.user_primer: NoteSequence | None = None  # a file the user opened, to continue
         self.last_finished: eng.Finished | None = None
         self.job_note = ""  # e.g. that the primer was cut to fit the context
+        self.running_job: eng.Generate | None = None  # the last job submitted
         side = UIPanel(pygame.Rect(0, 0, SIDEBAR_W, rect.h), manager=manager, container=container, object_id="#sidebar")
         self.sidebar = side
         inner_w = SIDEBAR_W - 2 * MARGIN
@@ -160,6 +161,7 @@ class GeneratePanel:
         if not self.engine.submit(job):
             self.set_status("Busy: a job is already running")
             return
+        self.running_job = job
         self.generating = True
         set_running(self.generate_button, True)
         self.progress.set_current_progress(0)
@@ -258,7 +260,11 @@ class GeneratePanel:
             self.on_take(event.primer, event.generated, event.job, True)
         elif isinstance(event, eng.Error):
             if self.generating:
+                partial = self.current_piece()  # the notes shown so far are kept, as a stopped take
                 self._finish_job()
+                if partial is not None and partial.generated.notes:
+                    self.result = (partial.primer, partial.generated)
+                    self.on_take(partial.primer, partial.generated, self.running_job, True)
             if self.loaded is not None:
                 self.generate_button.enable()
             self.show_error(event.message)

@@ -213,9 +213,12 @@ def test_a_crashed_worker_is_reported_restarted_and_reloads_the_model(app):
     app.generate.tokens.set_value(2048)
     click(app, app.generate.generate_button.rect.center)
     run_until(app, lambda: app.generate.generating, 10)
+    run_until(app, lambda: len(app.generate.piano_roll.generated) >= 3, 30, "some notes")
     os.kill(first_pid, signal.SIGKILL)  # as the out-of-memory killer would
     run_until(app, lambda: not app.generate.generating, 20, "the crash to be noticed")
     assert "engine process stopped (exit code -9)" in app.generate.status_text
+    kept = app.takes.takes[0]  # the notes written before the crash are a stopped take
+    assert kept.stopped and len(kept.generated.notes) >= 3 and app.generate.result[1] == kept.generated
     run_until(app, lambda: app.generate.loaded is not first_load, 60, "the model to load again")
     assert app.engine.pid not in (None, first_pid)
     app.generate.tokens.set_value(64)
