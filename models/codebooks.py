@@ -126,7 +126,7 @@ class Codebooks:
         prompt = [self.start_id]
         if primer_codes is not None:
             prompt += np.asarray(primer_codes).reshape(-1).tolist()
-        yield from stream(
+        return stream(
             self.prior,
             prompt,
             quarters * CODES_PER_QUARTER,

@@ -49,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quarters", type=int, default=8, help="with --dataset-piece: quarters of it to keep")
     parser.add_argument("--through-end", action="store_true", help="at END, start a new piece until --tokens")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--window-shift",
+        type=int,
+        default=None,
+        help="past the context, words dropped per re-prefill: 1 keeps the full context at every word "
+        "(slowest); default a quarter of the context",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -74,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(primer.ids) - primer.dropped_words} (its context is {word_model.block_size})"
             )
         words = []
+        stream = word_model.stream_words(
+            args.tokens, settings, primer, stop_at_end=not args.through_end, window_shift=args.window_shift
+        )
         with tqdm(total=args.tokens, desc="generating", unit="word") as bar:
-            for word_id in word_model.stream_words(args.tokens, settings, primer, stop_at_end=not args.through_end):
+            for word_id in stream:
                 words.append(word_id)
                 bar.update(1)
         result = word_model.continuation(words, primer, name=args.out.stem)

@@ -88,7 +88,8 @@ def stream(
     stand. At ``end_id`` the stream stops, or, when ``restart_id`` is given, yields
     ``restart_id`` next (a new piece begins) and goes on. ``on_context`` is told how many ids of
     context the model sees for each new id (for tests and diagnostics).
-    The caller sets torch's thread count; the stream runs under inference mode.
+    The caller sets torch's thread count; the stream runs under inference mode. Bad arguments
+    raise CantorError here, before the first id is asked for.
     """
     settings.validate()
     if count <= 0:
@@ -98,7 +99,24 @@ def stream(
     block = model.config.block_size
     shift = window_shift if window_shift is not None else max(1, block // 4)
     if not 1 <= shift < block:
-        raise ValueError(f"window_shift must be in [1, {block})")
+        raise CantorError(f"the window shift must be from 1 to {block - 1} (got {shift})")
+    return _steps(model, prompt, count, settings, constraint, cancel, shift, restart_id, end_id, on_context)
+
+
+def _steps(
+    model: GPT,
+    prompt: list[int],
+    count: int,
+    settings: SamplingSettings,
+    constraint: Constraint | None,
+    cancel: threading.Event | None,
+    shift: int,
+    restart_id: int | None,
+    end_id: int | None,
+    on_context: ContextWatcher | None,
+) -> Iterator[int]:
+    """The generator behind ``stream``, for arguments already checked."""
+    block = model.config.block_size
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
     device = model.lm_head.weight.device
     history = list(prompt[-(block - 1) :])  # the model's view; the constraint has seen all of it

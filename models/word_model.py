@@ -82,14 +82,18 @@ class WordModel:
         primer: Primer | None = None,
         cancel: threading.Event | None = None,
         stop_at_end: bool = True,
+        window_shift: int | None = None,
     ) -> Iterator[int]:
-        """New word ids, one at a time; with a primer they continue it, else a new piece begins."""
+        """New word ids, one at a time; with a primer they continue it, else a new piece begins.
+
+        ``window_shift``: see ``models.sampling.stream`` (default a quarter of the block; 1 re-prefills
+        from the last block_size - 1 words at every step past the block)."""
         grammar = WordGrammar(self.vocab)
         prompt = primer.ids if primer else [self.vocab.start_id]
         for word_id in prompt:
             grammar.advance(word_id)
         grammar.seal()
-        yield from stream(
+        return stream(
             self.model,
             prompt,
             count,
@@ -98,6 +102,7 @@ class WordModel:
             cancel=cancel,
             end_id=self.vocab.end_id,
             restart_id=None if stop_at_end else self.vocab.start_id,
+            window_shift=window_shift,
         )
 
     def continuation(self, words: list[int], primer: Primer | None = None, name: str = "") -> Continuation:

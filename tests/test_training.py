@@ -189,11 +189,26 @@ def test_a_primer_longer_than_the_context_is_cut_and_the_output_says_so(tiny_wor
 
 @pytest.mark.parametrize(
     "bad",
-    [["--top-k", "0"], ["--top-p", "1.5"], ["--top-p", "0"], ["--temperature", "0"], ["--tokens", "0"]],
+    [
+        ["--top-k", "0"],
+        ["--top-p", "1.5"],
+        ["--top-p", "0"],
+        ["--temperature", "0"],
+        ["--tokens", "0"],
+        ["--window-shift", "0"],
+        ["--window-shift", "64"],  # the tiny model's block
+    ],
 )
 def test_bad_sampling_arguments_give_one_clear_error(tiny_word_checkpoint, tmp_path, capsys, bad):
     assert sample_main(["--checkpoint", str(tiny_word_checkpoint), "--out", str(tmp_path / "x.mid"), *bad]) == 1
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_window_shift_one_writes_past_the_context_with_the_full_context(tiny_word_checkpoint, tmp_path):
+    out = tmp_path / "long.mid"
+    args = ["--checkpoint", str(tiny_word_checkpoint), "--tokens", "100", "--window-shift", "1", "--through-end"]
+    assert sample_main([*args, "--out", str(out)]) == 0  # 100 words: three times the tiny block of 32
+    assert read_midi(out).notes
 
 
 def test_continue_on_an_empty_or_bad_file_gives_a_clear_error(tiny_word_checkpoint, tmp_path, capsys):
