@@ -1,7 +1,7 @@
 """The studio's only door to the models: jobs in, events out, with a worker process.
 
 The UI submits a job (load a checkpoint, generate) and drains ``poll()`` once per frame.
-The models live in ``studio.worker``'s process, so torch never runs in the window's process.
+The models live in ``studio.engine.worker``'s process, so torch never runs in the window's process.
 One job runs at a time; a job submitted while another runs is refused (``submit`` returns
 False and the UI says so). ``cancel()`` stops a generation between two words, and the words
 made until then come back in a ``Cancelled`` event.
@@ -199,7 +199,7 @@ class Engine:
         self.data_root = Path(data_root).resolve()
         self.threads = threads
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["torch", "studio.worker"])
+        self._context.set_forkserver_preload(["torch", "studio.engine.worker"])
         self._received: deque = deque(maxlen=64)  # recent jobs, newest last
         self._loads: dict[type, object] = {}  # the last load of each kind: replayed after a restart
         self._closing = False
@@ -208,7 +208,7 @@ class Engine:
         self._open()
 
     def _open(self) -> None:
-        from studio.worker import serve  # the worker's module knows the models; only its name is needed here
+        from studio.engine.worker import serve  # the worker's module knows the models; only its name is needed here
 
         ctx = self._context
         self._jobs, self._events = ctx.Queue(), ctx.Queue()
