@@ -172,6 +172,7 @@ def train(
     env = env or setup_distributed()
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    torch.set_flush_denormal(True)  # denormal floats ran the VQ-VAE's CPU training steps 3.5x slower
     model.to(env.device)
     raw_model = model
     optimizer = (
