@@ -240,6 +240,16 @@ def test_a_worker_that_cannot_start_is_reported_once(tmp_path):
     engine.shutdown(timeout=1)
 
 
+def test_the_worker_finds_a_checkpoints_data_from_any_folder(tmp_path, monkeypatch):
+    from studio.engine.worker import Worker
+
+    monkeypatch.chdir(tmp_path)  # the studio started from elsewhere: data/chorales is not under the cwd
+    worker = Worker(lambda event: None, None, ROOT / "data")
+    dataset = worker._dataset_of({"model_card": {"data": "data/chorales"}})
+    assert dataset is not None and "bwv66.6" in dataset.names()
+    assert worker._dataset_of({"model_card": {"data": str(tmp_path / "nowhere")}}) is None
+
+
 def test_the_roll_does_not_redraw_everything_each_frame(app):
     generate_and_wait(app)
     roll = app.generate.piano_roll

@@ -104,14 +104,20 @@ class Worker:
         except Exception as err:  # a bug must not kill the worker: show it and go on
             self.post(Error(f"unexpected {type(err).__name__}: {err}"))
 
+    def _dataset_of(self, info: dict) -> WordDataset | None:
+        """The prepared data a checkpoint was trained on, if it is here. Its card names the folder
+        relative to the project (``data/chorales``), whatever folder the studio was started from."""
+        data = Path(info.get("model_card", {}).get("data", self.data_root / "chorales"))
+        if not data.is_absolute() and not data.exists():
+            data = self.data_root.parent / data
+        return WordDataset(data) if (data / "index.json").exists() else None
+
     def _load(self, job: LoadCheckpoint) -> None:
         from models.word_model import WordModel
 
         model = WordModel(job.path)
-        data = Path(model.info.get("model_card", {}).get("data", self.data_root / "chorales"))
-        dataset = None
-        if (data / "index.json").exists():
-            dataset = WordDataset(data)
+        dataset = self._dataset_of(model.info)
+        if dataset is not None:
             model.check_vocabulary(dataset.vocab)
         self.model, self.dataset = model, dataset
         self.last_primer = None
@@ -184,8 +190,7 @@ class Worker:
         from models.codebooks import Codebooks
 
         codebooks = Codebooks(job.vqvae, job.prior)
-        data = Path(codebooks.vqvae_info.get("model_card", {}).get("data", self.data_root / "chorales"))
-        dataset = WordDataset(data) if (data / "index.json").exists() else None
+        dataset = self._dataset_of(codebooks.vqvae_info)
         self.codebooks = codebooks
         if self.dataset is None:
             self.dataset = dataset
