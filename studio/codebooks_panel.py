@@ -24,7 +24,7 @@ from studio.checkpoints import list_checkpoints
 from studio.generate_panel import MARGIN, SIDEBAR_W
 from studio.piano_roll import PianoRoll
 from studio.transport import Piece
-from studio.widgets import Column, PercentBar, set_running
+from studio.widgets import Column, PercentBar, refresh_moved_slider, set_running
 from tokenizer.notes import Note, NoteSequence
 
 GRID_H = 96  # the code grid under the rolls
@@ -258,11 +258,8 @@ class CodebooksPanel:
             else:
                 return False
             return True
-        if event.type == pygame_gui.UI_HORIZONTAL_SLIDER_MOVED:
-            for slider in self.sliders:
-                if slider.owns(event):
-                    slider.refresh()
-                    return True
+        if refresh_moved_slider(self.sliders, event):
+            return True
         if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED:
             if event.ui_element is self.piece_menu:
                 self.reconstruct(piece_name=event.text)

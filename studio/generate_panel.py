@@ -25,7 +25,7 @@ from studio import engine as eng
 from studio.checkpoints import CheckpointEntry, list_checkpoints
 from studio.piano_roll import PianoRoll
 from studio.transport import Piece
-from studio.widgets import Column, PercentBar, set_running
+from studio.widgets import Column, PercentBar, refresh_moved_slider, set_running
 from tokenizer.notes import NoteSequence
 
 SIDEBAR_W = 300
@@ -200,11 +200,8 @@ class GeneratePanel:
                 if event.ui_element is button:
                     self._select_mode(mode)
                     return True
-        if event.type == pygame_gui.UI_HORIZONTAL_SLIDER_MOVED:
-            for slider in self.sliders:
-                if slider.owns(event):
-                    slider.refresh()
-                    return True
+        if refresh_moved_slider(self.sliders, event):
+            return True
         if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.checkpoint_menu:
             for entry in self.checkpoints:
                 if entry.label == event.text:

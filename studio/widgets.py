@@ -57,6 +57,15 @@ class LabeledSlider:
         return event.type == pygame_gui.UI_HORIZONTAL_SLIDER_MOVED and event.ui_element is self.slider
 
 
+def refresh_moved_slider(sliders: list[LabeledSlider], event: pygame.event.Event) -> bool:
+    """Show the new value of the slider ``event`` moved; True if it is one of ``sliders``."""
+    for slider in sliders:
+        if slider.owns(event):
+            slider.refresh()
+            return True
+    return False
+
+
 class PercentBar(UIProgressBar):
     """A progress bar that reads "42 %"."""
 
