@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -109,11 +110,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from studio.app import App
 
-    app = App(size=(width, height), engine_threads=args.threads)
-    if args.smoke:
+    if not args.smoke:
+        App(size=(width, height), engine_threads=args.threads).run()
+        return 0
+    with tempfile.TemporaryDirectory(prefix="cantor-smoke-") as home:  # never the user's takes or settings
+        app = App(size=(width, height), engine_threads=args.threads, home=Path(home))
         return run_smoke(app, smoke_codebooks if args.tab == "codebooks" else smoke_generate, args.screenshot)
-    app.run()
-    return 0
 
 
 if __name__ == "__main__":

@@ -271,7 +271,8 @@ def test_studio_modules_do_not_import_torch():
 @pytest.mark.parametrize("tab", ["generate", "codebooks"])
 def test_smoke_mode_exits_zero_and_writes_a_screenshot(tmp_path, tab):
     shot = tmp_path / f"{tab}.png"
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+    home = tmp_path / "home"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "CANTOR_HOME": str(home)}
     result = subprocess.run(
         [sys.executable, "main.py", "--smoke", "--tab", tab, "--screenshot", str(shot)],
         cwd=ROOT,
@@ -284,3 +285,4 @@ def test_smoke_mode_exits_zero_and_writes_a_screenshot(tmp_path, tab):
     assert result.stdout.strip().splitlines()[-1].startswith("smoke test passed")
     assert shot.stat().st_size > 10_000
     assert pygame.image.load(str(shot)).get_size() == (1280, 800)
+    assert not (home / "takes.json").exists(), "a smoke run keeps its takes out of the user's home"
