@@ -36,7 +36,7 @@ def smoke_generate(app, screenshot: Path | None, words: int = 128) -> str:
     run_until(app, lambda: panel.loaded is not None or bool(errors), what="the model to load")
     if errors:
         raise RuntimeError(errors[0])
-    panel.tokens.set_value(words)
+    panel.words.set_value(words)
     click(app, panel.generate_button.rect.center)
     run_until(app, lambda: panel.generating or bool(errors), what="the generation to start")
     run_until(app, lambda: not panel.generating, timeout_s=600, what="the generation to finish")
@@ -98,23 +98,48 @@ def run_smoke(app, check: Callable, screenshot: Path | None) -> int:
     return 0
 
 
+def window_size(text: str) -> tuple[int, int]:
+    """'1280x800' -> (1280, 800), for argparse."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1280x800") from None
+    if not (320 <= width <= 16384 and 240 <= height <= 16384):
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be 320-16384 and 240-16384 pixels")
+    return width, height
+
+
+def thread_count(text: str) -> int:
+    try:
+        threads = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= threads <= 256:
+        raise argparse.ArgumentTypeError(f"{threads}: use 1-256 threads")
+    return threads
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Cantor: a studio for making music with small transformers")
+    parser = argparse.ArgumentParser(
+        description="Cantor: a studio for making music with small transformers",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--smoke", action="store_true", help="a headless end-to-end run, then exit")
     parser.add_argument("--tab", choices=("generate", "codebooks"), default="generate", help="with --smoke")
     parser.add_argument("--screenshot", type=Path, help="with --smoke: save the window here")
-    parser.add_argument("--size", default="1280x800", help="window size, e.g. 1024x700")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for the models (default 1)")
+    parser.add_argument(
+        "--size", type=window_size, default=None, help="window size, e.g. 1280x800 (default: fits the screen)"
+    )
+    parser.add_argument("--threads", type=thread_count, default=1, help="torch threads for the models")
     args = parser.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
 
     from studio.app import App
 
     if not args.smoke:
-        App(size=(width, height), engine_threads=args.threads).run()
+        App(size=args.size, engine_threads=args.threads).run()
         return 0
     with tempfile.TemporaryDirectory(prefix="cantor-smoke-") as home:  # never the user's takes or settings
-        app = App(size=(width, height), engine_threads=args.threads, home=Path(home))
+        app = App(size=args.size, engine_threads=args.threads, home=Path(home))
         return run_smoke(app, smoke_codebooks if args.tab == "codebooks" else smoke_generate, args.screenshot)
 
 

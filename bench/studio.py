@@ -54,7 +54,7 @@ def main() -> None:
     for _ in range(120):
         app.step()
     idle = app.frame_times[-120:]
-    panel.tokens.set_value(WORDS)
+    panel.words.set_value(WORDS)
     checkpoint, settings = panel.checkpoints[0].path, panel.settings()
     alone_before = sampler_alone(checkpoint, settings)  # before and after the studio's run: the mean
     click(app, panel.generate_button.rect.center)

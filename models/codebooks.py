@@ -66,6 +66,7 @@ class Codebooks:
         self.steps_per_quarter = int(self.vqvae_info.get("tokenizer", {}).get("steps_per_quarter", 4))
         self.prior = None
         self.prior_info: dict = {}
+        self.warning = ""  # a pair that loads but may not belong together
         if prior_path is not None:
             self.prior, self.prior_info = load_gpt(prior_path, "prior")
             prior_codes = self.prior_info.get("codes")
@@ -73,6 +74,12 @@ class Codebooks:
                 raise CantorError(
                     f"{stem(prior_path).name} was trained on {prior_codes} codes, "
                     f"but {stem(vqvae_path).name} has {self.codes}: pick a matching pair"
+                )
+            trained_on = self.prior_info.get("vqvae")
+            if trained_on != stem(vqvae_path).name:
+                self.warning = (
+                    f"{stem(prior_path).name} was trained on the codes of {trained_on or 'another VQ-VAE'}, "
+                    f"not of {stem(vqvae_path).name}: its pieces may not make sense"
                 )
 
     @property

@@ -18,12 +18,13 @@ from tqdm import tqdm
 
 from models.codebooks import Codebooks
 from tokenizer.atomic import atomic_write_bytes, atomic_write_text
+from tokenizer.cli import HelpFormatter
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--vqvae", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=Path("data/chorales"))
     parser.add_argument("--out", type=Path, default=None, help="default: DATA/codes")

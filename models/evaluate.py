@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from models.gpt import GPT
 from models.ngram import KneserNeyTrigram, UnigramModel
 from models.word_model import WordModel
+from tokenizer.cli import HelpFormatter
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 
@@ -71,7 +72,7 @@ def evaluate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=None, help="default: the checkpoint's training data")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test")
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:24} {r['nats_per_word']:10.4f} {r['bits_per_note']:10.4f}")
     trigram = results["trigram (Kneser-Ney)"]["bits_per_note"]
     gain = 1 - results["word model"]["bits_per_note"] / trigram
-    print(f"word model vs trigram: {gain:.1%} fewer bits per note")
+    print(f"word model vs trigram: {abs(gain):.1%} {'fewer' if gain >= 0 else 'more'} bits per note")
     return 0
 
 

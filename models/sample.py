@@ -1,6 +1,6 @@
 """Write a piece with the word model, or continue one.
 
-    python -m models.sample --checkpoint checkpoints/chorales_small --tokens 512 --temperature 1.0 \\
+    python -m models.sample --checkpoint checkpoints/chorales_small --words 512 --temperature 1.0 \\
         --top-k 20 --top-p 0.95 --seed 1 --out piece.mid
     python -m models.sample --checkpoint ... --continue my_song.mid --out continued.mid
     python -m models.sample --checkpoint ... --dataset-piece bwv66.6 --quarters 8 --out continued.mid
@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from models.sampling import SamplingSettings
 from models.word_model import Continuation, WordModel
+from tokenizer.cli import HelpFormatter
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.readers import read_piece
@@ -34,9 +35,9 @@ def write_continuation(result: Continuation, path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--tokens", type=int, default=512, help="words to generate")
+    parser.add_argument("--words", type=int, default=512, help="words to generate")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--top-p", type=float, default=1.0)
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     primer.add_argument("--dataset-piece", help="a piece of the prepared dataset to continue")
     parser.add_argument("--data", type=Path, default=None, help="with --dataset-piece (default: the checkpoint's)")
     parser.add_argument("--quarters", type=int, default=8, help="with --dataset-piece: quarters of it to keep")
-    parser.add_argument("--through-end", action="store_true", help="at END, start a new piece until --tokens")
+    parser.add_argument("--through-end", action="store_true", help="at END, start a new piece until --words")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
         "--window-shift",
@@ -62,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = SamplingSettings(args.temperature, args.top_k, args.top_p, args.seed)
         settings.validate()
-        if args.tokens <= 0:
-            raise CantorError(f"--tokens must be at least 1 (got {args.tokens})")
+        if args.words <= 0:
+            raise CantorError(f"--words must be at least 1 (got {args.words})")
         word_model = WordModel(args.checkpoint)
         primer = None
         if args.continue_file:
@@ -82,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         words = []
         stream = word_model.stream_words(
-            args.tokens, settings, primer, stop_at_end=not args.through_end, window_shift=args.window_shift
+            args.words, settings, primer, stop_at_end=not args.through_end, window_shift=args.window_shift
         )
-        with tqdm(total=args.tokens, desc="generating", unit="word") as bar:
+        with tqdm(total=args.words, desc="generating", unit="word") as bar:
             for word_id in stream:
                 words.append(word_id)
                 bar.update(1)

@@ -18,12 +18,13 @@ from models.codebooks import CODES_PER_QUARTER, Codebooks
 from models.sample import write_continuation
 from models.sampling import SamplingSettings
 from models.word_model import Continuation
+from tokenizer.cli import HelpFormatter
 from tokenizer.errors import CantorError
 from tokenizer.readers import read_piece
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--vqvae", type=Path, required=True)
     parser.add_argument("--prior", type=Path, required=True)
     parser.add_argument("--quarters", type=int, default=48, help="quarter notes to generate")
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = SamplingSettings(args.temperature, args.top_k, args.top_p, args.seed)
         settings.validate()
         codebooks = Codebooks(args.vqvae, args.prior)
+        if codebooks.warning:
+            print(f"warning: {codebooks.warning}", file=sys.stderr)
         primer, primer_codes = None, None
         if args.continue_file:
             primer = read_piece(args.continue_file, codebooks.steps_per_quarter)
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(1)
         primer_quarters = 0 if primer_codes is None else len(primer_codes)
         primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
+        if not generated.notes:
+            print(f"warning: {args.vqvae} decoded the {len(codes)} codes to silence: no notes", file=sys.stderr)
         write_continuation(Continuation(primer_piece, generated), args.out)
     except CantorError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -20,6 +20,7 @@ import torch
 from models.gpt import GPT, SIZES, GPTConfig
 from models.training import TrainSettings, add_train_arguments, settings_from, train
 from tokenizer.augment import time_stretch
+from tokenizer.cli import HelpFormatter
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.words import encode
@@ -68,7 +69,7 @@ def random_windows(ids: np.ndarray, rng: np.random.Generator, batch_size: int, b
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/chorales"), help="a folder from tokenizer.prepare")
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--block-size", type=int, default=256, help="context in words")

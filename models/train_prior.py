@@ -19,6 +19,7 @@ import torch
 
 from models.gpt import GPT, SIZES, GPTConfig
 from models.training import TrainSettings, add_train_arguments, settings_from, train
+from tokenizer.cli import HelpFormatter
 from tokenizer.errors import CantorError
 
 DEFAULTS = TrainSettings(steps=2000, batch_size=32, lr=2e-3, min_lr=2e-4, warmup=100, eval_every=200, eval_batches=10)
@@ -57,7 +58,7 @@ def windows(stream: np.ndarray, starts: np.ndarray, rng: np.random.Generator, n:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--codes", type=Path, default=Path("data/chorales/codes"))
     parser.add_argument("--size", choices=sorted(SIZES), default="mini")
     parser.add_argument("--dropout", type=float, default=0.1)

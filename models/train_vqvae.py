@@ -19,6 +19,7 @@ import torch
 from models.slice_data import SliceBatches, dataset_slices
 from models.training import TrainSettings, add_train_arguments, settings_from, train
 from models.vqvae import VQVAE, VQVAEConfig, reconstruction_scores
+from tokenizer.cli import HelpFormatter
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 
@@ -36,7 +37,7 @@ DEFAULTS = TrainSettings(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/chorales"))
     parser.add_argument("--codes", type=int, default=16, help="codebook size K (2-512)")
     parser.add_argument("--hidden", type=int, default=VQVAEConfig.hidden)

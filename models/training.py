@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from models.checkpoint import load_training_state, save_checkpoint, save_training_state
 from tokenizer.atomic import atomic_write, remove_stale_temps
+from tokenizer.cli import real, whole
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -49,20 +50,23 @@ class TrainSettings:
     resume: bool = False
 
 
+MAX_STEPS = 10_000_000
+
+
 def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainSettings) -> None:
-    """The flags every training command shares."""
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
-    parser.add_argument("--min-lr", type=float, default=defaults.min_lr)
-    parser.add_argument("--warmup", type=int, default=defaults.warmup)
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    parser.add_argument("--grad-clip", type=float, default=defaults.grad_clip)
-    parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
-    parser.add_argument("--eval-batches", type=int, default=defaults.eval_batches)
-    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    """The flags every training command shares, each with its accepted range."""
+    parser.add_argument("--steps", type=whole(1, MAX_STEPS), default=defaults.steps, help="optimizer steps in all")
+    parser.add_argument("--batch-size", type=whole(1, 65536), default=defaults.batch_size)
+    parser.add_argument("--lr", type=real(1e-8, 1.0), default=defaults.lr, help="peak learning rate")
+    parser.add_argument("--min-lr", type=real(0.0, 1.0), default=defaults.min_lr, help="at the end of the cosine")
+    parser.add_argument("--warmup", type=whole(0, MAX_STEPS), default=defaults.warmup, help="steps")
+    parser.add_argument("--weight-decay", type=real(0.0, 10.0), default=defaults.weight_decay)
+    parser.add_argument("--grad-clip", type=real(0.0, 1e6), default=defaults.grad_clip, help="0: off")
+    parser.add_argument("--eval-every", type=whole(1, MAX_STEPS), default=defaults.eval_every, help="steps")
+    parser.add_argument("--eval-batches", type=whole(1, 100_000), default=defaults.eval_batches)
+    parser.add_argument("--checkpoint-every", type=whole(1, MAX_STEPS), default=defaults.checkpoint_every, help="steps")
+    parser.add_argument("--seed", type=whole(0, 2**32 - 1), default=defaults.seed)
+    parser.add_argument("--threads", type=whole(1, 1024), default=None, help="torch CPU threads (None: all cores)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--resume", action="store_true", help="continue from OUT.train.safetensors")
 
@@ -236,41 +240,58 @@ def train(
         if state["history"]:
             plot_losses(state["history"], out.with_suffix(".png"), f"{out.name}: loss")
 
+    def run_steps(bar: tqdm) -> None:
+        window_start, window_items = time.time(), 0
+        while state["step"] < settings.steps:
+            step = state["step"]
+            started = time.time()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, settings)
+            torch.manual_seed(settings.seed * 1_000_003 + step * 101 + env.rank)  # dropout, resumable
+            rng = np.random.default_rng([settings.seed, env.rank, step])
+            loss = compute_loss(get_batch("train", rng, per_rank))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if settings.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.step()
+            state["step"] = step + 1
+            state["items_seen"] += items_per_batch * per_rank * env.world_size
+            window_items += items_per_batch * per_rank * env.world_size
+            state["wall_time_s"] += time.time() - started
+            rate = window_items / max(1e-9, time.time() - window_start)
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{learning_rate(step, settings):.1e}", per_s=f"{rate:.0f}")
+            bar.update(1)
+            done = state["step"] == settings.steps
+            if state["step"] % settings.eval_every == 0 or done:
+                eval_started = time.time()
+                result = evaluate(state["step"])
+                state["history"].append(result)
+                state["wall_time_s"] += time.time() - eval_started
+                if env.is_main:
+                    shown = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k != "step")
+                    bar.write(f"step {state['step']}: {shown}")
+            if state["step"] % settings.checkpoint_every == 0 or done:
+                publish(final=done)
+
     model.train()
     bar = tqdm(total=settings.steps, initial=state["step"], desc=out.name, disable=not env.is_main, dynamic_ncols=True)
-    window_start, window_items = time.time(), 0
-    while state["step"] < settings.steps:
-        step = state["step"]
-        started = time.time()
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, settings)
-        torch.manual_seed(settings.seed * 1_000_003 + step * 101 + env.rank)  # dropout, resumable
-        rng = np.random.default_rng([settings.seed, env.rank, step])
-        loss = compute_loss(get_batch("train", rng, per_rank))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        optimizer.step()
-        state["step"] = step + 1
-        state["items_seen"] += items_per_batch * per_rank * env.world_size
-        window_items += items_per_batch * per_rank * env.world_size
-        state["wall_time_s"] += time.time() - started
-        rate = window_items / max(1e-9, time.time() - window_start)
-        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{learning_rate(step, settings):.1e}", per_s=f"{rate:.0f}")
-        bar.update(1)
-        done = state["step"] == settings.steps
-        if state["step"] % settings.eval_every == 0 or done:
-            eval_started = time.time()
-            result = evaluate(state["step"])
-            state["history"].append(result)
-            state["wall_time_s"] += time.time() - eval_started
-            if env.is_main:
-                shown = ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k != "step")
-                bar.write(f"step {state['step']}: {shown}")
-        if state["step"] % settings.checkpoint_every == 0 or done:
-            publish(final=done)
+    try:
+        run_steps(bar)
+    except KeyboardInterrupt:  # Ctrl+C: keep what was learnt since the last checkpoint
+        bar.close()
+        if env.is_main:
+            if state["step"] == 0:
+                print("stopped; nothing saved yet (no step was finished)", file=sys.stderr)
+            else:
+                publish(final=False)
+                saved = f"saved {out}.safetensors: continue with --resume"
+                print(f"stopped at step {state['step']}; {saved}", file=sys.stderr)
+        raise SystemExit(130) from None
     bar.close()
     if env.world_size > 1:
         dist.destroy_process_group()
+    if env.is_main:
+        curve = f" and its loss curve {out}.png" if state["history"] else ""
+        print(f"wrote {out}.safetensors, its model card {out}.json{curve}")
     return state

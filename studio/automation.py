@@ -50,8 +50,12 @@ def press(app, key: int, mod: int = 0) -> None:
     _post(app, pygame.KEYUP, key=key, mod=mod, unicode="", scancode=0)
 
 
-def run_until(app, condition: Callable[[], bool], timeout_s: float = 120.0, what: str = "the app") -> None:
-    """Run frames until ``condition()`` holds; TimeoutError after ``timeout_s``."""
+def run_until(app, condition: Callable[[], bool], timeout_s: float = 300.0, what: str = "the app") -> None:
+    """Run frames until ``condition()`` holds; TimeoutError after ``timeout_s``.
+
+    The ceiling is generous on purpose: a test waits for the event it needs, however busy the
+    machine is (a worker's start, torch's import and a model's load can take long under load).
+    """
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:

@@ -4,7 +4,8 @@ Original (top) and reconstruction (bottom) on one time axis, with missed notes a
 marked; the piece's note-onset F1; A/B listening; under the rolls, each quarter's 16 codes as a
 coloured grid (8 octave bands x 2 eighths) where a cell can be changed and re-decoded at once;
 beside it the codebook explorer, each code drawn as the pattern it decodes to; and generation
-with the prior, streaming quarter by quarter.
+with the prior, streaming quarter by quarter, its codes shown in the same grid.
+The rolls, the grid and the explorer are canvases: UI elements under windows and menus.
 """
 
 from __future__ import annotations
@@ -17,19 +18,22 @@ from pathlib import Path
 import numpy as np
 import pygame
 import pygame_gui
-from pygame_gui.elements import UIButton, UIDropDownMenu, UILabel, UIPanel, UITextBox, UITextEntryLine
+from pygame_gui.elements import UIButton, UIDropDownMenu, UILabel, UITextBox
 
 from studio import engine as eng
+from studio.canvas import Canvas
 from studio.checkpoints import list_checkpoints
-from studio.generate_panel import MARGIN, SIDEBAR_W
+from studio.generate_panel import MARGIN
 from studio.piano_roll import PianoRoll
+from studio.piece_browser import PieceBrowser
 from studio.transport import Piece
-from studio.widgets import Column, PercentBar, refresh_moved_slider, set_running
+from studio.widgets import SIDEBAR_W, TALL, Column, PercentBar, SeedField, refresh_moved_slider, set_running, sidebar
 from tokenizer.notes import Note, NoteSequence
 
 GRID_H = 96  # the code grid under the rolls
 EXPLORER_W = 150
 NO_PRIOR = "No prior"
+EIGHTHS = ("first eighth", "second eighth")
 TRAIN_HINT = (
     "No VQ-VAE in checkpoints/. Train one: python -m models.train_vqvae --data data/chorales, "
     "then python -m models.encode_codes and python -m models.train_prior"
@@ -51,6 +55,142 @@ def compare(original: list[Note], reconstruction: list[Note]) -> tuple[list[Note
     return matched, missed, extra
 
 
+def cell_name(position: int) -> str:
+    """A code position as a musician reads it: its octave band (1 lowest) and its eighth."""
+    band, half = divmod(position, 2)
+    return f"band {band + 1} · {EIGHTHS[half]}"
+
+
+class CodeGrid(Canvas):
+    """Each quarter's 16 codes, under the roll ``timeline`` on its time axis: 8 bands (highest on
+    top) x 2 eighths, coloured by code. The hovered cell is outlined, the selected one in white."""
+
+    def __init__(self, relative_rect: pygame.Rect, manager, container, timeline: PianoRoll) -> None:
+        self.timeline = timeline
+        self.on_click: Callable[[tuple[int, int]], None] = lambda cell: None
+        self.on_hover: Callable[[tuple[int, int] | None], None] = lambda cell: None
+        self.codes: np.ndarray | None = None  # (quarters, 16)
+        self.colours = palette(16)
+        self.selected: tuple[int, int] | None = None
+        self.hovered_cell: tuple[int, int] | None = None
+        self._font = pygame.font.Font(None, 16)
+        super().__init__(relative_rect, manager, container)
+
+    def show_codes(self, codes: np.ndarray | None) -> None:
+        self.codes = None if codes is None else np.asarray(codes)
+        self.invalidate()
+
+    def cell_at(self, position: tuple[int, int]) -> tuple[int, int] | None:
+        """(quarter, code position) under a window point, or None."""
+        if self.codes is None or not self.rect.collidepoint(position):
+            return None
+        spq = self.timeline.steps_per_quarter
+        step = self.timeline.x_to_step(position[0])
+        quarter = int(step // spq)
+        if not 0 <= quarter < len(self.codes) or step < 0:
+            return None
+        half = int((step - quarter * spq) * 2 // spq)
+        band = 7 - int((position[1] - self.rect.y) * 8 // self.rect.h)  # top = highest band
+        return quarter, max(0, min(7, band)) * 2 + max(0, min(1, half))
+
+    def cell_rect(self, quarter: int, position: int) -> pygame.Rect:
+        """Where a cell is drawn, in window coordinates."""
+        spq = self.timeline.steps_per_quarter
+        x0, x1 = self.timeline.step_to_x(quarter * spq), self.timeline.step_to_x((quarter + 1) * spq)
+        band, half = divmod(position, 2)
+        cell_h = self.rect.h / 8
+        x = x0 + half * (x1 - x0) / 2
+        y = self.rect.y + (7 - band) * cell_h
+        return pygame.Rect(round(x), round(y), max(1, round((x1 - x0) / 2) - 1), max(1, round(cell_h) - 1))
+
+    def process_event(self, event: pygame.event.Event) -> bool:
+        """Pointing at a cell shows it; clicking selects it (the panel plays its quarter)."""
+        if event.type == pygame.MOUSEMOTION:
+            self.on_hover(self.cell_at(event.pos) if self.under_pointer(event.pos) else None)
+        elif event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and self.under_pointer(event.pos):
+            cell = self.cell_at(event.pos)
+            if cell is not None:
+                self.selected = cell
+                self.invalidate()
+                self.on_click(cell)
+            return True
+        return False
+
+    def set_hovered(self, cell: tuple[int, int] | None) -> None:
+        if cell != self.hovered_cell:
+            self.hovered_cell = cell
+            self.invalidate()
+
+    def paint(self, surface: pygame.Surface) -> None:
+        surface.fill((22, 23, 28))
+        label = self._font.render("codes", True, (150, 156, 170))
+        surface.blit(label, (4, 4))
+        if self.codes is None:
+            return
+        spq = self.timeline.steps_per_quarter
+        left = self.timeline.notes_rect.x  # cells start where the roll's notes do
+        surface.set_clip(pygame.Rect(left - self.rect.x, 0, self.rect.right - left, self.rect.h))
+        for quarter, codes in enumerate(self.codes):
+            x0, x1 = self.timeline.step_to_x(quarter * spq), self.timeline.step_to_x((quarter + 1) * spq)
+            if x1 < left or x0 > self.rect.right:
+                continue
+            for position, code in enumerate(codes):
+                cell = self.local(self.cell_rect(quarter, position))
+                pygame.draw.rect(surface, self.colours[int(code) % len(self.colours)], cell)
+        for cell, colour, width in ((self.hovered_cell, (20, 20, 20), 2), (self.selected, (255, 255, 255), 2)):
+            if cell is not None and cell[0] < len(self.codes):
+                pygame.draw.rect(surface, colour, self.local(self.cell_rect(*cell)), width)
+        surface.set_clip(None)
+
+
+class CodebookExplorer(Canvas):
+    """Every code drawn as the pattern it decodes to; the code under the pointer in the grid is framed."""
+
+    def __init__(self, relative_rect: pygame.Rect, manager, container) -> None:
+        self.patterns: list[pygame.Surface] = []
+        self.colours = palette(16)
+        self.highlighted: int | None = None
+        self._font = pygame.font.Font(None, 16)
+        super().__init__(relative_rect, manager, container)
+
+    def show_patterns(self, patterns: list[np.ndarray], colours: list[tuple[int, int, int]]) -> None:
+        self.patterns = [self._pattern_surface(p) for p in patterns]
+        self.colours = colours
+        self.invalidate()
+
+    def highlight(self, code: int | None) -> None:
+        if code != self.highlighted:
+            self.highlighted = code
+            self.invalidate()
+
+    @staticmethod
+    def _pattern_surface(probabilities: np.ndarray) -> pygame.Surface:
+        """A code's decoded pattern (88 x 32 probabilities) as a small image, high notes on top."""
+        grey = (np.clip(probabilities, 0, 1) * 255).astype(np.uint8)[::-1].T  # (32, 88): x = tick, y = pitch
+        rgb = np.stack([grey // 3, grey, grey], axis=-1)
+        return pygame.surfarray.make_surface(np.ascontiguousarray(rgb))
+
+    def paint(self, surface: pygame.Surface) -> None:
+        surface.fill((24, 26, 32))
+        surface.blit(self._font.render("CODEBOOK", True, (139, 147, 165)), (6, 4))
+        if not self.patterns:
+            return
+        columns = 2 if len(self.patterns) <= 32 else 4
+        width = (self.rect.w - 6 * (columns + 1)) // columns
+        rows = -(-len(self.patterns) // columns)
+        label_h = 16 if columns == 2 else 0
+        height = max(4, min(int(width * 88 / 64), (self.rect.h - 24) // rows - label_h - 2))
+        for index, pattern in enumerate(self.patterns):
+            row, column = divmod(index, columns)
+            x = 6 + column * (width + 6)
+            y = 22 + row * (height + label_h + 2)
+            surface.blit(pygame.transform.smoothscale(pattern, (width, height)), (x, y))
+            frame = (255, 255, 255) if index == self.highlighted else self.colours[index % len(self.colours)]
+            pygame.draw.rect(surface, frame, (x, y, width, height), 3 if index == self.highlighted else 1)
+            if label_h:
+                surface.blit(self._font.render(str(index), True, (200, 204, 214)), (x + 2, y + height + 1))
+
+
 class CodebooksPanel:
     def __init__(
         self,
@@ -63,25 +203,25 @@ class CodebooksPanel:
         on_take: Callable[[NoteSequence, NoteSequence, eng.GenerateCodes, bool], None],
         ask_open: Callable[[], None],
         restart_playback: Callable[[], None],
-        play_excerpt: Callable[[NoteSequence], None],
+        play_excerpt: Callable[[NoteSequence, float], None],
     ) -> None:
-        self.manager, self.engine = manager, engine
+        self.manager, self.engine, self.container = manager, engine, container
         self.on_take, self.ask_open, self.restart_playback = on_take, ask_open, restart_playback
         self.play_excerpt = play_excerpt
         self.vqvaes = list_checkpoints(Path(checkpoints_dir), kind="vqvae")
         self.priors = list_checkpoints(Path(checkpoints_dir), kind="prior")
         self.loaded: eng.CodebooksLoaded | None = None
         self.reconstruction: eng.Reconstructed | None = None
+        self.codes: np.ndarray | None = None  # the reconstructed piece's codes, with the user's edits
         self.generated: tuple[NoteSequence, NoteSequence] | None = None
         self.generating = False
+        self.running_job: eng.GenerateCodes | None = None
         self.listen = "A"  # which piece Play plays: A = original, B = reconstruction
         self.mode = "new"
-        self.selected_cell: tuple[int, int] | None = None
-        self.hover_cell: tuple[int, int] | None = None
         self.status_text = ""
-        self._pending: list = []  # jobs to submit once the engine is free
         self.started = False
-        side = UIPanel(pygame.Rect(0, 0, SIDEBAR_W, rect.h), manager=manager, container=container, object_id="#sidebar")
+        self.browser: PieceBrowser | None = None
+        side = sidebar(manager, container, rect.h)
         inner_w = SIDEBAR_W - 2 * MARGIN
         column = Column(manager, side, MARGIN, inner_w, MARGIN)
         column.section("MODELS")
@@ -92,14 +232,29 @@ class CodebooksPanel:
 
         column.section("RECONSTRUCTION")
         row = column.row(28, 4)
-        self.piece_menu = UIDropDownMenu(["—"], "—", pygame.Rect(row.x, row.y, row.w - 84, 28), manager, side)
+        self.piece_button = UIButton(
+            pygame.Rect(row.x, row.y, row.w - 84, 28), "Piece…", manager, side, tool_tip_text="Pick a dataset piece"
+        )
         self.open_button = UIButton(pygame.Rect(row.right - 80, row.y, 80, 28), "Open…", manager, side)
-        self.f1_label = UILabel(column.row(20, 4), "Onset F1 —", manager, side)
+        self.f1_label = UILabel(column.row(20, 2), "Onset F1 —", manager, side)
+        self.cell_label = UILabel(column.row(20, 4), "", manager, side, object_id="#value_label")
         row = column.row(28, 12)
         half = (row.w - 4) // 2
         self.listen_buttons = {
-            "A": UIButton(pygame.Rect(row.x, row.y, half, 28), "Play A: original", manager, side),
-            "B": UIButton(pygame.Rect(row.x + half + 4, row.y, half, 28), "Play B: rebuilt", manager, side),
+            "A": UIButton(
+                pygame.Rect(row.x, row.y, half, 28),
+                "Play original",
+                manager,
+                side,
+                tool_tip_text="Play the original (A)",
+            ),
+            "B": UIButton(
+                pygame.Rect(row.x + half + 4, row.y, half, 28),
+                "Play rebuilt",
+                manager,
+                side,
+                tool_tip_text="Play the reconstruction (B)",
+            ),
         }
 
         column.section("GENERATE WITH THE PRIOR")
@@ -109,39 +264,55 @@ class CodebooksPanel:
         self.primer_quarters = column.slider(
             "Continue from the first", (1, 16), 4, lambda v: f"{int(v)} quarters", gap=2
         )
-        row = column.row(28, 8)
-        UILabel(pygame.Rect(row.x, row.y + 5, 40, 20), "Seed", manager, side)
-        self.seed_entry = UITextEntryLine(pygame.Rect(row.x + 44, row.y, 100, 28), manager, side, initial_text="1")
-        self.seed_entry.set_allowed_characters("numbers")
+        row = column.row(28, 6)
         self.mode_buttons = {
-            "new": UIButton(pygame.Rect(row.x + 150, row.y, 58, 28), "New", manager, side),
-            "continue": UIButton(pygame.Rect(row.x + 212, row.y, 64, 28), "Continue", manager, side),
+            "new": UIButton(pygame.Rect(row.x, row.y, 100, 28), "New", manager, side),
+            "continue": UIButton(pygame.Rect(row.x + 104, row.y, 100, 28), "Continue", manager, side),
         }
+        self.seed = SeedField(column.row(28, 8), manager, side)
+        self.seed_entry = self.seed.entry
         self.generate_button = UIButton(column.row(38, 6), "Generate", manager, side, object_id="#generate_button")
         self.progress = PercentBar(column.row(18, 4), manager, side)
         self.status = UITextBox(
             "",
-            column.row(max(40, rect.h - column.y - 8)).inflate(8, 0),
+            pygame.Rect(column.x - 4, column.y, column.width + 8, max(40, rect.h - column.y - 8)),
             manager,
             container=side,
             object_id="#status_box",
+            anchors=TALL,
         )
         self.sliders = [self.temperature, self.top_k, self.quarters, self.primer_quarters]
-        # the main area: two rolls, the code grid under them, the explorer at the right
-        x0, top = main_rect.x, main_rect.y
-        rolls_w = main_rect.w - EXPLORER_W - MARGIN
-        roll_h = (main_rect.h - GRID_H - 8) // 2
-        self.original_roll = PianoRoll(pygame.Rect(x0, top, rolls_w, roll_h))
-        self.recon_roll = PianoRoll(pygame.Rect(x0, top + roll_h + 4, rolls_w, roll_h))
+        self.original_roll = PianoRoll(pygame.Rect(0, 0, 100, 100), manager, container, title="original")
+        self.recon_roll = PianoRoll(pygame.Rect(0, 0, 100, 100), manager, container, title="reconstruction")
         self.original_roll.empty_message = "Pick a piece to see it beside its reconstruction."
         self.recon_roll.empty_message = ""
-        self.grid_rect = pygame.Rect(x0, top + 2 * roll_h + 8, rolls_w, GRID_H)
-        self.explorer_rect = pygame.Rect(x0 + rolls_w + MARGIN, top, EXPLORER_W, main_rect.h)
-        self._font = pygame.font.Font(None, 16)
-        self._patterns: list[pygame.Surface] = []
-        self._colours = palette(16)
+        for roll in self.rolls():
+            roll.on_view_changed = lambda source=roll: self._sync_views(source)
+        self.grid = CodeGrid(pygame.Rect(0, 0, 100, GRID_H), manager, container, self.recon_roll)
+        self.grid.on_hover = self._hover
+        self.grid.on_click = lambda cell: self.play_quarter(cell[0])
+        self.explorer = CodebookExplorer(pygame.Rect(0, 0, EXPLORER_W, 100), manager, container)
+        self.relayout()
         self._select_mode("new")
         self.generate_button.disable()
+
+    # -- layout ----------------------------------------------------------------------------------
+    def relayout(self) -> None:
+        """Place the rolls, the grid and the explorer in the tab's current size."""
+        width, height = self.container.get_container().get_rect().size
+        x0, top = SIDEBAR_W + MARGIN, MARGIN
+        main_w, main_h = width - x0 - MARGIN, height - 2 * MARGIN
+        rolls_w = main_w - EXPLORER_W - MARGIN
+        roll_h = (main_h - GRID_H - 8) // 2
+        places = (
+            (self.original_roll, (x0, top), (rolls_w, roll_h)),
+            (self.recon_roll, (x0, top + roll_h + 4), (rolls_w, roll_h)),
+            (self.grid, (x0, top + 2 * roll_h + 8), (rolls_w, GRID_H)),
+            (self.explorer, (x0 + rolls_w + MARGIN, top), (EXPLORER_W, main_h)),
+        )
+        for canvas, position, size in places:
+            canvas.set_relative_position(position)
+            canvas.set_dimensions(size)
 
     # -- start-up --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -151,7 +322,8 @@ class CodebooksPanel:
             self.set_status(TRAIN_HINT)
             self.original_roll.empty_message = "No VQ-VAE yet: see the status text for how to train one."
             return
-        self._pending.append(self._load_job())
+        self.engine.enqueue(self._load_job())
+        self.set_status("Loading the codebook models…")
 
     def _load_job(self) -> eng.LoadCodebooks:
         vq = next(c for c in self.vqvaes if c.name == self._menu_text(self.vqvae_menu))
@@ -159,19 +331,15 @@ class CodebooksPanel:
         prior = next((c.path for c in self.priors if c.name == prior_name), None)
         return eng.LoadCodebooks(vq.path, prior)
 
-    def poll_pending(self) -> None:
-        """Submit queued jobs once the engine is free (it runs one job at a time)."""
-        if self._pending and not self.engine.busy and self.engine.submit(self._pending[0]):
-            job = self._pending.pop(0)
-            if isinstance(job, eng.LoadCodebooks):
-                self.set_status("Loading the codebook models…")
-
     @staticmethod
     def _menu_text(menu: UIDropDownMenu) -> str:
         option = menu.selected_option
         return option[0] if isinstance(option, tuple) else option
 
     # -- helpers ---------------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        self.set_status(text)
+
     def set_status(self, text: str) -> None:
         if text != self.status_text:
             self.status_text = text
@@ -181,8 +349,10 @@ class CodebooksPanel:
         self.mode = mode
         for name, button in self.mode_buttons.items():
             button.select() if name == mode else button.unselect()
+        self.primer_quarters.enable() if mode == "continue" else self.primer_quarters.disable()
 
-    def _select_listen(self, which: str) -> None:
+    def listen_to(self, which: str) -> None:
+        """Play the original (A) or the reconstruction (B) now, from where the playhead is."""
         self.listen = which
         for name, button in self.listen_buttons.items():
             button.select() if name == which else button.unselect()
@@ -207,11 +377,11 @@ class CodebooksPanel:
 
     # -- actions ---------------------------------------------------------------------------------
     def reconstruct(self, piece_name: str | None = None, piece: NoteSequence | None = None) -> None:
-        if self.engine.submit(eng.Reconstruct(piece_name=piece_name, piece=piece)):
-            self.generated = None
-            self.set_status("Encoding and decoding…")
-        else:
-            self.set_status("Busy: wait for the running job, or stop it")
+        if self.generating:
+            self.set_status("Busy: stop the generation first")
+            return
+        self.engine.enqueue(eng.Reconstruct(piece_name=piece_name, piece=piece))
+        self.set_status("Encoding and decoding…")
 
     def open_piece(self, piece: NoteSequence) -> None:
         self.reconstruct(piece=piece)
@@ -222,15 +392,15 @@ class CodebooksPanel:
         if self.loaded.prior is None:
             self.set_status("No prior is loaded: train one with python -m models.train_prior")
             return
+        self.seed.roll()
         settings = eng.GenerationSettings(
-            temperature=round(self.temperature.value, 3),
-            top_k=int(self.top_k.value),
-            seed=int(self.seed_entry.get_text() or 0),
+            temperature=round(self.temperature.value, 3), top_k=int(self.top_k.value), seed=self.seed.value
         )
         job = eng.GenerateCodes(self.mode, int(self.quarters.value), settings, int(self.primer_quarters.value))
         if not self.engine.submit(job):
             self.set_status("Busy: a job is already running")
             return
+        self.running_job = job
         self.generating = True
         set_running(self.generate_button, True)
         self.progress.set_current_progress(0)
@@ -239,9 +409,23 @@ class CodebooksPanel:
         if self.generating:
             self.engine.cancel()
 
+    def keep_partial(self) -> None:
+        """The window is closing mid-generation: the quarters written so far become a stopped take."""
+        if self.generating and self.generated is not None and self.generated[1].notes:
+            self._finish()
+            self.on_take(*self.generated, self.running_job, True)
+
     def _finish(self) -> None:
         self.generating = False
         set_running(self.generate_button, False)
+
+    def _browse(self) -> None:
+        names = self.loaded.piece_names if self.loaded else []
+        if not names:
+            self.set_status("The VQ-VAE's dataset is not here: open a file instead")
+            return
+        if self.browser is None or not self.browser.alive():
+            self.browser = PieceBrowser(self.manager, names, lambda name: self.reconstruct(piece_name=name))
 
     # -- events ----------------------------------------------------------------------------------
     def process_event(self, event: pygame.event.Event) -> bool:
@@ -251,192 +435,146 @@ class CodebooksPanel:
                 self.stop() if self.generating else self.generate()
             elif element is self.open_button:
                 self.ask_open()
+            elif element is self.piece_button:
+                self._browse()
             elif element in self.mode_buttons.values():
                 self._select_mode(next(m for m, b in self.mode_buttons.items() if b is element))
             elif element in self.listen_buttons.values():
-                self._select_listen(next(k for k, b in self.listen_buttons.items() if b is element))
+                self.listen_to(next(k for k, b in self.listen_buttons.items() if b is element))
             else:
                 return False
             return True
         if refresh_moved_slider(self.sliders, event):
             return True
-        if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED:
-            if event.ui_element is self.piece_menu:
-                self.reconstruct(piece_name=event.text)
-                return True
-            if event.ui_element in (self.vqvae_menu, self.prior_menu) and self.vqvaes:
-                self._pending.append(self._load_job())
-                return True
-        if event.type == pygame.MOUSEMOTION:
-            self.hover_cell = self.cell_at(event.pos)
-        if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and self.grid_rect.collidepoint(event.pos):
-            cell = self.cell_at(event.pos)
-            if cell is not None:
-                self.selected_cell = cell
-                self.play_quarter(cell[0])
+        models_changed = event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element in (
+            self.vqvae_menu,
+            self.prior_menu,
+        )
+        if models_changed:
+            if self.vqvaes:
+                self.engine.enqueue(self._load_job())
+                self.set_status("Loading the codebook models…")
             return True
-        if event.type == pygame.KEYDOWN and self.selected_cell is not None and self.reconstruction is not None:
+        if event.type == pygame.KEYDOWN and self.grid.selected is not None and self.editable:
             step = {pygame.K_UP: 1, pygame.K_RIGHT: 1, pygame.K_DOWN: -1, pygame.K_LEFT: -1}.get(event.key)
             if step is not None:
-                quarter, position = self.selected_cell
-                code = int(self.reconstruction.codes[quarter, position])
-                self.set_code(quarter, position, (code + step) % self.loaded.codes)
+                quarter, position = self.grid.selected
+                self.set_code(quarter, position, (int(self.codes[quarter, position]) + step) % self.loaded.codes)
                 return True
-        for roll in self.rolls():
-            if roll.rect.collidepoint(getattr(event, "pos", pygame.mouse.get_pos())) and roll.handle_event(event):
-                self._sync_views(roll)
-                return True
+        if self.original_roll.handle_key(event):
+            self._sync_views(self.original_roll)
+            return True
         return False
 
+    @property
+    def editable(self) -> bool:
+        """Codes can be edited on a reconstruction (not on a generated piece)."""
+        return self.codes is not None and self.generated is None and self.loaded is not None
+
+    def _hover(self, cell: tuple[int, int] | None) -> None:
+        self.grid.set_hovered(cell)
+        if cell is None or self.grid.codes is None:
+            self.explorer.highlight(None)
+            self.cell_label.set_text("")
+            return
+        quarter, position = cell
+        code = int(self.grid.codes[quarter, position])
+        self.explorer.highlight(code)
+        self.cell_label.set_text(f"quarter {quarter + 1} · {cell_name(position)} · code {code}")
+
     def set_code(self, quarter: int, position: int, code: int) -> None:
-        if self.engine.submit(eng.EditCode(quarter, position, code)):
-            self.set_status(f"Quarter {quarter + 1}, cell {position}: code {code}")
+        """Change one cell now (the grid shows it at once) and re-decode once the engine is free;
+        quick presses coalesce into the newest code of each cell."""
+        self.codes = self.codes.copy()
+        self.codes[quarter, position] = code
+        self.grid.show_codes(self.codes)
+        self._hover((quarter, position))
+        self.engine.enqueue(eng.EditCode(quarter, position, code))
+        self.set_status(f"Quarter {quarter + 1}, {cell_name(position)}: code {code}")
 
     def play_quarter(self, quarter: int) -> None:
-        """Hear one quarter of the piece being listened to (A or B)."""
+        """Hear one quarter of the piece on show; the playhead runs over that quarter."""
         piece = self.current_piece()
         if piece is not None:
             spq = piece.generated.steps_per_quarter
-            self.play_excerpt(piece.combined().cropped(quarter * spq, (quarter + 1) * spq))
+            start = quarter * spq
+            excerpt = piece.combined().cropped(start, start + spq)
+            self.play_excerpt(excerpt, float(start))
 
     def _sync_views(self, source: PianoRoll) -> None:
         for roll in self.rolls():
             if roll is not source:
-                roll.view_start, roll.steps_visible = source.view_start, source.steps_visible
-                roll._invalidate()
-
-    def cell_at(self, position: tuple[int, int]) -> tuple[int, int] | None:
-        """(quarter, code position) under a point of the code grid, or None."""
-        if self.reconstruction is None or not self.grid_rect.collidepoint(position):
-            return None
-        roll = self.recon_roll
-        spq = roll.steps_per_quarter
-        step = roll.x_to_step(position[0])
-        quarter = int(step // spq)
-        if not 0 <= quarter < len(self.reconstruction.codes) or step < 0:
-            return None
-        half = int((step - quarter * spq) * 2 // spq)  # first or second eighth
-        band = 7 - int((position[1] - self.grid_rect.y) * 8 // self.grid_rect.h)  # top = highest band
-        return quarter, max(0, min(7, band)) * 2 + max(0, min(1, half))
+                roll.set_view(source.view_start, source.steps_visible)
+        self.grid.invalidate()
 
     def handle_engine_event(self, event) -> None:
         if isinstance(event, eng.CodebooksLoaded):
             self.loaded = event
-            self._colours = palette(event.codes)
+            colours = palette(event.codes)
+            self.grid.colours = colours
             self.top_k.slider.value_range = (1, event.codes)
-            self._patterns = [self._pattern_surface(p) for p in event.patterns]
-            self._rebuild_piece_menu(event.piece_names)
+            self.explorer.show_patterns(list(event.patterns), colours)
             self.generate_button.enable() if event.prior else self.generate_button.disable()
             prior = event.prior or "no prior (train one with python -m models.train_prior)"
-            self.set_status(f"Ready: {event.vqvae} ({event.codes} codes), {prior}")
+            warning = f" · {event.warning}" if event.warning else ""
+            self.set_status(f"Ready: {event.vqvae} ({event.codes} codes), {prior}{warning}")
             if event.piece_names:  # show a first piece beside its reconstruction straight away
-                self._pending.append(eng.Reconstruct(piece_name=event.piece_names[0]))
+                self.engine.enqueue(eng.Reconstruct(piece_name=event.piece_names[0]))
         elif isinstance(event, eng.Reconstructed):
-            self.reconstruction = event
-            self.generated = None
-            matched, missed, extra = compare(event.original.notes, event.reconstruction.notes)
-            self.original_roll.show_layers({"matched": matched, "missed": missed}, event.original)
-            self.recon_roll.show_layers(
-                {"matched": [n for n in event.reconstruction.notes if n not in extra], "extra": extra}, event.original
-            )
-            self.recon_roll.low_pitch, self.recon_roll.high_pitch = (
-                self.original_roll.low_pitch,
-                self.original_roll.high_pitch,
-            )
-            self._sync_views(self.original_roll)
-            dropped = f" · {event.dropped} notes outside 21-108 left out" if event.dropped else ""
-            self.f1_label.set_text(f"Onset F1 {event.onset_f1:.3f} · frame F1 {event.frame_f1:.3f}")
-            self.set_status(f"{event.original.name}: {len(missed)} missed, {len(extra)} extra notes{dropped}")
+            self._show_reconstruction(event)
         elif isinstance(event, eng.CodesSoFar):
-            self._show_generated(event.primer, event.generated)
+            self._show_generated(event.primer, event.generated, event.code_grid)
             self.progress.set_current_progress(100 * event.quarters_done / event.quarters_total)
             self.set_status(f"Generating… quarter {event.quarters_done}/{event.quarters_total}")
         elif isinstance(event, eng.CodesFinished):
             self._finish()
-            self._show_generated(event.primer, event.generated)
+            self._show_generated(event.primer, event.generated, event.code_grid)
             quarters = len(event.generated.notes) and event.generated.total_steps // event.generated.steps_per_quarter
             verb = "Stopped" if event.stopped else "Done"
-            self.set_status(f"{verb}: {len(event.generated.notes)} notes in about {quarters} quarters")
+            silent = " · the VQ-VAE decoded these codes to silence" if not event.generated.notes else ""
+            self.set_status(f"{verb}: {len(event.generated.notes)} notes in about {quarters} quarters{silent}")
             self.on_take(event.primer, event.generated, event.job, event.stopped)
         elif isinstance(event, eng.Error):
             if self.generating:
                 self._finish()
             self.set_status(event.message)
 
-    def _show_generated(self, primer: NoteSequence, generated: NoteSequence) -> None:
+    def _show_reconstruction(self, event: eng.Reconstructed) -> None:
+        self.reconstruction = event
+        self.codes = np.asarray(event.codes)
+        self.generated = None
+        matched, missed, extra = compare(event.original.notes, event.reconstruction.notes)
+        self.original_roll.title, self.recon_roll.title = "original", "reconstruction"
+        self.original_roll.show_layers({"matched": matched, "missed": missed}, event.original)
+        self.recon_roll.show_layers(
+            {"matched": [n for n in event.reconstruction.notes if n not in extra], "extra": extra}, event.original
+        )
+        self.recon_roll.low_pitch = self.original_roll.low_pitch
+        self.recon_roll.high_pitch = self.original_roll.high_pitch
+        self._sync_views(self.original_roll)
+        self.grid.show_codes(self.codes)
+        for button in self.listen_buttons.values():
+            button.enable()
+        dropped = f" · {event.dropped} notes outside 21-108 left out" if event.dropped else ""
+        self.piece_button.set_text(f"{event.original.name or 'piece'}…")
+        self.f1_label.set_text(f"Onset F1 {event.onset_f1:.3f} · frame F1 {event.frame_f1:.3f}")
+        self.set_status(f"{event.original.name}: {len(missed)} missed, {len(extra)} extra notes{dropped}")
+
+    def _show_generated(self, primer: NoteSequence, generated: NoteSequence, code_grid) -> None:
+        """A prior's piece: primer and new quarters on the top roll, their codes in the grid."""
+        fresh = self.generated is None
         self.generated = (primer, generated)
-        fresh = self.original_roll.layers.keys() != {"primer", "generated"}
         if fresh:
-            self.original_roll.show(primer, generated)
+            self.original_roll.title, self.recon_roll.title = "generated by the prior", ""
+            self.original_roll.show_piece(primer, generated)
             self.recon_roll.show_layers({}, generated, fit=False)
+            self.recon_roll.empty_message = "The prior's piece is above; its codes below."
+            self.piece_button.set_text("Piece…")
+            self.f1_label.set_text(f"Prior's piece · {self.running_job.mode if self.running_job else ''}")
+            for button in self.listen_buttons.values():
+                button.disable()
+            self.grid.selected = None
         else:
             self.original_roll.update_generated(generated)
-
-    def _rebuild_piece_menu(self, names: list[str]) -> None:
-        rect, container = self.piece_menu.relative_rect, self.piece_menu.ui_container
-        self.piece_menu.kill()
-        options = names or ["—"]
-        self.piece_menu = UIDropDownMenu(options, options[0], rect, self.manager, container)
-
-    # -- drawing ---------------------------------------------------------------------------------
-    def _pattern_surface(self, probabilities: np.ndarray) -> pygame.Surface:
-        """A code's decoded pattern (88 x 32 probabilities) as a small image, high notes on top."""
-        grey = (np.clip(probabilities, 0, 1) * 255).astype(np.uint8)[::-1].T  # (32, 88): x = tick, y = pitch
-        rgb = np.stack([grey // 3, grey, grey], axis=-1)
-        return pygame.surfarray.make_surface(np.ascontiguousarray(rgb))
-
-    def draw(self, surface: pygame.Surface) -> None:
-        self.original_roll.draw(surface)
-        if self.generated is None:
-            self.recon_roll.draw(surface)
-        self._draw_grid(surface)
-        self._draw_explorer(surface)
-
-    def _draw_grid(self, surface: pygame.Surface) -> None:
-        pygame.draw.rect(surface, (22, 23, 28), self.grid_rect)
-        r = self.reconstruction
-        if r is None or self.generated is not None:
-            return
-        roll = self.recon_roll
-        spq = roll.steps_per_quarter
-        cell_h = self.grid_rect.h / 8
-        clip = surface.get_clip()
-        surface.set_clip(self.grid_rect.clip(roll.notes_rect.union(self.grid_rect)))
-        for quarter, codes in enumerate(r.codes):
-            x0, x1 = roll.step_to_x(quarter * spq), roll.step_to_x((quarter + 1) * spq)
-            if x1 < self.grid_rect.x + 46 or x0 > self.grid_rect.right:
-                continue
-            for position, code in enumerate(codes):
-                band, half = divmod(position, 2)
-                cx = x0 + half * (x1 - x0) / 2
-                cy = self.grid_rect.y + (7 - band) * cell_h
-                cell = pygame.Rect(round(cx), round(cy), max(1, round((x1 - x0) / 2) - 1), max(1, round(cell_h) - 1))
-                pygame.draw.rect(surface, self._colours[int(code) % len(self._colours)], cell)
-                if (quarter, position) == self.selected_cell:
-                    pygame.draw.rect(surface, (255, 255, 255), cell, 2)
-        surface.set_clip(clip)
-        label = self._font.render("codes", True, (150, 156, 170))
-        surface.blit(label, (self.grid_rect.x + 4, self.grid_rect.y + 4))
-        if self.hover_cell is not None:
-            quarter, position = self.hover_cell
-            text = f"quarter {quarter + 1} · cell {position} · code {int(r.codes[quarter, position])}"
-            tip = self._font.render(text, True, (240, 240, 240), (40, 44, 54))
-            surface.blit(tip, (self.grid_rect.x + 4, self.grid_rect.bottom - tip.get_height() - 4))
-
-    def _draw_explorer(self, surface: pygame.Surface) -> None:
-        area = self.explorer_rect
-        pygame.draw.rect(surface, (24, 26, 32), area)
-        title = self._font.render("CODEBOOK", True, (139, 147, 165))
-        surface.blit(title, (area.x + 6, area.y + 4))
-        if not self._patterns:
-            return
-        columns, size = 2, ((area.w - 18) // 2, 0)
-        width = size[0]
-        height = min(int(width * 88 / 64), (area.h - 24) // max(1, -(-len(self._patterns) // columns)) - 16)
-        for index, pattern in enumerate(self._patterns):
-            row, column = divmod(index, columns)
-            x = area.x + 6 + column * (width + 6)
-            y = area.y + 22 + row * (height + 16)
-            surface.blit(pygame.transform.smoothscale(pattern, (width, height)), (x, y))
-            pygame.draw.rect(surface, self._colours[index % len(self._colours)], (x, y, width, height), 2)
-            surface.blit(self._font.render(str(index), True, (200, 204, 214)), (x + 2, y + height + 1))
+        self.recon_roll.set_view(self.original_roll.view_start, self.original_roll.steps_visible)
+        self.grid.show_codes(code_grid)

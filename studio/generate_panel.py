@@ -1,4 +1,11 @@
-"""The Generate tab: model, mode, sampling sliders, Generate/Stop, progress and the piano roll."""
+"""The Generate tab: model, mode (New piece | Continue) and Retry, sampling sliders, seed,
+Generate/Stop, progress, status and the piano roll.
+
+Picking a piece to continue shows its opening on the roll at once, cut as the model will use it.
+Retry is an action: it writes another continuation of the last primer straight away, and is
+enabled once a continuation exists. The seed is random by default (the choice is remembered)
+and each take keeps the seed it was made with.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +19,24 @@ import pygame
 import pygame_gui
 from pygame_gui.elements import (
     UIButton,
-    UICheckBox,
     UIDropDownMenu,
-    UILabel,
-    UIPanel,
     UITextBox,
-    UITextEntryLine,
 )
 from pygame_gui.windows import UIMessageWindow
 
 from studio import engine as eng
 from studio.checkpoints import CheckpointEntry, list_checkpoints
 from studio.piano_roll import PianoRoll
+from studio.piece_browser import PieceBrowser
+from studio.settings import Settings
 from studio.transport import Piece
-from studio.widgets import Column, PercentBar, refresh_moved_slider, set_running
+from studio.widgets import SIDEBAR_W, TALL, Column, PercentBar, SeedField, refresh_moved_slider, set_running, sidebar
 from tokenizer.notes import NoteSequence
 
-SIDEBAR_W = 300
 MARGIN = 12
 RANDOM_PIECE = "Random piece"
+STRETCH = {"left": "left", "right": "right", "top": "top", "bottom": "bottom"}
+DEFAULTS = {"temperature": 1.0, "words": 512, "top_k": 0, "top_p": 1.0, "primer": 8}
 NO_CHECKPOINT = "No checkpoint found"
 TRAIN_HINT = "No checkpoint in checkpoints/. Train one: python -m models.train_gpt --data data/chorales --size small"
 
@@ -46,62 +52,91 @@ class GeneratePanel:
         container,
         engine: eng.Engine,
         checkpoints_dir: Path,
+        settings: Settings,
         on_take: Callable[[NoteSequence, NoteSequence, eng.Generate, bool], None] = lambda *args: None,
         vocabulary_size: int = 107,
     ) -> None:
         self.manager, self.engine, self.checkpoints_dir = manager, engine, Path(checkpoints_dir)
+        self.app_settings = settings
         self.mode = "new"
         self.generating = False
         self.loaded: eng.Loaded | None = None
         self.result: tuple[NoteSequence, NoteSequence] | None = None  # (primer, generated)
         self.primer_shown = NoteSequence()
-        self.can_retry = False
         self.on_take = on_take
         self.user_primer: NoteSequence | None = None  # a file the user opened, to continue
+        self.piece_name = RANDOM_PIECE  # the dataset piece Continue uses
+        self.piece_names: list[str] = []
         self.last_finished: eng.Finished | None = None
         self.job_note = ""  # e.g. that the primer was cut to fit the context
+        self.notice = ""  # something said during a job: it stays under the progress line
         self.running_job: eng.Generate | None = None  # the last job submitted
-        side = UIPanel(pygame.Rect(0, 0, SIDEBAR_W, rect.h), manager=manager, container=container, object_id="#sidebar")
+        self.browser: PieceBrowser | None = None
+        self.running_label = ""  # the primer of the running job: a piece's name, a file's, or ""
+        self.last_primer_label = ""  # the primer Retry continues again
+        self.has_continuation = False  # Retry is possible
+        side = sidebar(manager, container, rect.h)
         self.sidebar = side
         inner_w = SIDEBAR_W - 2 * MARGIN
         column = Column(manager, side, MARGIN, inner_w, MARGIN)
         column.section("MODEL")
         self.checkpoints: list[CheckpointEntry] = list_checkpoints(self.checkpoints_dir)
         options = [c.label for c in self.checkpoints] or [NO_CHECKPOINT]
-        self.checkpoint_menu = UIDropDownMenu(options, options[0], column.row(30, 14), manager, side)
+        self.checkpoint_menu = UIDropDownMenu(options, options[0], column.row(30, 10), manager, side)
 
         column.section("MODE")
-        self.mode_buttons = {}
         row = column.row(30, 6)
-        x = row.x
-        for mode, text, width in (("new", "New piece", 82), ("continue", "Continue song", 122), ("retry", "Retry", 64)):
-            self.mode_buttons[mode] = UIButton(pygame.Rect(x, row.y, width, 30), text, manager, side)
-            x += width + 4
-        self.mode_buttons["retry"].disable()
-        self.piece_menu = UIDropDownMenu([RANDOM_PIECE], RANDOM_PIECE, column.row(30, 4), manager, side)
-        self.primer_slider = column.slider("Primer length", (1, 32), 8, lambda v: f"{int(v)} quarters", gap=10)
+        self.mode_buttons = {
+            "new": UIButton(pygame.Rect(row.x, row.y, 100, 30), "New piece", manager, side),
+            "continue": UIButton(pygame.Rect(row.x + 104, row.y, 100, 30), "Continue", manager, side),
+        }
+        self.retry_button = UIButton(
+            pygame.Rect(row.right - 68, row.y, 68, 30),
+            "Retry",
+            manager,
+            side,
+            tool_tip_text="Another continuation of the last primer, with a new seed",
+        )
+        self.retry_button.disable()
+        self.piece_button = UIButton(
+            column.row(30, 2), f"Piece: {RANDOM_PIECE}…", manager, side, tool_tip_text="Pick the piece to continue"
+        )
+        self.primer_slider = column.slider("Primer length", (1, 32), 8, lambda v: f"{int(v)} quarters", gap=6)
 
         column.section("SAMPLING")
         self.temperature = column.temperature()
-        self.tokens = column.slider("Tokens to generate", (32, 2048), 512, lambda v: f"{int(v)}", click_increment=32)
+        self.words = column.slider("Words to generate", (32, 2048), 512, lambda v: f"{int(v)}", click_increment=32)
         self.top_k = column.slider("Top-k", (0, vocabulary_size), 0, lambda v: "off" if int(v) == 0 else f"{int(v)}")
         self.top_p = column.slider(
             "Top-p", (0.5, 1.0), 1.0, lambda v: "off" if v >= 0.999 else f"{v:.2f}", click_increment=0.01, gap=4
         )
-        row = column.row(30, 16)
-        UILabel(pygame.Rect(row.x, row.y + 5, 40, 20), "Seed", manager, side)
-        self.seed_entry = UITextEntryLine(pygame.Rect(row.x + 44, row.y, 120, 30), manager, side, initial_text="1")
-        self.seed_entry.set_allowed_characters("numbers")
-        self.random_seed = UICheckBox(pygame.Rect(row.x + 176, row.y + 6, 18, 18), "random", manager, side)
-
-        self.generate_button = UIButton(column.row(42, 10), "Generate", manager, side, object_id="#generate_button")
+        row = column.row(30, 8)
+        self.seed = SeedField(row, manager, side, random_on=settings.random_seed)
+        self.seed_entry = self.seed.entry
+        self.random_seed = self.seed.random_box
+        row = column.row(42, 8)
+        self.generate_button = UIButton(
+            pygame.Rect(row.x, row.y, row.w - 74, row.h), "Generate", manager, side, object_id="#generate_button"
+        )
+        self.reset_button = UIButton(
+            pygame.Rect(row.right - 70, row.y, 70, row.h),
+            "Defaults",
+            manager,
+            side,
+            tool_tip_text="Put the sampling sliders back to their defaults",
+        )
         self.progress = PercentBar(column.row(20, 6), manager, side)
         self.status = UITextBox(
-            "Loading the model…", column.row(62).inflate(8, 0), manager, container=side, object_id="#status_box"
+            "Loading the model…",
+            pygame.Rect(column.x - 4, column.y, column.width + 8, max(62, rect.h - column.y - 8)),
+            manager,
+            container=side,
+            object_id="#status_box",
+            anchors=TALL,
         )
         self.status_text = "Loading the model…"
-        self.sliders = [self.primer_slider, self.temperature, self.tokens, self.top_k, self.top_p]
-        self.piano_roll = PianoRoll(roll_rect)
+        self.sliders = [self.primer_slider, self.temperature, self.words, self.top_k, self.top_p]
+        self.piano_roll = PianoRoll(roll_rect, manager, container, anchors=STRETCH)
         self._select_mode("new")
         self.generate_button.disable()
 
@@ -115,12 +150,13 @@ class GeneratePanel:
             self.piano_roll.empty_message = "No model yet: see the status line for how to train one."
 
     def _load(self, entry: CheckpointEntry) -> None:
-        if self.engine.submit(eng.LoadCheckpoint(entry.path)):
-            self.loaded = None
-            self.generate_button.disable()
-            self.set_status(f"Loading {entry.name}…")
-        else:
-            self.set_status("Busy: stop the running job before loading another model")
+        if self.generating:
+            self.set_status("Busy: stop the generation before loading another model")
+            return
+        self.loaded = None
+        self.generate_button.disable()
+        self.set_status(f"Loading {entry.name}…")
+        self.engine.enqueue(eng.LoadCheckpoint(entry.path))
 
     # -- settings -------------------------------------------------------------------------------
     def settings(self) -> eng.GenerationSettings:
@@ -129,51 +165,95 @@ class GeneratePanel:
         top_p = self.top_p.value
         return eng.GenerationSettings(
             temperature=round(self.temperature.value, 3),
-            tokens=int(self.tokens.value),
+            words=int(self.words.value),
             top_k=top_k if top_k > 0 else None,
             top_p=1.0 if top_p >= 0.999 else round(top_p, 3),
-            seed=int(self.seed_entry.get_text() or 0),
+            seed=self.seed.value,
         )
+
+    def reset_sliders(self) -> None:
+        for slider, key in zip(
+            (self.temperature, self.words, self.top_k, self.top_p, self.primer_slider),
+            ("temperature", "words", "top_k", "top_p", "primer"),
+            strict=True,
+        ):
+            slider.set_value(DEFAULTS[key])
 
     def _select_mode(self, mode: str) -> None:
         self.mode = mode
         for name, button in self.mode_buttons.items():
             button.select() if name == mode else button.unselect()
+        if mode == "continue":
+            self.primer_slider.enable()
+        else:
+            self.primer_slider.disable()  # a new piece has no primer
 
     # -- actions --------------------------------------------------------------------------------
-    def generate(self) -> None:
+    def generate(self, mode: str | None = None) -> None:
+        """Generate in the selected mode (or ``mode``, e.g. "retry")."""
+        mode = mode or self.mode
         if self.generating:
             return
         if self.loaded is None:
             self.set_status("No model is loaded yet")
             return
-        if self.random_seed.get_state() or self.mode == "retry":
-            self.seed_entry.set_text(str(random.randrange(1_000_000)))
-        piece = self.piece_menu.selected_option
-        piece_name = piece[0] if isinstance(piece, tuple) else piece
+        self.seed.roll()
+        piece_name = None
+        if mode == "continue" and self.user_primer is None:
+            piece_name = self.piece_name
+            if piece_name == RANDOM_PIECE and self.piece_names:
+                piece_name = random.Random(self.seed.value).choice(self.piece_names)  # said, and kept with the take
         job = eng.Generate(
-            mode=self.mode,
+            mode=mode,
             settings=self.settings(),
-            piece_name=None if piece_name == RANDOM_PIECE else piece_name,
+            piece_name=piece_name,
             primer_quarters=int(self.primer_slider.value),
-            primer=self.user_primer if self.mode == "continue" else None,
+            primer=self.user_primer if mode == "continue" else None,
         )
         if not self.engine.submit(job):
             self.set_status("Busy: a job is already running")
             return
         self.running_job = job
+        self.running_label = self.primer_label(job)
         self.generating = True
         set_running(self.generate_button, True)
+        self.retry_button.disable()
         self.progress.set_current_progress(0)
         self.set_status("Starting…")
+
+    def primer_label(self, job: eng.Generate) -> str:
+        """What a take's primer was: a dataset piece, the user's file, or the last primer again."""
+        if job.mode == "new":
+            return ""
+        if job.primer is not None:
+            return job.primer.name or "your file"
+        if job.mode == "retry":
+            return self.last_primer_label
+        return job.piece_name or ""
 
     def stop(self) -> None:
         if self.generating:
             self.engine.cancel()
             self.set_status("Stopping…")
 
+    def keep_partial(self) -> None:
+        """The window is closing mid-generation: the notes written so far become a stopped take."""
+        if self.generating and self.running_job is not None:
+            partial = self.current_piece()
+            self._finish_job()
+            if partial is not None and partial.generated.notes:
+                self.on_take(partial.primer, partial.generated, self.running_job, True)
+
+    def say(self, text: str) -> None:
+        """A message for the user (from the transport, say): during a job it stays below the progress."""
+        if self.generating:
+            self.notice = text
+        self.set_status(text)
+
     def set_status(self, text: str) -> None:
-        """The status line (two lines; longer messages also go to a message window)."""
+        """The status text (it wraps; errors also go to a message window)."""
+        if self.generating and self.notice and text != self.notice:
+            text = f"{text}\n{self.notice}"
         if text != self.status_text:
             self.status_text = text
             self.status.set_text(html.escape(text))
@@ -187,8 +267,28 @@ class GeneratePanel:
 
     def _finish_job(self) -> None:
         self.generating = False
+        self.notice = ""
         set_running(self.generate_button, False)
         self.piano_roll.follow = False
+
+    def _browse(self) -> None:
+        if self.browser is not None and self.browser.alive():
+            return
+        self.browser = PieceBrowser(
+            self.manager, self.piece_names, self._pick_piece, "Pick a piece to continue", first_option=RANDOM_PIECE
+        )
+
+    def _pick_piece(self, name: str) -> None:
+        """A dataset piece (or Random) replaces an opened file as what Continue continues."""
+        self.piece_name = name
+        self.user_primer = None
+        self.piece_button.set_text(f"Piece: {name}…")
+        self._select_mode("continue")
+        self._preview_primer()
+
+    def _preview_primer(self) -> None:
+        if self.piece_name != RANDOM_PIECE and self.user_primer is None and not self.generating:
+            self.engine.enqueue(eng.PreparePrimer(self.piece_name, int(self.primer_slider.value)))
 
     # -- events ---------------------------------------------------------------------------------
     def process_event(self, event: pygame.event.Event) -> bool:
@@ -196,45 +296,63 @@ class GeneratePanel:
             if event.ui_element is self.generate_button:
                 self.stop() if self.generating else self.generate()
                 return True
+            if event.ui_element is self.retry_button:
+                self.generate("retry")
+                return True
+            if event.ui_element is self.piece_button:
+                self._browse()
+                return True
+            if event.ui_element is self.reset_button:
+                self.reset_sliders()
+                return True
             for mode, button in self.mode_buttons.items():
                 if event.ui_element is button:
                     self._select_mode(mode)
                     return True
+        if event.type == pygame_gui.UI_CHECK_BOX_CHECKED or event.type == pygame_gui.UI_CHECK_BOX_UNCHECKED:
+            if event.ui_element is self.random_seed:
+                self.app_settings.random_seed = self.seed.random
+                self.app_settings.save()
+                return True
         if refresh_moved_slider(self.sliders, event):
+            if self.primer_slider.owns(event):
+                self._preview_primer()
             return True
         if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.checkpoint_menu:
             for entry in self.checkpoints:
                 if entry.label == event.text:
                     self._load(entry)
             return True
-        if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.piece_menu:
-            self.user_primer = None  # a dataset piece replaces an opened file
-            if self.mode != "continue":
-                self._select_mode("continue")
-            return True
-        return self.piano_roll.handle_event(event)
+        return self.piano_roll.handle_key(event)
 
     def handle_engine_event(self, event: eng.Event) -> None:
         if isinstance(event, eng.Loaded):
             self.loaded = event
-            self._rebuild_piece_menu(event.piece_names)
+            self.piece_names = list(event.piece_names)
             self.generate_button.enable()
             card = event.card.get("model_card", {})
             self.set_status(f"Ready: {event.name} ({card.get('size', '?')}, val loss {card.get('val_loss', 0):.3f})")
+        elif isinstance(event, eng.PrimerReady):
+            if not self.generating and event.piece_name == self.piece_name:
+                empty = replace(event.primer, notes=[], name="")
+                self.show_take(event.primer, empty)
+                note = f" ({event.note})" if event.note else ""
+                self.set_status(f"{event.piece_name}: its first {int(self.primer_slider.value)} quarters{note}")
         elif isinstance(event, eng.Started):
             self.primer_shown = event.primer
             empty = NoteSequence(
                 steps_per_quarter=event.primer.steps_per_quarter, time_signature=event.primer.time_signature
             )
-            self.piano_roll.show(event.primer, empty, fit=bool(event.primer.notes))
+            self.piano_roll.show_piece(event.primer, empty, fit=bool(event.primer.notes))
             self.piano_roll.follow = True
-            self.job_note = f" · {event.note}" if event.note else ""
+            label = self.running_label
+            self.job_note = (f" · continuing {label}" if label else "") + (f" · {event.note}" if event.note else "")
             self.set_status("Generating…" + self.job_note)
         elif isinstance(event, eng.NotesSoFar):
             self.piano_roll.update_generated(event.generated)
         elif isinstance(event, eng.Progress):
             self.progress.set_current_progress(100 * event.done / max(1, event.total))
-            self.set_status(f"Generating… {event.done}/{event.total}{self.job_note}")
+            self.set_status(f"Generating… {event.done}/{event.total} words{self.job_note}")
         elif isinstance(event, eng.Finished):
             self.last_finished = event
             self._finish_job()
@@ -245,16 +363,14 @@ class GeneratePanel:
             self.piano_roll.frame_piece()
             notes = len(event.generated.notes)
             self.set_status(f"Generation complete · {notes} notes · {rate:.0f} words/s{self.job_note}")
-            self._after_job(event.job)
-            self.on_take(event.primer, event.generated, event.job, False)
+            self._after_job(event.job, False)
         elif isinstance(event, eng.Cancelled):
             self._finish_job()
             self.result = (event.primer, event.generated)
             self.piano_roll.update_generated(event.generated)
             self.piano_roll.frame_piece()
             self.set_status(f"Stopped · {event.words} words · {len(event.generated.notes)} notes kept")
-            self._after_job(event.job)
-            self.on_take(event.primer, event.generated, event.job, True)
+            self._after_job(event.job, True)
         elif isinstance(event, eng.Error):
             if self.generating:
                 partial = self.current_piece()  # the notes shown so far are kept, as a stopped take
@@ -262,6 +378,8 @@ class GeneratePanel:
                 if partial is not None and partial.generated.notes:
                     self.result = (partial.primer, partial.generated)
                     self.on_take(partial.primer, partial.generated, self.running_job, True)
+                if self.has_continuation:
+                    self.retry_button.enable()
             if self.loaded is not None:
                 self.generate_button.enable()
             self.show_error(event.message)
@@ -273,13 +391,20 @@ class GeneratePanel:
             steps_per_quarter=piece.steps_per_quarter, tempos=piece.tempos, time_signature=piece.time_signature
         )
         self.show_take(piece, empty)
+        self.piece_button.set_text(f"Piece: {piece.name or 'your file'}…")
         self._select_mode("continue")
         self.set_status(f"Opened {piece.name}: {len(piece.notes)} notes. Press Generate to continue it.")
 
     def show_take(self, primer: NoteSequence, generated: NoteSequence) -> None:
         self.result = (primer, generated)
-        self.piano_roll.show(primer, generated)
+        self.piano_roll.show_piece(primer, generated)
         self.piano_roll.frame_piece()
+
+    def clear(self) -> None:
+        """An empty roll (the take on show was deleted)."""
+        self.result = None
+        self.piano_roll.show_piece(NoteSequence(), NoteSequence())
+        self.set_status("Take deleted")
 
     def rolls(self) -> list[PianoRoll]:
         return [self.piano_roll]
@@ -293,17 +418,10 @@ class GeneratePanel:
         primer, generated = self.result
         return Piece(primer, generated, name=f"cantor_{self.mode}")
 
-    def _after_job(self, job: eng.Generate) -> None:
+    def _after_job(self, job: eng.Generate, stopped: bool) -> None:
         if job.mode in ("continue", "retry"):
-            self.can_retry = True
-            self.mode_buttons["retry"].enable()
-
-    def _rebuild_piece_menu(self, names: list[str]) -> None:
-        rect = self.piece_menu.relative_rect
-        container = self.piece_menu.ui_container
-        self.piece_menu.kill()
-        self.piece_menu = UIDropDownMenu([RANDOM_PIECE, *names], RANDOM_PIECE, rect, self.manager, container)
-
-    # -- per frame ------------------------------------------------------------------------------
-    def draw(self, surface: pygame.Surface) -> None:
-        self.piano_roll.draw(surface)
+            self.last_primer_label = self.running_label
+            self.has_continuation = True
+        self.on_take(self.result[0], self.result[1], job, stopped)
+        if self.has_continuation:
+            self.retry_button.enable()

@@ -7,14 +7,20 @@ notes that stream in are drawn onto it one by one, and the layer is redrawn whol
 the view moves or zooms, so a 2000-note piece costs one blit a frame.
 While generating, the view follows the newest notes; afterwards the mouse wheel scrolls
 (Shift: pitch, Ctrl: zoom), dragging pans, and the arrow keys, +/- and Home move the view.
+
+The roll is a Canvas (a UI element of the one UIManager): it repaints only when its notes, its
+view or its playhead change, and windows and menus lie above it.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 
 import pygame
+import pygame_gui
 
+from studio.canvas import Canvas
 from tokenizer.notes import Note, NoteSequence
 
 KEYBOARD_W = 46
@@ -39,6 +45,7 @@ COLOURS = {
     "extra": (240, 210, 80),  # in the reconstruction, not in the original
     "playhead": (250, 90, 90),
     "empty_text": (120, 126, 140),
+    "title": (150, 156, 170),
 }
 
 
@@ -46,11 +53,21 @@ def darker(colour: tuple[int, int, int], amount: int = 60) -> tuple[int, int, in
     return tuple(max(0, c - amount) for c in colour)
 
 
-class PianoRoll:
-    """Draws a primer and a generated NoteSequence into ``rect`` of the window."""
+class PianoRoll(Canvas):
+    """Notes in named layers on a time grid. Geometry methods answer in window coordinates.
 
-    def __init__(self, rect: pygame.Rect) -> None:
-        self.rect = pygame.Rect(rect)
+    ``on_seek(step)`` is called when the time ruler is clicked; ``on_view_changed()`` after the
+    user scrolls or zooms (the Codebooks tab keeps its two rolls in step with it).
+    """
+
+    def __init__(
+        self,
+        relative_rect: pygame.Rect,
+        manager: pygame_gui.UIManager,
+        container=None,
+        anchors: dict | None = None,
+        title: str = "",
+    ) -> None:
         self.layers: dict[str, list[Note]] = {"primer": [], "generated": []}
         self.steps_per_quarter = 4
         self.steps_per_bar = 16
@@ -58,15 +75,19 @@ class PianoRoll:
         self.steps_visible = 128.0  # zoom: steps across the notes area
         self.low_pitch, self.high_pitch = 36, 84  # inclusive, bottom and top rows
         self.follow = False
-        self.playhead_step: float | None = None
-        self.empty_message = "Press Generate to write a piece."
+        self._playhead_step: float | None = None
+        self._empty_message = "Press Generate to write a piece."
+        self.title = title
         self._font = pygame.font.Font(None, 16)
-        self._layer: pygame.Surface | None = None
+        self._notes_layer: pygame.Surface | None = None
         self._drawn: dict[str, int] = {}  # per layer: how many of its notes are on the cached layer
         self._drag_from: tuple[int, float] | None = None
         self.full_redraws = 0  # for tests and the benchmark
+        self.on_seek: Callable[[float], None] | None = None
+        self.on_view_changed: Callable[[], None] = lambda: None
+        super().__init__(relative_rect, manager, container, anchors)
 
-    # -- geometry ------------------------------------------------------------------------------
+    # -- geometry (window coordinates) ---------------------------------------------------------
     @property
     def notes_rect(self) -> pygame.Rect:
         r = self.rect
@@ -77,10 +98,10 @@ class PianoRoll:
         return pygame.Rect(self.rect.x + KEYBOARD_W, self.rect.y, self.rect.w - KEYBOARD_W, RULER_H)
 
     def _px_per_step(self) -> float:
-        return self.notes_rect.w / self.steps_visible
+        return max(1, self.notes_rect.w) / self.steps_visible
 
     def _row_h(self) -> float:
-        return self.notes_rect.h / (self.high_pitch - self.low_pitch + 1)
+        return max(1, self.notes_rect.h) / (self.high_pitch - self.low_pitch + 1)
 
     def step_to_x(self, step: float) -> float:
         """Window x of a time step."""
@@ -108,7 +129,26 @@ class PianoRoll:
     def generated(self) -> list[Note]:
         return self.layers.get("generated", [])
 
-    def show(self, primer: NoteSequence, generated: NoteSequence, fit: bool = True) -> None:
+    @property
+    def playhead_step(self) -> float | None:
+        return self._playhead_step
+
+    @playhead_step.setter
+    def playhead_step(self, step: float | None) -> None:
+        if step != self._playhead_step:
+            self._playhead_step = step
+            self.invalidate()
+
+    @property
+    def empty_message(self) -> str:
+        return self._empty_message
+
+    @empty_message.setter
+    def empty_message(self, text: str) -> None:
+        self._empty_message = text
+        self.invalidate()
+
+    def show_piece(self, primer: NoteSequence, generated: NoteSequence, fit: bool = True) -> None:
         """Show a whole piece (replacing what was shown); ``fit`` frames its pitch range."""
         self.show_layers({"primer": primer.notes, "generated": generated.notes}, generated, fit)
 
@@ -134,6 +174,7 @@ class PianoRoll:
             self._invalidate()
         else:
             self._drawn["generated"] = min(self._drawn.get("generated", 0), same)
+            self.invalidate()
         if self._fit_needed(new[same:]):
             self._fit_pitches()
             self._invalidate()
@@ -173,18 +214,25 @@ class PianoRoll:
         self.low_pitch = max(21, self.high_pitch - span)
 
     def _invalidate(self) -> None:
-        self._layer = None
+        """The view or the notes changed: the cached note layer is redrawn whole."""
+        self._notes_layer = None
         self._drawn = {}
+        self.invalidate()
+
+    def set_view(self, view_start: float, steps_visible: float) -> None:
+        if (view_start, steps_visible) != (self.view_start, self.steps_visible):
+            self.view_start, self.steps_visible = view_start, steps_visible
+            self._invalidate()
 
     # -- input ---------------------------------------------------------------------------------
     @property
     def dragging(self) -> bool:
         return self._drag_from is not None
 
-    def handle_event(self, event: pygame.event.Event) -> bool:
-        """Scroll, zoom and pan; True if the event was the roll's."""
+    def process_event(self, event: pygame.event.Event) -> bool:
+        """Mouse input, given by the UIManager: scroll, zoom, pan, and seek on the ruler."""
         mods = pygame.key.get_mods()
-        if event.type == pygame.MOUSEWHEEL and self.rect.collidepoint(pygame.mouse.get_pos()):
+        if event.type == pygame.MOUSEWHEEL and self.under_pointer(pygame.mouse.get_pos()):
             if mods & pygame.KMOD_CTRL:
                 self.zoom(0.8 if event.y > 0 else 1.25, pygame.mouse.get_pos()[0])
             elif mods & pygame.KMOD_SHIFT:
@@ -192,40 +240,49 @@ class PianoRoll:
             else:
                 self.scroll_steps(-event.y * self.steps_visible / 8 + event.x * self.steps_visible / 8)
             return True
-        if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and self.notes_rect.collidepoint(event.pos):
-            self._drag_from = (event.pos[0], self.view_start)
-            self.follow = False
-            return True
+        if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
+            if self.on_seek is not None and self.ruler_rect.collidepoint(event.pos) and self.under_pointer(event.pos):
+                self.on_seek(max(0.0, self.x_to_step(event.pos[0])))
+                return True
+            if self.notes_rect.collidepoint(event.pos) and self.under_pointer(event.pos):
+                self._drag_from = (event.pos[0], self.view_start)
+                self.follow = False
+                return True
         if event.type == pygame.MOUSEMOTION and self._drag_from is not None:
             x0, start0 = self._drag_from
-            self.view_start = max(0.0, start0 - (event.pos[0] - x0) / self._px_per_step())
-            self._invalidate()
+            self.set_view(max(0.0, start0 - (event.pos[0] - x0) / self._px_per_step()), self.steps_visible)
+            self.on_view_changed()
             return True
         if event.type == pygame.MOUSEBUTTONUP and event.button == 1 and self._drag_from is not None:
             self._drag_from = None
             return True
-        if event.type == pygame.KEYDOWN:
-            keys = {
-                pygame.K_LEFT: lambda: self.scroll_steps(-self.steps_visible / 8),
-                pygame.K_RIGHT: lambda: self.scroll_steps(self.steps_visible / 8),
-                pygame.K_UP: lambda: self.scroll_pitch(2),
-                pygame.K_DOWN: lambda: self.scroll_pitch(-2),
-                pygame.K_PLUS: lambda: self.zoom(0.8),
-                pygame.K_EQUALS: lambda: self.zoom(0.8),
-                pygame.K_KP_PLUS: lambda: self.zoom(0.8),
-                pygame.K_MINUS: lambda: self.zoom(1.25),
-                pygame.K_KP_MINUS: lambda: self.zoom(1.25),
-                pygame.K_HOME: lambda: self.scroll_steps(-self.view_start),
-            }
-            if event.key in keys:
-                keys[event.key]()
-                return True
+        return False
+
+    def handle_key(self, event: pygame.event.Event) -> bool:
+        """Arrows, +/- and Home move the view; True if the key was the roll's."""
+        if event.type != pygame.KEYDOWN:
+            return False
+        keys = {
+            pygame.K_LEFT: lambda: self.scroll_steps(-self.steps_visible / 8),
+            pygame.K_RIGHT: lambda: self.scroll_steps(self.steps_visible / 8),
+            pygame.K_UP: lambda: self.scroll_pitch(2),
+            pygame.K_DOWN: lambda: self.scroll_pitch(-2),
+            pygame.K_PLUS: lambda: self.zoom(0.8),
+            pygame.K_EQUALS: lambda: self.zoom(0.8),
+            pygame.K_KP_PLUS: lambda: self.zoom(0.8),
+            pygame.K_MINUS: lambda: self.zoom(1.25),
+            pygame.K_KP_MINUS: lambda: self.zoom(1.25),
+            pygame.K_HOME: lambda: self.scroll_steps(-self.view_start),
+        }
+        if event.key in keys:
+            keys[event.key]()
+            return True
         return False
 
     def scroll_steps(self, steps: float) -> None:
         self.follow = False
-        self.view_start = max(0.0, self.view_start + steps)
-        self._invalidate()
+        self.set_view(max(0.0, self.view_start + steps), self.steps_visible)
+        self.on_view_changed()
 
     def scroll_pitch(self, semitones: int) -> None:
         span = self.high_pitch - self.low_pitch
@@ -235,48 +292,52 @@ class PianoRoll:
 
     def zoom(self, factor: float, anchor_x: float | None = None) -> None:
         anchor = self.x_to_step(anchor_x) if anchor_x is not None else self.view_start
-        self.steps_visible = min(4096.0, max(16.0, self.steps_visible * factor))
+        steps_visible = min(4096.0, max(16.0, self.steps_visible * factor))
+        view_start = self.view_start
         if anchor_x is not None:
-            self.view_start = max(0.0, anchor - (anchor_x - self.notes_rect.x) / self._px_per_step())
-        self._invalidate()
+            view_start = max(0.0, anchor - (anchor_x - self.notes_rect.x) * steps_visible / max(1, self.notes_rect.w))
+        self.set_view(view_start, steps_visible)
+        self.on_view_changed()
 
-    # -- drawing -------------------------------------------------------------------------------
-    def draw(self, surface: pygame.Surface) -> None:
-        if self._layer is None or self._layer.get_size() != self.notes_rect.size:
-            self._layer = self._draw_grid()
+    # -- painting (the canvas's own coordinates) ------------------------------------------------
+    def paint(self, surface: pygame.Surface) -> None:
+        notes_area = self.local(self.notes_rect)
+        if self._notes_layer is None or self._notes_layer.get_size() != notes_area.size:
+            self._notes_layer = self._draw_grid(notes_area.size)
             self.full_redraws += 1
         self._draw_new_notes()
-        surface.blit(self._layer, self.notes_rect.topleft)
+        surface.blit(self._notes_layer, notes_area.topleft)
         self._draw_keyboard(surface)
         self._draw_ruler(surface)
+        if self.title:
+            label = self._font.render(self.title, True, COLOURS["title"], COLOURS["ruler"])
+            surface.blit(label, (surface.get_width() - label.get_width() - 6, 5))
         if not self.all_notes():
             text = self._font.render(self.empty_message, True, COLOURS["empty_text"])
-            surface.blit(text, text.get_rect(center=self.notes_rect.center))
+            surface.blit(text, text.get_rect(center=notes_area.center))
         if self.playhead_step is not None:
-            x = self.step_to_x(self.playhead_step)
-            if self.notes_rect.left <= x <= self.notes_rect.right:
-                pygame.draw.line(surface, COLOURS["playhead"], (x, self.rect.top), (x, self.rect.bottom - 1), 2)
+            x = self.step_to_x(self.playhead_step) - self.rect.x
+            if notes_area.left <= x <= notes_area.right:
+                pygame.draw.line(surface, COLOURS["playhead"], (x, 0), (x, surface.get_height() - 1), 2)
 
-    def _draw_grid(self) -> pygame.Surface:
-        area = self.notes_rect
-        layer = pygame.Surface(area.size)
+    def _draw_grid(self, size: tuple[int, int]) -> pygame.Surface:
+        width, height = max(1, size[0]), max(1, size[1])
+        layer = pygame.Surface((width, height))
         layer.fill(COLOURS["background"])
         row_h = self._row_h()
         for pitch in range(self.low_pitch, self.high_pitch + 1):
             y = (self.high_pitch - pitch) * row_h
             colour = COLOURS["black_row"] if pitch % 12 in BLACK_KEYS else COLOURS["white_row"]
-            pygame.draw.rect(layer, colour, (0, round(y), area.w, max(1, round(row_h) - 1)))
+            pygame.draw.rect(layer, colour, (0, round(y), width, max(1, round(row_h) - 1)))
             if pitch % 12 == 0:
-                pygame.draw.line(
-                    layer, COLOURS["c_row_line"], (0, round(y + row_h) - 1), (area.w, round(y + row_h) - 1)
-                )
-        first = int(self.view_start // self.steps_per_quarter) * self.steps_per_quarter
-        step = first
+                pygame.draw.line(layer, COLOURS["c_row_line"], (0, round(y + row_h) - 1), (width, round(y + row_h) - 1))
+        spq = max(1, self.steps_per_quarter)
+        step = int(self.view_start // spq) * spq
         while step <= self.view_start + self.steps_visible:
             x = round((step - self.view_start) * self._px_per_step())
-            colour = COLOURS["bar"] if step % self.steps_per_bar == 0 else COLOURS["beat"]
-            pygame.draw.line(layer, colour, (x, 0), (x, area.h))
-            step += self.steps_per_quarter
+            colour = COLOURS["bar"] if step % max(1, self.steps_per_bar) == 0 else COLOURS["beat"]
+            pygame.draw.line(layer, colour, (x, 0), (x, height))
+            step += spq
         self._drawn = {}
         return layer
 
@@ -287,40 +348,41 @@ class PianoRoll:
                 continue
             colour = COLOURS[kind]
             border = darker(colour)
-            offset = pygame.Vector2(self.notes_rect.topleft)
+            offset = self.notes_rect.topleft
             view_end = self.view_start + self.steps_visible
             # notes are sorted by start: skip those that begin after the view
             stop = bisect_left(notes, view_end, lo=start, key=lambda n: n.start)
             for note in notes[start:stop]:
                 if note.end < self.view_start or not self.low_pitch <= note.pitch <= self.high_pitch:
                     continue
-                rect = self.note_rect(note).move(-offset.x, -offset.y)
-                pygame.draw.rect(self._layer, colour, rect, border_radius=2)
-                pygame.draw.rect(self._layer, border, rect, width=1, border_radius=2)
+                rect = self.note_rect(note).move(-offset[0], -offset[1])
+                pygame.draw.rect(self._notes_layer, colour, rect, border_radius=2)
+                pygame.draw.rect(self._notes_layer, border, rect, width=1, border_radius=2)
             self._drawn[kind] = stop if stop < len(notes) else len(notes)
 
     def _draw_keyboard(self, surface: pygame.Surface) -> None:
-        strip = pygame.Rect(self.rect.x, self.notes_rect.y, KEYBOARD_W, self.notes_rect.h)
+        notes_area = self.local(self.notes_rect)
+        strip = pygame.Rect(0, notes_area.y, KEYBOARD_W, notes_area.h)
         pygame.draw.rect(surface, COLOURS["white_key"], strip)
         row_h = self._row_h()
         for pitch in range(self.low_pitch, self.high_pitch + 1):
-            y = self.pitch_to_y(pitch)
+            y = self.pitch_to_y(pitch) - self.rect.y
             if pitch % 12 in BLACK_KEYS:
                 pygame.draw.rect(surface, COLOURS["black_key"], (strip.x, round(y), KEYBOARD_W * 0.62, round(row_h)))
             if pitch % 12 == 0:
-                pygame.draw.line(
-                    surface, COLOURS["key_text"], (strip.x, round(y + row_h)), (strip.right, round(y + row_h))
-                )
+                line_y = round(y + row_h)
+                pygame.draw.line(surface, COLOURS["key_text"], (strip.x, line_y), (strip.right, line_y))
                 label = self._font.render(f"C{pitch // 12 - 1}", True, COLOURS["key_text"])
-                surface.blit(label, (strip.right - label.get_width() - 3, round(y + row_h) - label.get_height()))
-        pygame.draw.rect(surface, COLOURS["ruler"], (self.rect.x, self.rect.y, KEYBOARD_W, RULER_H))
+                surface.blit(label, (strip.right - label.get_width() - 3, line_y - label.get_height()))
+        pygame.draw.rect(surface, COLOURS["ruler"], (0, 0, KEYBOARD_W, RULER_H))
 
     def _draw_ruler(self, surface: pygame.Surface) -> None:
-        ruler = self.ruler_rect
+        ruler = self.local(self.ruler_rect)
         pygame.draw.rect(surface, COLOURS["ruler"], ruler)
-        bar = int(self.view_start // self.steps_per_bar)
-        while bar * self.steps_per_bar <= self.view_start + self.steps_visible:
-            x = self.step_to_x(bar * self.steps_per_bar)
+        steps_per_bar = max(1, self.steps_per_bar)
+        bar = int(self.view_start // steps_per_bar)
+        while bar * steps_per_bar <= self.view_start + self.steps_visible:
+            x = self.step_to_x(bar * steps_per_bar) - self.rect.x
             if x >= ruler.x:
                 pygame.draw.line(surface, COLOURS["bar"], (x, ruler.y + 8), (x, ruler.bottom))
                 label = self._font.render(str(bar + 1), True, COLOURS["ruler_text"])

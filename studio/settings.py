@@ -19,28 +19,58 @@ def studio_home() -> Path:
     return Path(os.environ.get("CANTOR_HOME", Path.home() / ".cantor"))
 
 
+MAX_SETTINGS_BYTES = 64 * 1024
+
+
 @dataclass
 class Settings:
     soundfont: str = ""  # empty: the default TimGM6mb.sf2
     instrument: str = "Piano"
     bpm: int = 96
     export_folder: str = ""
+    random_seed: bool = True
     path: Path | None = None
+    message: str = ""  # what was wrong with the file, said once at start-up
 
     @classmethod
     def load(cls, path: Path) -> Settings:
-        known = {f.name for f in fields(cls)} - {"path"}
+        """The settings in ``path``; defaults for a missing file, and for every value of the wrong type.
+
+        Any unreadable file (too big, not JSON, not an object) is ignored with a message: the
+        studio always starts.
+        """
+        path = Path(path)
+        settings = cls(path=path)
+        if not path.exists():
+            return settings
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            values = {k: v for k, v in data.items() if k in known}
-            return cls(**values, path=Path(path))
-        except (OSError, ValueError, TypeError):
-            return cls(path=Path(path))
+            if path.stat().st_size > MAX_SETTINGS_BYTES:
+                raise ValueError(f"larger than {MAX_SETTINGS_BYTES // 1024} KB")
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError, RecursionError, UnicodeDecodeError) as err:
+            settings.message = f"{path.name} was unreadable ({err}); using the default settings"
+            return settings
+        ignored = []
+        for f in fields(cls):
+            if f.name in ("path", "message") or f.name not in data:
+                continue
+            value, expected = data[f.name], type(getattr(settings, f.name))
+            if expected is int and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if type(value) is expected and (expected is not int or -10**6 < value < 10**6):
+                setattr(settings, f.name, value)
+            else:
+                ignored.append(f.name)
+        if ignored:
+            settings.message = f"{path.name}: ignored {', '.join(ignored)} (wrong type or out of range)"
+        return settings
 
     def save(self) -> None:
         if self.path is None:
             return
-        data = {k: v for k, v in asdict(self).items() if k != "path"}
+        data = {k: v for k, v in asdict(self).items() if k not in ("path", "message")}
         try:
             atomic_write_text(self.path, json.dumps(data, indent=1))
         except CantorError:

@@ -20,7 +20,7 @@ from tokenizer.notes import Note, NoteSequence
 class Take:
     number: int
     mode: str  # "new", "continue", "retry" (or "prior" for the codebook tab)
-    settings: dict  # temperature, tokens, top_k, top_p, seed ...
+    settings: dict  # temperature, words, top_k, top_p, seed ...
     checkpoint: str
     primer: NoteSequence
     generated: NoteSequence
@@ -29,9 +29,11 @@ class Take:
 
     @property
     def label(self) -> str:
+        """Short enough for the takes list: number, mode, the primer's name, the seed."""
         s = self.settings
-        stop = " (stopped)" if self.stopped else ""
-        return f"#{self.number} {self.mode} · T {s.get('temperature', '?')} · seed {s.get('seed', '?')}{stop}"
+        primer = f" {s['primer']}" if s.get("primer") else ""
+        stop = " · stopped" if self.stopped else ""
+        return f"#{self.number} {self.mode}{primer} · seed {s.get('seed', '?')}{stop}"
 
 
 def _piece_to_json(piece: NoteSequence) -> dict:

@@ -1,4 +1,8 @@
-"""The takes list beside the piano roll: newest first; pick one to see, play and export it."""
+"""The takes list beside the piano roll: newest first; pick one to see, play and export it.
+
+Deleting asks first; afterwards the roll shows the take that took its place in the list (or
+nothing, when it was the last).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,16 @@ from collections.abc import Callable
 import pygame
 import pygame_gui
 from pygame_gui.elements import UIButton, UILabel, UISelectionList
+from pygame_gui.windows import UIConfirmationDialog
 
 from studio.takes import Take, TakeStore
 
+RIGHT = {"left": "right", "right": "right"}
+
 
 class TakesPanel:
+    """``rect`` is measured from its container's right edge (x < 0): the panel stays at the right."""
+
     def __init__(
         self,
         rect: pygame.Rect,
@@ -19,22 +28,29 @@ class TakesPanel:
         container,
         store: TakeStore,
         on_pick: Callable[[Take], None],
+        on_delete: Callable[[Take | None], None],
     ) -> None:
-        self.manager, self.container, self.store, self.on_pick = manager, container, store, on_pick
-        UILabel(pygame.Rect(rect.x, rect.y, rect.w, 20), "TAKES", manager, container, object_id="#section_label")
+        self.manager, self.container, self.store = manager, container, store
+        self.on_pick, self.on_delete = on_pick, on_delete
+        title = pygame.Rect(rect.x, rect.y, rect.w, 20)
+        UILabel(title, "TAKES", manager, container, object_id="#section_label", anchors=RIGHT)
         self._list_rect = pygame.Rect(rect.x, rect.y + 22, rect.w, rect.h - 22 - 36)
-        self.list = UISelectionList(self._list_rect, [], manager, container=container)
+        self.list = UISelectionList(
+            self._list_rect, [], manager, container=container, anchors={**RIGHT, "top": "top", "bottom": "bottom"}
+        )
         self.delete_button = UIButton(
-            pygame.Rect(rect.x, rect.bottom - 30, rect.w, 30), "Delete take", manager, container
+            pygame.Rect(rect.x, -(container.get_container().get_rect().h - rect.bottom) - 30, rect.w, 30),
+            "Delete take…",
+            manager,
+            container,
+            anchors={**RIGHT, "top": "bottom", "bottom": "bottom"},
         )
         self.selected: int | None = None
+        self.confirm: UIConfirmationDialog | None = None
         self.refresh()
 
-    def _item_id(self, take: Take) -> str:
-        return str(take.number)
-
     def refresh(self, select: int | None = None) -> None:
-        items = [(t.label, self._item_id(t)) for t in self.store.takes]
+        items = [(t.label, str(t.number)) for t in self.store.takes]
         self.list.set_item_list(items)
         self.selected = select
         if select is not None:
@@ -44,20 +60,43 @@ class TakesPanel:
                     item["button_element"].select()
         self.delete_button.enable() if self.selected is not None else self.delete_button.disable()
 
+    def ask_delete(self) -> None:
+        if self.selected is None:
+            return
+        width, height = self.manager.window_resolution
+        rect = pygame.Rect(0, 0, 360, 180)
+        rect.center = (width // 2, height // 2)
+        self.confirm = UIConfirmationDialog(
+            rect,
+            f"Delete take #{self.selected}? This cannot be undone.",
+            self.manager,
+            window_title="Delete take?",
+            action_short_name="Delete",
+        )
+
+    def delete_selected(self) -> None:
+        numbers = [t.number for t in self.store.takes]
+        if self.selected not in numbers:
+            return
+        index = numbers.index(self.selected)
+        self.store.delete(self.selected)
+        following = self.store.takes[min(index, len(self.store.takes) - 1)] if self.store.takes else None
+        self.refresh(select=following.number if following else None)
+        self.on_delete(following)
+
     def process_event(self, event: pygame.event.Event) -> bool:
         if event.type == pygame_gui.UI_SELECTION_LIST_NEW_SELECTION and event.ui_element is self.list:
-            take = self._take_for_label(event.text)
+            take = self.store.get(int(self.list.get_single_selection(include_object_id=True)[1]))
             if take is not None:
                 self.selected = take.number
                 self.delete_button.enable()
                 self.on_pick(take)
             return True
         if event.type == pygame_gui.UI_BUTTON_PRESSED and event.ui_element is self.delete_button:
-            if self.selected is not None:
-                self.store.delete(self.selected)
-                self.refresh()
+            self.ask_delete()
+            return True
+        if event.type == pygame_gui.UI_CONFIRMATION_DIALOG_CONFIRMED and event.ui_element is self.confirm:
+            self.confirm = None
+            self.delete_selected()
             return True
         return False
-
-    def _take_for_label(self, label: str) -> Take | None:
-        return next((t for t in self.store.takes if t.label == label), None)

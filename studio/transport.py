@@ -2,7 +2,8 @@
 the file actions (Open, Save MIDI, Save WAV) for the piece on the roll.
 
 Space plays/stops, Ctrl+S saves MIDI, a click on the roll's time ruler seeks. Exports are
-atomic and never overwrite a file without a confirmation.
+atomic and never overwrite a file without a confirmation. Opening a file and rendering a WAV run
+off the window's thread, with a busy sign; a file opened takes its own tempo.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from pathlib import Path
 
 import pygame
 import pygame_gui
-from pygame_gui.elements import UIButton, UIDropDownMenu, UIHorizontalSlider, UILabel
+from pygame_gui.elements import UIButton, UIDropDownMenu, UIHorizontalSlider, UILabel, UITextEntryLine
 from pygame_gui.windows import UIConfirmationDialog, UIFileDialog
 
 from studio.audio import Player, soundfont_ok
+from studio.background import BackgroundTask
 from studio.piano_roll import PianoRoll
 from studio.settings import Settings
 from studio.synth import INSTRUMENTS, Voice, default_soundfont, write_wav
@@ -26,6 +28,9 @@ from tokenizer.readers import read_piece
 from tokenizer.writers import write_midi
 
 BAR_H = 40
+BPM_RANGE = (20, 300)
+BOTTOM = {"top": "bottom", "bottom": "bottom"}
+BOTTOM_RIGHT = {"left": "right", "right": "right", "top": "bottom", "bottom": "bottom"}
 
 
 @dataclass
@@ -43,7 +48,12 @@ class Piece:
 
 
 class TransportBar:
-    """Builds the bar in ``rect`` of ``container``; ``current_piece()`` says what to play/export."""
+    """Builds the bar in ``rect`` of ``container``; ``current_piece()`` says what to play/export.
+
+    ``rect`` and ``files_rect`` are measured from the bottom (and, for the files, the right) edge
+    of their containers, so they stay there when the window is resized. ``busy()`` is true while
+    a generation runs: a file cannot replace the piece then.
+    """
 
     def __init__(
         self,
@@ -57,15 +67,17 @@ class TransportBar:
         current_piece: Callable[[], Piece | None],
         say: Callable[[str], None],
         on_open: Callable[[NoteSequence], None],
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.manager, self.rolls, self.settings = manager, rolls, settings
-        self.current_piece, self.say, self.on_open = current_piece, say, on_open
+        self.current_piece, self.say, self.on_open, self.busy = current_piece, say, on_open, busy
         self.player = Player()
+        self.task = BackgroundTask()
         x, y = rect.x, rect.y + 5
 
         def button(text: str, width: int, tip: str) -> UIButton:
             nonlocal x
-            made = UIButton(pygame.Rect(x, y, width, 30), text, manager, container, tool_tip_text=tip)
+            made = UIButton(pygame.Rect(x, y, width, 30), text, manager, container, tool_tip_text=tip, anchors=BOTTOM)
             x += width + 4
             return made
 
@@ -74,15 +86,26 @@ class TransportBar:
         x += 8
         instrument = settings.instrument if settings.instrument in INSTRUMENTS else "Piano"
         self.instrument_menu = UIDropDownMenu(
-            list(INSTRUMENTS), instrument, pygame.Rect(x, y, 116, 30), manager, container, object_id="#instrument_menu"
+            list(INSTRUMENTS),
+            instrument,
+            pygame.Rect(x, y, 116, 30),
+            manager,
+            container,
+            object_id="#instrument_menu",
+            anchors=BOTTOM,
+            expansion_height_limit=len(INSTRUMENTS) * 30,  # it opens upwards: room for every choice
         )
         x += 124
-        self.bpm_label = UILabel(pygame.Rect(x, y + 5, 66, 20), "", manager, container)
-        x += 66
+        bpm = min(BPM_RANGE[1], max(BPM_RANGE[0], settings.bpm))
+        self.bpm_entry = UITextEntryLine(pygame.Rect(x, y, 48, 30), manager, container, anchors=BOTTOM)
+        self.bpm_entry.set_allowed_characters("numbers")
+        self.bpm_entry.set_text_length_limit(3)
+        UILabel(pygame.Rect(x + 50, y + 5, 34, 20), "BPM", manager, container, anchors=BOTTOM)
+        x += 88
         self.bpm_slider = UIHorizontalSlider(
-            pygame.Rect(x, y + 4, 110, 22), settings.bpm, (40, 200), manager, container, click_increment=2
+            pygame.Rect(x, y + 4, 130, 22), bpm, BPM_RANGE, manager, container, click_increment=1, anchors=BOTTOM
         )
-        x += 118
+        x += 138
         self.soundfont_button = button("SoundFont…", 96, "Pick a .sf2/.sf3 SoundFont")
         half = (files_rect.w - 4) // 2
         self.open_button = UIButton(
@@ -91,6 +114,7 @@ class TransportBar:
             manager,
             files_container,
             tool_tip_text="Open a file to see it and continue it (or drop it on the window)",
+            anchors=BOTTOM_RIGHT,
         )
         row = files_rect.y + 34
         self.save_midi_button = UIButton(
@@ -99,6 +123,7 @@ class TransportBar:
             manager,
             files_container,
             tool_tip_text="Save the piece as MIDI (Ctrl+S)",
+            anchors=BOTTOM_RIGHT,
         )
         self.save_wav_button = UIButton(
             pygame.Rect(files_rect.x + half + 4, row, half, 30),
@@ -106,13 +131,15 @@ class TransportBar:
             manager,
             files_container,
             tool_tip_text="Render the piece to a WAV file",
+            anchors=BOTTOM_RIGHT,
         )
         self._dialog: UIFileDialog | None = None
         self._dialog_purpose = ""
         self._confirm: UIConfirmationDialog | None = None
         self._pending_save: tuple[str, Path] | None = None
         self._playing_piece: NoteSequence | None = None
-        self._refresh_bpm()
+        self._playing_offset = 0.0  # the step of the piece where an excerpt being played starts
+        self.set_bpm(bpm)
         if not self.player.available:
             for b in (self.play_button, self.pause_button):
                 b.disable()
@@ -123,12 +150,18 @@ class TransportBar:
     def bpm(self) -> float:
         return float(self.bpm_slider.get_current_value())
 
+    def set_bpm(self, bpm: float) -> None:
+        """The tempo for playing and saving (the slider and the number agree)."""
+        bpm = round(min(BPM_RANGE[1], max(BPM_RANGE[0], bpm)))
+        self.bpm_slider.set_current_value(bpm)
+        self.bpm_entry.set_text(str(bpm))
+        if self.settings.bpm != bpm:
+            self.settings.bpm = bpm
+            self.settings.save()
+
     def voice(self) -> Voice:
         program = INSTRUMENTS.get(self.settings.instrument, 0)
         return Voice(program=program, qpm=self.bpm, soundfont=self.settings.soundfont_path())
-
-    def _refresh_bpm(self) -> None:
-        self.bpm_label.set_text(f"{self.bpm:.0f} BPM")
 
     # -- playback --------------------------------------------------------------------------------
     def toggle_play(self) -> None:
@@ -144,9 +177,10 @@ class TransportBar:
             return
         self.play_piece(piece.combined(), start_s)
 
-    def play_piece(self, piece: NoteSequence, start_s: float = 0.0) -> None:
-        """Play ``piece`` (the current one, or an excerpt such as one quarter)."""
-        self._playing_piece = piece
+    def play_piece(self, piece: NoteSequence, start_s: float = 0.0, offset_step: float = 0.0) -> None:
+        """Play ``piece``: the current one, or an excerpt (one quarter) that begins at
+        ``offset_step`` of the piece on the roll, where the playhead then runs."""
+        self._playing_piece, self._playing_offset = piece, offset_step
         try:
             self.player.play(self._playing_piece, self.voice(), start_s)
         except CantorError as err:
@@ -176,13 +210,16 @@ class TransportBar:
             self.pause_button.set_text("Pause")
 
     def update(self) -> None:
-        """Once a frame: feed the player and move the playhead."""
+        """Once a frame: feed the player, move the playhead, and finish background work."""
+        self.task.poll()
         self.player.update()
         if self.player.state == "stopped":
             if self.play_button.text != "Play":
                 self.stop()
             return
-        step = self.player.seconds_to_step(self._playing_piece, self.bpm, self.player.position_s())
+        step = self._playing_offset + self.player.seconds_to_step(
+            self._playing_piece, self.bpm, self.player.position_s()
+        )
         for roll in self.rolls():
             roll.playhead_step = step
 
@@ -191,7 +228,7 @@ class TransportBar:
         if self._dialog is not None:
             self._dialog.kill()
         width, height = self.manager.window_resolution
-        rect = pygame.Rect(0, 0, 520, 420)
+        rect = pygame.Rect(0, 0, 520, min(420, height - 40))
         rect.center = (width // 2, height // 2)
         self._dialog = UIFileDialog(
             rect,
@@ -204,7 +241,34 @@ class TransportBar:
 
     def ask_open(self) -> None:
         """The file dialog for a MIDI or MusicXML file; the tab on show receives the piece."""
+        if self._refuse_open_while_busy():
+            return
         self._open_dialog("open", "Open a MIDI or MusicXML file", Path(self.settings.export_folder or Path.home()))
+
+    def _refuse_open_while_busy(self) -> bool:
+        if self.busy():
+            self.say("A generation is running: stop it (Esc) or let it finish, then open the file")
+            return True
+        if self.task.busy:
+            self.say(f"Still {self.task.label}: wait a moment")
+            return True
+        return False
+
+    def open_path(self, path: Path) -> None:
+        """Read a MIDI/MusicXML file off the window's thread; the piece goes to ``on_open``."""
+        if self._refuse_open_while_busy():
+            return
+        self.say(f"Reading {path.name}…")
+        self.task.start(f"reading {path.name}", lambda: read_piece(path), self._opened, self.say)
+
+    def _opened(self, piece: NoteSequence) -> None:
+        if self.busy():  # a generation started while the file was read: keep the roll as it is
+            self.say(f"{piece.name}: read, but a generation is running; open it again afterwards")
+            return
+        self.stop()
+        if piece.tempos:
+            self.set_bpm(piece.tempos[0][1])
+        self.on_open(piece)
 
     def ask_save(self, kind: str) -> None:
         piece = self.current_piece()
@@ -219,12 +283,7 @@ class TransportBar:
         purpose = self._dialog_purpose
         self._dialog = None
         if purpose == "open":
-            try:
-                piece = read_piece(path)
-            except CantorError as err:
-                self.say(str(err))
-                return
-            self.on_open(piece)
+            self.open_path(path)
         elif purpose == "soundfont":
             try:
                 soundfont_ok(path)
@@ -250,26 +309,31 @@ class TransportBar:
             self.save(purpose, path)
 
     def save(self, kind: str, path: Path) -> None:
-        """Write the current piece to ``path`` as MIDI (primer and generated as named tracks) or WAV."""
+        """Write the current piece to ``path`` as MIDI (primer and generated as named tracks), at
+        the tempo set in the bar, or render it to WAV in the background."""
         piece = self.current_piece()
         if piece is None:
             return
         combined = piece.combined()
         combined.tempos = [(0, self.bpm)]
-        try:
-            if kind == "midi":
-                parts = [
-                    (name, part)
-                    for name, part in (("primer", piece.primer), ("generated", piece.generated))
-                    if part.notes
-                ]
+        if kind == "midi":
+            named = (("primer", piece.primer), ("generated", piece.generated))
+            parts = [(name, part) for name, part in named if part.notes]
+            try:
                 write_midi(combined, path, program=self.voice().program, parts=parts)
-            else:
-                write_wav(combined, self.voice(), path)
-        except CantorError as err:
-            self.say(str(err))
+            except CantorError as err:
+                self.say(str(err))
+                return
+            self._saved(path)
             return
-        self.settings.export_folder = str(path.parent)
+        voice = self.voice()
+        if not self.task.start("rendering the WAV", lambda: write_wav(combined, voice, path), self._saved, self.say):
+            self.say(f"Still {self.task.label}: wait a moment")
+            return
+        self.say(f"Rendering {path.name}…")
+
+    def _saved(self, path: Path) -> None:
+        self.settings.export_folder = str(Path(path).parent)
         self.settings.save()
         self.say(f"Saved {path}")
 
@@ -279,9 +343,7 @@ class TransportBar:
             actions = {
                 self.play_button: self.toggle_play,
                 self.pause_button: self.toggle_pause,
-                self.open_button: lambda: self._open_dialog(
-                    "open", "Open a MIDI or MusicXML file", Path(self.settings.export_folder or Path.home())
-                ),
+                self.open_button: self.ask_open,
                 self.save_midi_button: lambda: self.ask_save("midi"),
                 self.save_wav_button: lambda: self.ask_save("wav"),
                 self.soundfont_button: lambda: self._open_dialog(
@@ -305,15 +367,13 @@ class TransportBar:
             self.restart_if_playing()
             return True
         if event.type == pygame_gui.UI_HORIZONTAL_SLIDER_MOVED and event.ui_element is self.bpm_slider:
-            self._refresh_bpm()
-            self.settings.bpm = int(self.bpm)
+            self.set_bpm(self.bpm)
             self.restart_if_playing()
             return True
-        if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
-            for roll in self.rolls():
-                if roll.ruler_rect.collidepoint(event.pos):
-                    self._seek_to_x(roll, event.pos[0])
-                    return True
+        if event.type == pygame_gui.UI_TEXT_ENTRY_FINISHED and event.ui_element is self.bpm_entry:
+            self.set_bpm(float(self.bpm_entry.get_text() or self.bpm))
+            self.restart_if_playing()
+            return True
         if event.type == pygame.KEYDOWN:
             if event.key == pygame.K_SPACE:
                 self.toggle_play()
@@ -330,15 +390,16 @@ class TransportBar:
             step = (rolls[0].playhead_step if rolls else 0.0) or 0.0
             self.play(self.player.step_to_seconds(self._playing_piece, self.bpm, step))
 
-    def _seek_to_x(self, roll: PianoRoll, x: int) -> None:
-        step = max(0.0, roll.x_to_step(x))
-        if self.player.state == "stopped":
-            piece = self.current_piece()
-            if piece is not None:
-                base = piece.combined()
-                self.play(self.player.step_to_seconds(base, self.bpm, step))
+    def seek_to_step(self, step: float) -> None:
+        """A click on a roll's time ruler: play the piece from there."""
+        piece = self.current_piece()
+        if piece is None:
+            return
+        if self.player.state == "stopped" or self._playing_offset:
+            self.play(self.player.step_to_seconds(piece.combined(), self.bpm, step))
             return
         self.player.seek(self.player.step_to_seconds(self._playing_piece, self.bpm, step))
 
     def close(self) -> None:
         self.player.stop()
+        self.task.close()

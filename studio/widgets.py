@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import pygame
 import pygame_gui
-from pygame_gui.elements import UIButton, UIHorizontalSlider, UILabel, UIProgressBar
+from pygame_gui.elements import (
+    UIButton,
+    UICheckBox,
+    UIHorizontalSlider,
+    UILabel,
+    UIPanel,
+    UIProgressBar,
+    UITextEntryLine,
+)
 
 SLIDER_ROW_H = 46
+SIDEBAR_W = 300
+TALL = {"left": "left", "top": "top", "bottom": "bottom"}  # as tall as the window
+
+
+def sidebar(manager: pygame_gui.UIManager, container, height: int) -> UIPanel:
+    """A tab's sidebar: SIDEBAR_W wide at its left edge, stretching with the window's height."""
+    return UIPanel(
+        pygame.Rect(0, 0, SIDEBAR_W, height), manager=manager, container=container, object_id="#sidebar", anchors=TALL
+    )
 
 
 class LabeledSlider:
@@ -53,6 +71,15 @@ class LabeledSlider:
     def refresh(self) -> None:
         self.value_label.set_text(self.format_value(self.value))
 
+    def enable(self) -> None:
+        for element in (self.caption, self.value_label, self.slider):
+            element.enable()
+
+    def disable(self) -> None:
+        """Greyed out where it does not apply (the primer length for a new piece)."""
+        for element in (self.caption, self.value_label, self.slider):
+            element.disable()
+
     def owns(self, event: pygame.event.Event) -> bool:
         return event.type == pygame_gui.UI_HORIZONTAL_SLIDER_MOVED and event.ui_element is self.slider
 
@@ -64,6 +91,44 @@ def refresh_moved_slider(sliders: list[LabeledSlider], event: pygame.event.Event
             slider.refresh()
             return True
     return False
+
+
+MAX_SEED = 999_999_999  # nine digits: what the field holds, and what every sampler accepts
+
+
+class SeedField:
+    """"Seed [123456] [x] random": with random on, every generation draws a new seed and shows it,
+    so a take's seed can be typed back in to make it again."""
+
+    def __init__(self, row: pygame.Rect, manager: pygame_gui.UIManager, container, random_on: bool = True) -> None:
+        UILabel(pygame.Rect(row.x, row.y + 5, 40, 20), "Seed", manager, container)
+        self.entry = UITextEntryLine(
+            pygame.Rect(row.x + 44, row.y, 120, row.h), manager, container, initial_text=str(self._draw())
+        )
+        self.entry.set_allowed_characters("numbers")
+        self.entry.set_text_length_limit(len(str(MAX_SEED)))
+        self.random_box = UICheckBox(
+            pygame.Rect(row.x + 176, row.y + (row.h - 18) // 2, 18, 18), "random", manager, container
+        )
+        if random_on:
+            self.random_box.set_state(True)
+
+    @staticmethod
+    def _draw() -> int:
+        return random.randrange(MAX_SEED + 1)
+
+    @property
+    def random(self) -> bool:
+        return bool(self.random_box.get_state())
+
+    @property
+    def value(self) -> int:
+        return min(MAX_SEED, int(self.entry.get_text() or 0))
+
+    def roll(self) -> None:
+        """Before a generation: a new seed if random is on."""
+        if self.random:
+            self.entry.set_text(str(self._draw()))
 
 
 class PercentBar(UIProgressBar):

@@ -11,7 +11,7 @@ import pytest
 
 from models.codebooks import Codebooks
 from studio.app import App
-from studio.automation import choose, click, press, run_until
+from studio.automation import click, press, run_until, type_text
 from tests.test_codebooks import SHIPPED_VQVAE, make_prior
 from tokenizer import Note
 from tokenizer.slices import slices_to_piece
@@ -26,7 +26,7 @@ def copy(stem: Path, folder: Path) -> None:
 
 
 def open_tab(folder: Path, home: Path) -> App:
-    app = App(checkpoints_dir=folder, data_root=ROOT / "data", home=home)
+    app = App(size=(1280, 800), checkpoints_dir=folder, data_root=ROOT / "data", home=home)
     click(app, app.tabs.get_tab(1)["button"].rect.center)
     assert not app.on_generate_tab
     return app
@@ -38,16 +38,19 @@ def app(tmp_path):
     copy(SHIPPED_VQVAE, folder)
     make_prior(folder, block=64)
     app = open_tab(folder, tmp_path / "home")
-    run_until(app, lambda: app.codebooks.reconstruction is not None, 120, "the first reconstruction")
+    run_until(app, lambda: app.codebooks.reconstruction is not None, what="the first reconstruction")
     yield app
     app.close()
 
 
 def test_picking_a_piece_shows_both_rolls_and_the_pipelines_own_f1(app, chorales):
     panel = app.codebooks
-    name = chorales.names()[1]  # near the top of the list, so its option is on screen
-    choose(app, panel.piece_menu, name)
-    run_until(app, lambda: panel.reconstruction.original.name == name, 60)
+    name = chorales.names()[1]
+    click(app, panel.piece_button.rect.center)
+    browser = panel.browser
+    type_text(app, browser.search, name)  # Return picks the first match
+    run_until(app, lambda: panel.reconstruction.original.name == name)
+    assert not browser.alive()
     pipeline = Codebooks(SHIPPED_VQVAE)
     slices, _ = pipeline.slices_of(chorales.piece(name))
     expected = pipeline.scores(slices, pipeline.decode_slices(pipeline.encode(slices)))
@@ -62,12 +65,12 @@ def test_editing_a_code_changes_the_decoded_quarter(app):
     panel = app.codebooks
     before = panel.reconstruction.codes.copy()
     x = int(panel.recon_roll.step_to_x(1))  # quarter 1, first eighth
-    y = panel.grid_rect.y + panel.grid_rect.h * 3 // 16  # the second band from the top
+    y = panel.grid.rect.y + panel.grid.rect.h * 3 // 16  # the second band from the top
     click(app, (x, y))
-    quarter, position = panel.selected_cell
+    quarter, position = panel.grid.selected
     assert quarter == 0 and position == 6 * 2
     press(app, pygame.K_UP)
-    run_until(app, lambda: not np.array_equal(panel.reconstruction.codes, before), 30)
+    run_until(app, lambda: not np.array_equal(panel.reconstruction.codes, before))
     after = panel.reconstruction.codes
     assert after[0, position] == (before[0, position] + 1) % 16
     assert np.array_equal(np.delete(after.reshape(-1), position), np.delete(before.reshape(-1), position))
@@ -84,8 +87,8 @@ def test_new_and_continue_generate_the_requested_quarters(app, mode):
     panel.quarters.set_value(5)
     click(app, panel.mode_buttons[mode].rect.center)
     click(app, panel.generate_button.rect.center)
-    run_until(app, lambda: panel.generating, 10)
-    run_until(app, lambda: not panel.generating, 120)
+    run_until(app, lambda: panel.generating)
+    run_until(app, lambda: not panel.generating)
     finished = app.engine.received[-1]
     assert finished.mode == mode and finished.quarters == 5
     primer, generated = panel.generated
@@ -100,9 +103,9 @@ def test_stop_keeps_the_partial_result(app):
     panel = app.codebooks
     panel.quarters.set_value(96)
     click(app, panel.generate_button.rect.center)
-    run_until(app, lambda: panel.generating and panel.generated is not None, 30)
+    run_until(app, lambda: panel.generating and panel.generated is not None)
     press(app, pygame.K_ESCAPE)
-    run_until(app, lambda: not panel.generating, 30)
+    run_until(app, lambda: not panel.generating)
     assert panel.status_text.startswith("Stopped")
     assert panel.generated is not None and app.takes.takes[0].stopped
 
@@ -115,7 +118,7 @@ def test_missing_checkpoints_give_the_message_and_the_studio_works(tmp_path, tin
         app.step()
         assert "python -m models.train_vqvae" in app.codebooks.status_text
         click(app, app.tabs.get_tab(0)["button"].rect.center)
-        run_until(app, lambda: app.generate.loaded is not None, 60)
+        run_until(app, lambda: app.generate.loaded is not None)
     finally:
         app.close()
 
@@ -126,7 +129,7 @@ def test_a_mismatched_pair_gives_a_clear_message(tmp_path):
     make_prior(folder, codes=32)
     app = open_tab(folder, tmp_path / "home")
     try:
-        run_until(app, lambda: "matching pair" in app.codebooks.status_text, 60)
+        run_until(app, lambda: "matching pair" in app.codebooks.status_text)
         assert app.codebooks.loaded is None
     finally:
         app.close()
@@ -136,4 +139,4 @@ def test_notes_outside_the_piano_are_counted_and_shown(app, chorales):
     piece = chorales.piece("bwv66.6").cropped(0, 16)
     piece.notes += [Note(10, 0, 4), Note(115, 4, 4)]
     app.codebooks.open_piece(piece)
-    run_until(app, lambda: "2 notes outside 21-108" in app.codebooks.status_text, 60)
+    run_until(app, lambda: "2 notes outside 21-108" in app.codebooks.status_text)

@@ -35,9 +35,9 @@ def make_app(tmp_path, checkpoint, home) -> App:
     folder.mkdir(exist_ok=True)
     for suffix in (".json", ".safetensors"):
         shutil.copy(checkpoint.with_suffix(suffix), (folder / "tiny").with_suffix(suffix))
-    app = App(checkpoints_dir=folder, data_root=ROOT / "data", home=home)
+    app = App(size=(1280, 800), checkpoints_dir=folder, data_root=ROOT / "data", home=home)
     app.settings.export_folder = str(tmp_path)  # dialogs open here, not in the real home
-    run_until(app, lambda: app.generate.loaded is not None, 60)
+    run_until(app, lambda: app.generate.loaded is not None)
     return app
 
 
@@ -49,10 +49,10 @@ def app(tmp_path, tiny_word_checkpoint, home):
 
 
 def generate(app: App) -> None:
-    app.generate.tokens.set_value(96)
+    app.generate.words.set_value(96)
     click(app, app.generate.generate_button.rect.center)
-    run_until(app, lambda: app.generate.generating, 10)
-    run_until(app, lambda: not app.generate.generating, 60)
+    run_until(app, lambda: app.generate.generating)
+    run_until(app, lambda: not app.generate.generating)
 
 
 def save_through_dialog(app: App, button, path: Path) -> None:
@@ -132,7 +132,7 @@ def test_saving_over_an_existing_file_asks_first(app, tmp_path):
     confirm = app.transport._confirm
     assert confirm is not None
     click(app, confirm.confirm_button.rect.center)
-    run_until(app, lambda: path.read_bytes() != b"precious", 5, "the confirmed save")
+    run_until(app, lambda: path.read_bytes() != b"precious", what="the confirmed save")
     assert read_midi(path).notes
 
 
@@ -140,6 +140,8 @@ def test_exported_wav_is_audible_and_as_long_as_the_piece(app, tmp_path):
     generate(app)
     path = tmp_path / "take.wav"
     save_through_dialog(app, app.transport.save_wav_button, path)
+    assert "Rendering take.wav" in app.generate.status_text  # the busy sign: it renders in the background
+    run_until(app, lambda: app.generate.status_text.startswith("Saved"), what="the WAV")
     with wave.open(str(path)) as wav:
         assert wav.getframerate() == SAMPLE_RATE and wav.getnchannels() == 2
         samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
@@ -163,8 +165,8 @@ def test_opening_a_midi_file_and_continuing_keeps_its_notes_as_the_primer(app, t
     mine = chorales.piece("bwv66.6").cropped(0, 24)
     path = write_midi(mine, tmp_path / "my song.mid")
     pygame.event.post(pygame.event.Event(pygame.DROPFILE, file=str(path)))
-    app.step()
-    assert app.generate.user_primer is not None and app.generate.mode == "continue"
+    run_until(app, lambda: app.generate.user_primer is not None, what="the file to be read")
+    assert app.generate.mode == "continue"
     assert app.generate.piano_roll.primer == mine.with_velocity(mine.notes[0].velocity).notes
     generate(app)
     primer, generated = app.generate.result
@@ -174,11 +176,12 @@ def test_opening_a_midi_file_and_continuing_keeps_its_notes_as_the_primer(app, t
 
 def test_a_long_file_is_cut_to_the_context_and_the_status_says_so(app, tmp_path, chorales):
     path = write_midi(chorales.piece("bwv66.6"), tmp_path / "long.mid")
-    app.open_file(path)
-    app.generate.tokens.set_value(32)
+    app.transport.open_path(path)
+    run_until(app, lambda: app.generate.user_primer is not None, what="the file to be read")
+    app.generate.words.set_value(32)
     click(app, app.generate.generate_button.rect.center)
-    run_until(app, lambda: app.generate.generating, 10)
-    run_until(app, lambda: not app.generate.generating, 60)
+    run_until(app, lambda: app.generate.generating)
+    run_until(app, lambda: not app.generate.generating)
     assert "primer cut to its last 63 words" in app.generate.status_text
 
 
@@ -188,7 +191,8 @@ def test_dropping_a_bad_file_gives_a_message_and_keeps_going(app, tmp_path, cont
     path.write_bytes(content)
     pygame.event.post(pygame.event.Event(pygame.DROPFILE, file=str(path)))
     app.step()
-    assert "bad.mid" in app.generate.status_text
+    run_until(app, lambda: not app.transport.task.busy, what="the file to be read")
+    assert app.generate.status_text.startswith("bad.mid") and app.generate.user_primer is None
     generate(app)
     assert app.generate.result[1].notes
 
@@ -207,7 +211,11 @@ def test_takes_survive_a_restart_and_can_be_picked_and_deleted(tmp_path, tiny_wo
         click(app, older.rect.center)
         assert app.generate.result[1].notes == kept[1][1]
         click(app, app.takes_panel.delete_button.rect.center)
+        assert len(app.takes.takes) == 2  # not yet: it asks first
+        click(app, app.takes_panel.confirm.confirm_button.rect.center)
         assert [t.number for t in app.takes.takes] == [2]
+        assert app.generate.result[1].notes == kept[0][1]  # the roll moved to the take that is left
+        assert app.takes_panel.selected == 2
     finally:
         app.close()
 
@@ -247,7 +255,7 @@ def test_export_to_an_unwritable_folder_gives_a_message(app, tmp_path):
 def test_without_an_audio_device_the_studio_runs_and_export_still_works(tmp_path):
     code = (
         "from studio.app import App; from pathlib import Path; import sys;"
-        "app = App(checkpoints_dir=Path(sys.argv[1]), home=Path(sys.argv[2]));"
+        "app = App(size=(1280, 800), checkpoints_dir=Path(sys.argv[1]), home=Path(sys.argv[2]));"
         "app.step(); print(app.transport.player.available, '|', app.generate.status_text);"
         "from studio.synth import write_wav, Voice; from tokenizer import Note, NoteSequence;"
         "write_wav(NoteSequence([Note(60, 0, 8)]), Voice(), Path(sys.argv[2]) / 'x.wav'); app.close()"

@@ -170,7 +170,7 @@ def test_continue_output_starts_with_exactly_the_primers_notes(tiny_word_checkpo
     primer_piece = chorales.piece("bwv66.6").cropped(0, 32)
     write_midi(primer_piece, tmp_path / "primer.mid")
     out = tmp_path / "out.mid"
-    args = ["--checkpoint", str(tiny_word_checkpoint), "--continue", str(tmp_path / "primer.mid"), "--tokens", "60"]
+    args = ["--checkpoint", str(tiny_word_checkpoint), "--continue", str(tmp_path / "primer.mid"), "--words", "60"]
     assert sample_main([*args, "--out", str(out), "--seed", "3"]) == 0
     midi = pretty_midi.PrettyMIDI(str(out))
     assert [i.name for i in midi.instruments] == ["primer", "generated"]
@@ -183,7 +183,7 @@ def test_continue_output_starts_with_exactly_the_primers_notes(tiny_word_checkpo
 
 def test_a_primer_longer_than_the_context_is_cut_and_the_output_says_so(tiny_word_checkpoint, tmp_path, capsys):
     args = ["--checkpoint", str(tiny_word_checkpoint), "--dataset-piece", "bwv66.6", "--quarters", "40"]
-    assert sample_main([*args, "--tokens", "20", "--out", str(tmp_path / "x.mid")]) == 0
+    assert sample_main([*args, "--words", "20", "--out", str(tmp_path / "x.mid")]) == 0
     assert "the model sees the most recent 63" in capsys.readouterr().out
 
 
@@ -194,7 +194,7 @@ def test_a_primer_longer_than_the_context_is_cut_and_the_output_says_so(tiny_wor
         ["--top-p", "1.5"],
         ["--top-p", "0"],
         ["--temperature", "0"],
-        ["--tokens", "0"],
+        ["--words", "0"],
         ["--window-shift", "0"],
         ["--window-shift", "64"],  # the tiny model's block
     ],
@@ -206,7 +206,7 @@ def test_bad_sampling_arguments_give_one_clear_error(tiny_word_checkpoint, tmp_p
 
 def test_window_shift_one_writes_past_the_context_with_the_full_context(tiny_word_checkpoint, tmp_path):
     out = tmp_path / "long.mid"
-    args = ["--checkpoint", str(tiny_word_checkpoint), "--tokens", "100", "--window-shift", "1", "--through-end"]
+    args = ["--checkpoint", str(tiny_word_checkpoint), "--words", "100", "--window-shift", "1", "--through-end"]
     assert sample_main([*args, "--out", str(out)]) == 0  # 100 words: three times the tiny block of 32
     assert read_midi(out).notes
 

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tokenizer.atomic import atomic_write_bytes, atomic_write_text
+from tokenizer.cli import HelpFormatter
 from tokenizer.dataset import SPLITS, split_of
 from tokenizer.errors import CantorError
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
@@ -120,7 +121,7 @@ def prepare(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--source", type=Path, help="a folder of MIDI/MusicXML files (default: the Bach chorales)")
     parser.add_argument("--name", help="the dataset's name: writes data/NAME/ (default: chorales)")
     parser.add_argument("--steps-per-quarter", type=int, default=4, choices=(4, 8, 12))

@@ -2,9 +2,11 @@
 
 The UI submits a job (load a checkpoint, generate) and drains ``poll()`` once per frame.
 The models live in ``studio.engine.worker``'s process, so torch never runs in the window's process.
-One job runs at a time; a job submitted while another runs is refused (``submit`` returns
-False and the UI says so). ``cancel()`` stops a generation between two words, and the words
-made until then come back in a ``Cancelled`` event.
+One job runs at a time. ``submit`` refuses a job while another runs (returns False, and the UI
+says so): that is for what the user asked for now, such as Generate. ``enqueue`` keeps a job
+until the worker is free, replacing a queued job of the same kind (the newest edit of a code
+cell, the newest primer to show). ``cancel()`` stops a generation between two words, and the
+words made until then come back in a ``Cancelled`` event.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tokenizer.notes import NoteSequence
 @dataclass(frozen=True)
 class GenerationSettings:
     temperature: float = 1.0
-    tokens: int = 512
+    words: int = 512
     top_k: int | None = None  # None: off
     top_p: float = 1.0
     seed: int = 1
@@ -46,6 +48,14 @@ class Generate:
     piece_name: str | None = None  # "continue": a dataset piece; None: a random one
     primer_quarters: int = 8
     primer: NoteSequence | None = None  # "continue": the user's own piece instead
+
+
+@dataclass(frozen=True)
+class PreparePrimer:
+    """The opening of a dataset piece, as Continue would use it: shown before generating."""
+
+    piece_name: str
+    primer_quarters: int
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,13 @@ class Started:
 
 
 @dataclass(frozen=True)
+class PrimerReady:
+    piece_name: str
+    primer: NoteSequence
+    note: str = ""  # e.g. that the primer will be cut to the context
+
+
+@dataclass(frozen=True)
 class Word:
     text: str
 
@@ -142,6 +159,7 @@ class CodebooksLoaded:
     codes: int
     piece_names: list[str]
     patterns: object  # (K, 88, 32) note probabilities: each code decoded alone
+    warning: str = ""  # e.g. that the prior was trained on another VQ-VAE's codes
 
 
 @dataclass(frozen=True)
@@ -160,6 +178,7 @@ class CodesSoFar:
     generated: NoteSequence
     quarters_done: int
     quarters_total: int
+    code_grid: object = None  # (quarters, 16) int array: the primer's and the generated codes
 
 
 @dataclass(frozen=True)
@@ -169,11 +188,13 @@ class CodesFinished:
     job: GenerateCodes
     stopped: bool
     codes: int  # codes generated
+    code_grid: object = None  # (quarters, 16) int array: the primer's and the generated codes
 
 
 Event = (
     Loaded
     | Started
+    | PrimerReady
     | Word
     | NotesSoFar
     | Progress
@@ -185,6 +206,13 @@ Event = (
     | CodesSoFar
     | CodesFinished
 )
+
+
+def _queue_key(job) -> tuple:
+    """Queued jobs with the same key replace one another: one per kind, one per code cell."""
+    if isinstance(job, EditCode):
+        return (EditCode, job.quarter, job.position)
+    return (type(job),)
 
 
 class Engine:
@@ -201,6 +229,7 @@ class Engine:
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["torch", "studio.engine.worker"])
         self._received: deque = deque(maxlen=64)  # recent jobs, newest last
+        self._queued: list = []  # jobs waiting for the worker, oldest first
         self._loads: dict[type, object] = {}  # the last load of each kind: replayed after a restart
         self._closing = False
         self._failed = ""  # why the worker process could not start, until poll() reports it
@@ -266,6 +295,20 @@ class Engine:
         self._jobs.put(job)
         return True
 
+    def enqueue(self, job) -> None:
+        """Run ``job`` once the worker is free; it replaces a queued job of the same kind."""
+        self._queued = [queued for queued in self._queued if _queue_key(queued) != _queue_key(job)]
+        self._queued.append(job)
+        self._submit_queued()
+
+    @property
+    def queued(self) -> list:
+        return list(self._queued)
+
+    def _submit_queued(self) -> None:
+        if self._queued and self._started.is_set() and not self._busy.is_set() and self.submit(self._queued[0]):
+            self._queued.pop(0)
+
     def cancel(self) -> None:
         self._cancel.set()
 
@@ -283,6 +326,7 @@ class Engine:
             self._failed = ""
         if self._started.is_set() and not self._process.is_alive() and not self._closing:
             events.append(self._restart())
+        self._submit_queued()
         return events
 
     def _restart(self) -> Error:

@@ -32,6 +32,8 @@ from studio.engine import (
     LoadCodebooks,
     Loaded,
     NotesSoFar,
+    PreparePrimer,
+    PrimerReady,
     Progress,
     Reconstruct,
     Reconstructed,
@@ -92,6 +94,7 @@ class Worker:
         handlers = {
             LoadCheckpoint: self._load,
             Generate: self._generate,
+            PreparePrimer: self._prepare_primer,
             LoadCodebooks: self._load_codebooks,
             Reconstruct: self._reconstruct,
             EditCode: self._edit_code,
@@ -124,6 +127,27 @@ class Worker:
         names = dataset.names() if dataset else []
         self.post(Loaded(job.path.name, model.info, names))
 
+    def _dataset_primer(self, piece_name: str | None, primer_quarters: int, seed: int):
+        """The model's primer from the opening ``primer_quarters`` of a dataset piece (a random one
+        when ``piece_name`` is None)."""
+        if self.dataset is None:
+            raise CantorError("this checkpoint's dataset is not here, so there is no piece to continue")
+        name = piece_name or random.Random(seed).choice(self.dataset.names())
+        piece = self.dataset.piece(name)
+        return self.model.primer(piece.cropped(0, primer_quarters * piece.steps_per_quarter))
+
+    @staticmethod
+    def _cut_note(primer) -> str:
+        if not primer.dropped_words:
+            return ""
+        return f"primer cut to its last {len(primer.ids) - primer.dropped_words} words to fit the context"
+
+    def _prepare_primer(self, job: PreparePrimer) -> None:
+        if self.model is None:
+            raise CantorError("no model is loaded: pick a checkpoint first")
+        primer = self._dataset_primer(job.piece_name, job.primer_quarters, 0)
+        self.post(PrimerReady(job.piece_name, primer.piece, self._cut_note(primer)))
+
     def _primer_for(self, job: Generate):
         model = self.model
         if job.mode == "new":
@@ -133,14 +157,8 @@ class Worker:
                 raise CantorError("nothing to retry yet: continue a piece first")
             return self.last_primer
         if job.primer is not None:
-            piece = job.primer
-        else:
-            if self.dataset is None:
-                raise CantorError("this checkpoint's dataset is not here, so there is no piece to continue")
-            name = job.piece_name or random.Random(job.settings.seed).choice(self.dataset.names())
-            piece = self.dataset.piece(name)
-            piece = piece.cropped(0, job.primer_quarters * piece.steps_per_quarter)
-        return model.primer(piece)
+            return model.primer(job.primer)
+        return self._dataset_primer(job.piece_name, job.primer_quarters, job.settings.seed)
 
     def _generate(self, job: Generate) -> None:
         from models.sampling import SamplingSettings
@@ -156,14 +174,11 @@ class Worker:
             self.last_primer = primer
         empty = NoteSequence(steps_per_quarter=model.steps_per_quarter)
         primer_piece = primer.piece if primer else empty
-        note = ""
-        if primer and primer.dropped_words:
-            note = f"primer cut to its last {len(primer.ids) - primer.dropped_words} words to fit the context"
-        self.post(Started(job, primer_piece, note))
+        self.post(Started(job, primer_piece, self._cut_note(primer) if primer else ""))
         words: list[int] = []
         started = last_notes = time.perf_counter()
         notes = NoteStream(model.vocab, primer.ids if primer else None)
-        stream = model.stream_words(s.tokens, sampling, primer, cancel=self.cancel, stop_at_end=False)
+        stream = model.stream_words(s.words, sampling, primer, cancel=self.cancel, stop_at_end=False)
         for word_id in stream:
             words.append(word_id)
             notes.feed(word_id)
@@ -171,11 +186,11 @@ class Worker:
             now = time.perf_counter()
             if now - last_notes >= NOTES_EVENT_INTERVAL_S:
                 last_notes = now
-                self.post(Progress(len(words), s.tokens))
+                self.post(Progress(len(words), s.words))
                 self.post(NotesSoFar(primer_piece, self._generated(notes, primer_piece)))
         generated = self._generated(notes, primer_piece)
-        self.post(Progress(len(words), s.tokens))
-        if self.cancel.is_set() and len(words) < s.tokens:
+        self.post(Progress(len(words), s.words))
+        if self.cancel.is_set() and len(words) < s.words:
             self.post(Cancelled(primer_piece, generated, job, len(words)))
         else:
             seconds = time.perf_counter() - started
@@ -198,7 +213,7 @@ class Worker:
         patterns = codebooks.decode_slices(np.repeat(np.arange(codebooks.codes)[:, None], 16, axis=1))
         names = dataset.names() if dataset else []
         prior = job.prior.name if job.prior else None
-        self.post(CodebooksLoaded(job.vqvae.name, prior, codebooks.codes, names, patterns))
+        self.post(CodebooksLoaded(job.vqvae.name, prior, codebooks.codes, names, patterns, codebooks.warning))
 
     def _codebooks(self):
         if self.codebooks is None:
@@ -262,7 +277,16 @@ class Worker:
             codes.append(code)
             if len(codes) % 16 == 0:  # a whole quarter: show it
                 primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
-                self.post(CodesSoFar(primer_piece, generated, len(codes) // 16, job.quarters))
+                grid = self._code_grid(primer_codes, codes)
+                self.post(CodesSoFar(primer_piece, generated, len(codes) // 16, job.quarters, grid))
         primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
         stopped = len(codes) < job.quarters * 16
-        self.post(CodesFinished(primer_piece, generated, job, stopped, len(codes)))
+        grid = self._code_grid(primer_codes, codes)
+        self.post(CodesFinished(primer_piece, generated, job, stopped, len(codes), grid))
+
+    @staticmethod
+    def _code_grid(primer_codes, codes: list[int]) -> np.ndarray:
+        """(quarters, 16): the primer's codes, then the generated codes of each complete quarter."""
+        whole = len(codes) // 16 * 16
+        generated = np.asarray(codes[:whole], dtype=np.int64).reshape(-1, 16)
+        return generated if primer_codes is None else np.concatenate([np.asarray(primer_codes), generated])
