@@ -34,7 +34,7 @@ THEME = ROOT / "assets" / "theme.json"
 DEFAULT_SIZE = (1280, 800)
 MIN_SIZE = (1000, 660)  # fits a 1366 x 768 laptop screen with its title bar and task bar
 FPS = 60
-IDLE_FPS = 4  # frames a second while nothing happens
+IDLE_FPS = 2  # frames a second while nothing happens (a text cursor still blinks)
 IDLE_AFTER_S = 1.0  # no input, job or playback for this long: idle
 TAKES_W = 220
 TAB_BUTTON_H = 30
@@ -71,6 +71,7 @@ class App:
         self.window = pygame.display.set_mode(size, pygame.RESIZABLE)
         self._set_minimum_window_size()
         self._splash(size)  # the first frame, before anything slow
+        self.first_frame_at = time.perf_counter()
         self.manager = pygame_gui.UIManager(size, str(THEME))
         self.manager.preload_fonts([{"name": "noto_sans", "point_size": 14, "style": "bold", "antialiased": "1"}])
         self.clock = pygame.time.Clock()
@@ -169,6 +170,10 @@ class App:
         """The panel of the tab on show."""
         return self.generate if self.on_generate_tab else self.codebooks
 
+    def mark_active(self) -> None:
+        """Something is happening: draw at the full frame rate for the next IDLE_AFTER_S."""
+        self._last_activity = time.monotonic()
+
     @property
     def idle(self) -> bool:
         """Nothing to show changes on its own: no job, no playback, no recent input."""
@@ -195,7 +200,7 @@ class App:
         for engine_event in engine_events:
             self._owner_of(engine_event).handle_engine_event(engine_event)
         if events or engine_events:
-            self._last_activity = time.monotonic()
+            self.mark_active()
         if not self.on_generate_tab and not self.codebooks.started:
             self.codebooks.start()
         self.transport.update()
@@ -249,7 +254,7 @@ class App:
         for index in range(self.tabs.tab_count):
             self.tabs.get_tab(index)["container"].set_dimensions(body)
         self.codebooks.relayout()
-        self._last_activity = time.monotonic()
+        self.mark_active()
 
     def _owner_of(self, event: eng.Event):
         """The panel an engine event is for: by its type, and an Error by the job it ended."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pygame
 import pygame_gui
-from pygame_gui.elements import UIButton, UIDropDownMenu, UILabel, UITextBox
+from pygame_gui.elements import UIButton, UIDropDownMenu, UILabel
 
 from studio import engine as eng
 from studio.canvas import Canvas
@@ -27,7 +27,7 @@ from studio.generate_panel import MARGIN
 from studio.piano_roll import PianoRoll
 from studio.piece_browser import PieceBrowser
 from studio.transport import Piece
-from studio.widgets import SIDEBAR_W, TALL, Column, PercentBar, SeedField, refresh_moved_slider, set_running, sidebar
+from studio.widgets import SIDEBAR_W, Column, PercentBar, SeedField, refresh_moved_slider, set_running, sidebar
 from tokenizer.notes import Note, NoteSequence
 
 GRID_H = 96  # the code grid under the rolls
@@ -273,14 +273,7 @@ class CodebooksPanel:
         self.seed_entry = self.seed.entry
         self.generate_button = UIButton(column.row(38, 6), "Generate", manager, side, object_id="#generate_button")
         self.progress = PercentBar(column.row(18, 4), manager, side)
-        self.status = UITextBox(
-            "",
-            pygame.Rect(column.x - 4, column.y, column.width + 8, max(40, rect.h - column.y - 8)),
-            manager,
-            container=side,
-            object_id="#status_box",
-            anchors=TALL,
-        )
+        self.status = column.status_box("", rect.h, 40)
         self.sliders = [self.temperature, self.top_k, self.quarters, self.primer_quarters]
         self.original_roll = PianoRoll(pygame.Rect(0, 0, 100, 100), manager, container, title="original")
         self.recon_roll = PianoRoll(pygame.Rect(0, 0, 100, 100), manager, container, title="reconstruction")

@@ -20,7 +20,6 @@ import pygame_gui
 from pygame_gui.elements import (
     UIButton,
     UIDropDownMenu,
-    UITextBox,
 )
 from pygame_gui.windows import UIMessageWindow
 
@@ -30,7 +29,7 @@ from studio.piano_roll import PianoRoll
 from studio.piece_browser import PieceBrowser
 from studio.settings import Settings
 from studio.transport import Piece
-from studio.widgets import SIDEBAR_W, TALL, Column, PercentBar, SeedField, refresh_moved_slider, set_running, sidebar
+from studio.widgets import SIDEBAR_W, Column, PercentBar, SeedField, refresh_moved_slider, set_running, sidebar
 from tokenizer.notes import NoteSequence
 
 MARGIN = 12
@@ -126,14 +125,7 @@ class GeneratePanel:
             tool_tip_text="Put the sampling sliders back to their defaults",
         )
         self.progress = PercentBar(column.row(20, 6), manager, side)
-        self.status = UITextBox(
-            "Loading the model…",
-            pygame.Rect(column.x - 4, column.y, column.width + 8, max(62, rect.h - column.y - 8)),
-            manager,
-            container=side,
-            object_id="#status_box",
-            anchors=TALL,
-        )
+        self.status = column.status_box("Loading the model…", rect.h, 62)
         self.status_text = "Loading the model…"
         self.sliders = [self.primer_slider, self.temperature, self.words, self.top_k, self.top_p]
         self.piano_roll = PianoRoll(roll_rect, manager, container, anchors=STRETCH)

@@ -12,6 +12,8 @@ import pygame
 import pygame_gui
 from pygame_gui.elements import UILabel, UISelectionList, UITextEntryLine, UIWindow
 
+from studio.widgets import centred
+
 MAX_SHOWN = 60
 
 
@@ -32,10 +34,7 @@ class PieceBrowser(UIWindow):
         title: str = "Pick a piece",
         first_option: str | None = None,
     ) -> None:
-        width, height = manager.window_resolution
-        rect = pygame.Rect(0, 0, 380, min(520, height - 40))
-        rect.center = (width // 2, height // 2)
-        super().__init__(rect, manager, window_display_title=title, object_id="#piece_browser")
+        super().__init__(centred(manager, 380, 520), manager, window_display_title=title, object_id="#piece_browser")
         self.names, self.on_pick, self.first_option = names, on_pick, first_option
         inner = self.get_container().get_rect()
         UILabel(pygame.Rect(8, 6, 60, 28), "Search", manager, self)

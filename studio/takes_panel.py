@@ -14,6 +14,7 @@ from pygame_gui.elements import UIButton, UILabel, UISelectionList
 from pygame_gui.windows import UIConfirmationDialog
 
 from studio.takes import Take, TakeStore
+from studio.widgets import centred
 
 RIGHT = {"left": "right", "right": "right"}
 
@@ -63,11 +64,8 @@ class TakesPanel:
     def ask_delete(self) -> None:
         if self.selected is None:
             return
-        width, height = self.manager.window_resolution
-        rect = pygame.Rect(0, 0, 360, 180)
-        rect.center = (width // 2, height // 2)
         self.confirm = UIConfirmationDialog(
-            rect,
+            centred(self.manager, 360, 180),
             f"Delete take #{self.selected}? This cannot be undone.",
             self.manager,
             window_title="Delete take?",

@@ -22,6 +22,7 @@ from studio.background import BackgroundTask
 from studio.piano_roll import PianoRoll
 from studio.settings import Settings
 from studio.synth import INSTRUMENTS, Voice, default_soundfont, write_wav
+from studio.widgets import centred
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
 from tokenizer.readers import read_piece
@@ -227,11 +228,8 @@ class TransportBar:
     def _open_dialog(self, purpose: str, title: str, initial: Path) -> None:
         if self._dialog is not None:
             self._dialog.kill()
-        width, height = self.manager.window_resolution
-        rect = pygame.Rect(0, 0, 520, min(420, height - 40))
-        rect.center = (width // 2, height // 2)
         self._dialog = UIFileDialog(
-            rect,
+            centred(self.manager, 520, 420),
             self.manager,
             window_title=title,
             initial_file_path=str(initial),
@@ -295,11 +293,8 @@ class TransportBar:
             self.say(f"SoundFont: {path.name}")
         elif path.exists():
             self._pending_save = (purpose, path)
-            width, height = self.manager.window_resolution
-            rect = pygame.Rect(0, 0, 400, 200)
-            rect.center = (width // 2, height // 2)
             self._confirm = UIConfirmationDialog(
-                rect,
+                centred(self.manager, 400, 200),
                 f"{path.name} exists. Replace it?",
                 self.manager,
                 window_title="Replace file?",

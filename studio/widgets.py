@@ -14,12 +14,21 @@ from pygame_gui.elements import (
     UILabel,
     UIPanel,
     UIProgressBar,
+    UITextBox,
     UITextEntryLine,
 )
 
 SLIDER_ROW_H = 46
 SIDEBAR_W = 300
 TALL = {"left": "left", "top": "top", "bottom": "bottom"}  # as tall as the window
+
+
+def centred(manager: pygame_gui.UIManager, width: int, height: int) -> pygame.Rect:
+    """A dialog's rectangle in the middle of the window (no taller than the window allows)."""
+    window_w, window_h = manager.window_resolution
+    rect = pygame.Rect(0, 0, width, min(height, window_h - 40))
+    rect.center = (window_w // 2, window_h // 2)
+    return rect
 
 
 def sidebar(manager: pygame_gui.UIManager, container, height: int) -> UIPanel:
@@ -167,6 +176,11 @@ class Column:
         return LabeledSlider(
             rect, caption, value_range, start, self.manager, self.container, format_value, click_increment
         )
+
+    def status_box(self, text: str, sidebar_h: int, min_h: int) -> UITextBox:
+        """The status text at the foot of the column, down to the sidebar's bottom (it wraps)."""
+        rect = pygame.Rect(self.x - 4, self.y, self.width + 8, max(min_h, sidebar_h - self.y - 8))
+        return UITextBox(text, rect, self.manager, container=self.container, object_id="#status_box", anchors=TALL)
 
     def temperature(self) -> LabeledSlider:
         """The temperature slider both tabs share."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -140,3 +141,49 @@ def test_notes_outside_the_piano_are_counted_and_shown(app, chorales):
     piece.notes += [Note(10, 0, 4), Note(115, 4, 4)]
     app.codebooks.open_piece(piece)
     run_until(app, lambda: "2 notes outside 21-108" in app.codebooks.status_text)
+
+
+def test_quick_arrow_presses_all_land(app):
+    panel = app.codebooks
+    before = panel.reconstruction.codes.copy()
+    x, y = int(panel.recon_roll.step_to_x(5)), panel.grid.rect.y + panel.grid.rect.h // 16  # quarter 2, top band
+    click(app, (x, y))
+    quarter, position = panel.grid.selected
+    for _ in range(5):  # faster than the engine re-decodes
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_UP, mod=0, unicode="", scancode=0))
+    app.step()
+    expected = (before[quarter, position] + 5) % 16
+    assert panel.grid.codes[quarter, position] == expected  # the grid shows every press at once
+    run_until(app, lambda: panel.reconstruction.codes[quarter, position] == expected and not app.engine.busy)
+    assert panel.cell_label.text == f"quarter 2 · band 8 · first eighth · code {expected}"
+
+
+def test_continuing_with_the_prior_draws_the_primer_and_shows_the_new_codes(app):
+    panel = app.codebooks
+    panel.quarters.set_value(4)
+    click(app, panel.mode_buttons["continue"].rect.center)
+    click(app, panel.generate_button.rect.center)
+    run_until(app, lambda: panel.generating)
+    run_until(app, lambda: not panel.generating)
+    primer = panel.generated[0]
+    assert panel.original_roll.primer == primer.notes and primer.notes  # the primer quarters are drawn
+    primer_quarters = int(panel.primer_quarters.value)
+    assert panel.grid.codes.shape == (primer_quarters + 4, 16)  # the generated piece's own codes
+    assert np.array_equal(panel.grid.codes[:primer_quarters], panel.codes[:primer_quarters])
+    assert not panel.listen_buttons["A"].is_enabled  # no original and rebuilt to compare for it
+    assert "original" not in panel.original_roll.title
+
+
+def test_a_prior_trained_on_another_vqvae_is_reported(tmp_path):
+    folder = tmp_path / "checkpoints"
+    copy(SHIPPED_VQVAE, folder)
+    prior = make_prior(folder, block=64)
+    card = json.loads(prior.with_suffix(".json").read_text())
+    card["vqvae"] = "someone_elses_vqvae"
+    prior.with_suffix(".json").write_text(json.dumps(card))
+    app = open_tab(folder, tmp_path / "home")
+    try:
+        run_until(app, lambda: app.codebooks.loaded is not None)
+        assert "trained on the codes of someone_elses_vqvae" in app.codebooks.status_text
+    finally:
+        app.close()
