@@ -189,7 +189,7 @@ class GeneratePanel:
         if self.loaded is None:
             self.set_status("No model is loaded yet")
             return
-        self.seed.roll()
+        self.seed.roll(always=mode == "retry")  # a retry is another continuation: never the same seed
         piece_name = None
         if mode == "continue" and self.user_primer is None:
             piece_name = self.piece_name

@@ -134,9 +134,9 @@ class SeedField:
     def value(self) -> int:
         return min(MAX_SEED, int(self.entry.get_text() or 0))
 
-    def roll(self) -> None:
-        """Before a generation: a new seed if random is on."""
-        if self.random:
+    def roll(self, always: bool = False) -> None:
+        """Before a generation: a new seed if random is on (or ``always``, for Retry)."""
+        if self.random or always:
             self.entry.set_text(str(self._draw()))
 
 
