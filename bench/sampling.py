@@ -22,7 +22,7 @@ from models.gpt import GPT, SIZES, GPTConfig
 from models.sampling import SamplingSettings, stream
 from models.word_model import WordModel
 from tokenizer.dataset import WordDataset
-from tokenizer.words import WordGrammar
+from tokenizer.words import word_grammar
 
 SHIPPED = Path("checkpoints/chorales_small")
 
@@ -70,7 +70,7 @@ def as_gpt2(model: GPT, positions: int):
 
 
 def cantor(model: GPT, vocab, count: int, window_shift: int | None = None) -> None:
-    grammar = WordGrammar(vocab)
+    grammar = word_grammar(vocab)
     grammar.advance(vocab.start_id)
     settings = SamplingSettings(seed=1)
     for _ in stream(

@@ -9,6 +9,7 @@ single atomic rename publishes all of it.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import fields
 from pathlib import Path
 
@@ -21,6 +22,17 @@ from tokenizer.atomic import atomic_write, atomic_write_text
 from tokenizer.errors import CantorError
 
 FORMAT_VERSION = 1
+MAX_JSON_BYTES = 1 << 20  # a card is a few KB; anything past this is not one
+FIELD_TYPES = {"int": int, "float": float, "bool": bool, "str": str}  # configs' annotations
+GPT_LIMITS = {  # the ranges a GPTConfig in a checkpoint may take, checked before anything is built
+    "vocab_size": (2, 65_536),
+    "block_size": (1, 8_192),
+    "n_layer": (1, 48),
+    "n_head": (1, 64),
+    "n_embd": (2, 4_096),
+    "dropout": (0.0, 1.0),
+    "phase_period": (0, 4_096),
+}
 
 
 def stem(path: str | Path) -> Path:
@@ -38,30 +50,94 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, info: dict) -> Pat
 
 
 def read_info(path: str | Path) -> dict:
-    """The checkpoint's JSON; CantorError if it is missing or not valid JSON."""
+    """The checkpoint's JSON; CantorError if it is missing, not a file, too large or not JSON."""
     json_path = stem(path).with_suffix(".json")
     if not json_path.exists():
         raise CantorError(f"{json_path.name}: no such checkpoint")
+    if not json_path.is_file():
+        raise CantorError(f"{json_path.name}: not a regular file")
     try:
-        info = json.loads(json_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CantorError(f"{json_path.name}: the checkpoint's JSON is corrupt ({err})") from None
+        with json_path.open("rb") as handle:
+            raw = handle.read(MAX_JSON_BYTES + 1)
+        if len(raw) > MAX_JSON_BYTES:
+            raise CantorError(f"{json_path.name}: larger than {MAX_JSON_BYTES // 1024} KB, not a checkpoint card")
+        info = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError) as err:
+        reason = "nested too deeply" if isinstance(err, RecursionError) else err
+        raise CantorError(f"{json_path.name}: the checkpoint's JSON is corrupt ({reason})") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT_VERSION:
         raise CantorError(f"{json_path.name}: not a Cantor checkpoint of format {FORMAT_VERSION}")
     return info
 
 
+def config_from(cls: type, raw: object, name: str, limits: dict[str, tuple[float, float]]):
+    """An instance of the config dataclass ``cls`` from a checkpoint's JSON, every field checked
+    for its type and range before anything is built; CantorError names the field."""
+    known = {f.name: f for f in fields(cls)}
+    if not isinstance(raw, dict) or set(raw) != set(known):
+        have = set(raw) if isinstance(raw, dict) else set()
+        raise CantorError(
+            f"{name}: the model config does not match this code "
+            f"(missing {sorted(set(known) - have)}, unexpected {sorted(have - set(known))})"
+        )
+    values = {}
+    for key, field in known.items():
+        value, expected = raw[key], FIELD_TYPES[str(field.type)]
+        if expected is float and type(value) is int:
+            value = float(value)
+        if type(value) is not expected:
+            raise CantorError(f"{name}: {key} must be a {expected.__name__} (got {str(value)[:40]!r})")
+        if key in limits:
+            low, high = limits[key]
+            if not (math.isfinite(value) and low <= value <= high):
+                raise CantorError(f"{name}: {key} = {value} is outside {low}-{high}")
+        values[key] = value
+    try:
+        return cls(**values)
+    except ValueError as err:
+        raise CantorError(f"{name}: the model config is not valid ({err})") from None
+
+
 def gpt_config_from(info: dict, name: str) -> GPTConfig:
     """The GPTConfig in a checkpoint's JSON, checked against the fields this code knows."""
     config = info.get("model_config")
-    known = {f.name for f in fields(GPTConfig)}
-    if not isinstance(config, dict) or set(config) != known:
-        have = set(config) if isinstance(config, dict) else set()
-        raise CantorError(
-            f"{name}: the model config does not match this code "
-            f"(missing {sorted(known - have)}, unexpected {sorted(have - known)})"
-        )
-    return GPTConfig(**config)
+    if isinstance(config, dict):
+        config = {"positions": "learned", "phase_period": 0, **config}  # checkpoints from before both
+    return config_from(GPTConfig, config, name, GPT_LIMITS)
+
+
+def steps_per_quarter_of(info: dict, name: str) -> int:
+    """The grid a checkpoint's card names (4 when it names none)."""
+    tokenizer = info.get("tokenizer", {})
+    value = tokenizer.get("steps_per_quarter", 4) if isinstance(tokenizer, dict) else None
+    if type(value) is not int or not 1 <= value <= 96:
+        raise CantorError(f"{name}: tokenizer.steps_per_quarter must be a whole number 1-96")
+    return value
+
+
+def check_shapes(path: str | Path, model: torch.nn.Module) -> None:
+    """Compare every tensor in the safetensors header with ``model`` (built on the meta device,
+    so nothing is allocated yet); CantorError naming the first tensor that differs."""
+    weights = stem(path).with_suffix(".safetensors")
+    if not weights.is_file():
+        raise CantorError(f"{weights.name}: the weights file is missing")
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            stored = {key: list(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CantorError(f"{weights.name}: the weights are corrupt ({err})") from None
+    aliases: dict[int, list[str]] = {}  # tied weights are stored once, under one of their names
+    for key, tensor in model.state_dict(keep_vars=True).items():
+        aliases.setdefault(id(tensor), []).append(key)
+    expected = {key: list(tensor.shape) for key, tensor in model.state_dict(keep_vars=True).items()}
+    for key, shape in stored.items():
+        if key not in expected:
+            raise CantorError(f"{weights.name}: holds {key!r}, which this config has no place for")
+        if shape != expected[key]:
+            raise CantorError(f"{weights.name}: {key} is {shape}, the config says {expected[key]}")
+    for names in aliases.values():
+        if not any(key in stored for key in names):
+            raise CantorError(f"{weights.name}: {names[0]} is missing")
 
 
 def load_weights(path: str | Path, model: torch.nn.Module) -> None:
@@ -78,6 +154,9 @@ def load_weights(path: str | Path, model: torch.nn.Module) -> None:
             f"{weights.name}: the weights do not fit the config (missing {sorted(missing)[:3]}, "
             f"unexpected {sorted(unexpected)[:3]})"
         )
+    for key, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CantorError(f"{weights.name}: {key} holds NaN or infinite values")
 
 
 def load_gpt(path: str | Path, kind: str) -> tuple[GPT, dict]:
@@ -86,7 +165,10 @@ def load_gpt(path: str | Path, kind: str) -> tuple[GPT, dict]:
     name = stem(path).name
     if info.get("kind") != kind:
         raise CantorError(f"{name}: a {info.get('kind')!r} checkpoint, not a {kind!r} one")
-    model = GPT(gpt_config_from(info, name))
+    config = gpt_config_from(info, name)
+    with torch.device("meta"):
+        check_shapes(path, GPT(config))
+    model = GPT(config)
     load_weights(path, model)
     return model.eval(), info
 

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from models.checkpoint import load_gpt, load_weights, read_info, stem
+from models.checkpoint import (
+    check_shapes,
+    config_from,
+    load_gpt,
+    load_weights,
+    read_info,
+    stem,
+    steps_per_quarter_of,
+)
 from models.sampling import SamplingSettings, stream
 from models.vqvae import VQVAE, VQVAEConfig, f1, onsets
 from tokenizer.errors import CantorError
@@ -24,6 +32,15 @@ from tokenizer.notes import NoteSequence
 from tokenizer.slices import piece_to_slices, slices_to_piece
 
 CODES_PER_QUARTER = 16
+VQVAE_LIMITS = {  # the ranges a VQVAEConfig in a checkpoint may take
+    "codes": (2, 512),
+    "code_dim": (1, 1_024),
+    "hidden": (1, 1_024),
+    "commitment": (0.0, 100.0),
+    "ema_decay": (0.0, 1.0),
+    "dead_threshold": (0.0, 1e6),
+    "pos_weight": (0.0, 1e6),
+}
 
 
 def load_vqvae(path: str | Path) -> tuple[VQVAE, dict]:
@@ -31,11 +48,10 @@ def load_vqvae(path: str | Path) -> tuple[VQVAE, dict]:
     name = stem(path).name
     if info.get("kind") != "vqvae":
         raise CantorError(f"{name}: a {info.get('kind')!r} checkpoint, not a VQ-VAE")
-    config = info.get("vqvae_config", {})
-    known = {f.name for f in fields(VQVAEConfig)}
-    if not isinstance(config, dict) or set(config) != known:
-        raise CantorError(f"{name}: the VQ-VAE config does not match this code")
-    model = VQVAE(VQVAEConfig(**config))
+    config = config_from(VQVAEConfig, info.get("vqvae_config"), name, VQVAE_LIMITS)
+    with torch.device("meta"):
+        check_shapes(path, VQVAE(config))
+    model = VQVAE(config)
     load_weights(path, model)
     return model.eval(), info
 
@@ -63,7 +79,7 @@ class Codebooks:
     def __init__(self, vqvae_path: str | Path, prior_path: str | Path | None = None) -> None:
         self.vqvae, self.vqvae_info = load_vqvae(vqvae_path)
         self.codes = self.vqvae.config.codes
-        self.steps_per_quarter = int(self.vqvae_info.get("tokenizer", {}).get("steps_per_quarter", 4))
+        self.steps_per_quarter = steps_per_quarter_of(self.vqvae_info, stem(vqvae_path).name)
         self.prior = None
         self.prior_info: dict = {}
         self.warning = ""  # a pair that loads but may not belong together

@@ -25,6 +25,7 @@ from models.word_model import WordModel
 from tokenizer.cli import HelpFormatter
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
+from tokenizer.words import encode
 
 
 @torch.inference_mode()
@@ -50,13 +51,18 @@ def model_nll(model: GPT, ids: np.ndarray, stride: int | None = None) -> float:
 def evaluate(
     word_model: WordModel, dataset: WordDataset, split: str, stride: int | None = None
 ) -> dict[str, dict[str, float]]:
-    """{model name: {"nats_per_word", "bits_per_note"}} on ``split``."""
-    word_model.check_vocabulary(dataset.vocab)
-    pieces = [dataset.piece_ids(name).astype(np.int64) for name in dataset.names(split)]
+    """{model name: {"nats_per_word", "bits_per_note"}} on ``split``, every piece written in the
+    model's own encoding (so that models of different encodings are scored on the same notes)."""
+    word_model.check_grid(dataset)
+    vocab = word_model.vocab
+
+    def words_of(split: str) -> list[np.ndarray]:
+        return [np.asarray(encode(dataset.piece(name), vocab), dtype=np.int64) for name in dataset.names(split)]
+
+    pieces = words_of(split)
     if not pieces:
         raise CantorError(f"{dataset.folder.name}: the {split} split is empty")
-    train = [dataset.piece_ids(name).astype(np.int64) for name in dataset.names("train")]
-    vocab = dataset.vocab
+    train = words_of("train")
     words = sum(len(p) - 1 for p in pieces)
     notes = sum(int(((p >= vocab.first_pitch_id) & (p < vocab.first_duration_id)).sum()) for p in pieces)
     scorers = {

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.sampling import Constraint
+from tokenizer.words import WordVocabulary
+
+START_ID = WordVocabulary.start_id
+
 
 class UnigramModel:
     """P(w) = (count(w) + 1) / (N + V)."""
@@ -52,3 +57,19 @@ class KneserNeyTrigram:
     def nll(self, ids: np.ndarray) -> float:
         padded = np.concatenate([[ids[0]], ids])
         return float(-self.log_probs[padded[:-2], padded[1:-1], padded[2:]].sum())
+
+    def sample(self, grammar: Constraint, count: int, seed: int, end_id: int) -> list[int]:
+        """Up to ``count`` ids after START (already read by ``grammar``), drawn under its mask;
+        stops after ``end_id``. The floor a neural model must clear."""
+        rng = np.random.default_rng(seed)
+        history = [START_ID, START_ID]
+        ids: list[int] = []
+        while len(ids) < count:
+            probs = np.exp(self.log_probs[history[-2], history[-1]]) * grammar.legal_mask()
+            next_id = int(rng.choice(len(probs), p=probs / probs.sum()))
+            grammar.advance(next_id)
+            ids.append(next_id)
+            history.append(next_id)
+            if next_id == end_id:
+                break
+        return ids

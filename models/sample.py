@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.quarters <= 0:
                 raise CantorError(f"--quarters must be at least 1 (got {args.quarters})")
             dataset = WordDataset(args.data or word_model.info["model_card"]["data"])
-            word_model.check_vocabulary(dataset.vocab)
+            word_model.check_grid(dataset)
             piece = dataset.piece(args.dataset_piece)
             primer = word_model.primer(piece.cropped(0, args.quarters * piece.steps_per_quarter))
         if primer and primer.dropped_words:

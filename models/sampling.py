@@ -1,13 +1,14 @@
 """Streaming sampling from a GPT with a KV cache, a grammar mask and cancellation.
 
 The prompt is prefilled once; then each step feeds one position through the cache. When the
-cache is full, the absolute position embeddings forbid sliding it, so the window is
-re-prefilled from the most recent ``block_size - window_shift + 1`` ids.
+cache is full:
 
-* ``window_shift=1``: every step sees the last ``block_size`` ids, exactly as a full recompute
-  would (each step past the block is then a full prefill). The codebook prior uses this.
-* The default, a quarter of the block: the context never falls below three quarters of the
-  block, and the prefill is paid once every ``block_size / 4`` steps. The word model uses this.
+* a model with rotary positions rolls it: the new position replaces the oldest, so every step
+  sees the last ``block_size`` ids, exactly as a full recompute would, at the cost of one step;
+* a model with learned absolute positions (the first checkpoints) cannot slide, so the window
+  is re-prefilled from the most recent ``block_size - window_shift + 1`` ids. ``window_shift=1``
+  sees the full context at every step (a full prefill each); the default, a quarter of the
+  block, keeps at least three quarters of it and pays the prefill every ``block_size / 4`` steps.
 """
 
 from __future__ import annotations
@@ -124,18 +125,32 @@ def _steps(
     model.eval()
 
     def illegal(mask: np.ndarray) -> torch.Tensor:
-        key = id(mask)  # the grammar caches its masks, so equal states share one array
+        if mask.flags.writeable:  # made for this word alone (a musical constraint's)
+            return torch.from_numpy(~mask).to(device)
+        key = id(mask)  # the grammar caches its read-only masks, so equal states share one array
         if key not in illegal_masks:
             illegal_masks[key] = torch.from_numpy(~mask).to(device)
         return illegal_masks[key]
+
+    period = model.config.phase_period
+    total = len(prompt)  # ids in the whole sequence so far
+
+    def run(ids: list[int]) -> torch.Tensor:
+        """Feed ``ids``, the newest of the sequence, through the cache; the logits after the last.
+        An id's phase is its index in the whole sequence less one (the start token comes first),
+        modulo the period."""
+        idx = torch.tensor([ids], dtype=torch.long, device=device)
+        phases = None
+        if period:
+            phases = ((torch.arange(total - len(ids), total, device=device) - 1) % period)[None, :]
+        return model(idx, cache=cache, last_only=True, phases=phases)[0][0, -1].float()
 
     with torch.inference_mode():
         cache = model.new_cache(1)
 
         def prefill(ids: list[int]) -> torch.Tensor:
-            cache.length = 0
-            idx = torch.tensor([ids], dtype=torch.long, device=device)
-            return model(idx, cache=cache, last_only=True)[0][0, -1].float()
+            cache.reset()
+            return run(ids)
 
         logits = prefill(history)
         made = 0
@@ -161,18 +176,20 @@ def _steps(
             if constraint is not None:
                 constraint.advance(next_id)
             made += 1
+            total += 1
             yield next_id
             if next_id == end_id:
                 if restart_id is None:
                     return
                 pending_restart = True
-            history.append(next_id)
-            if cache.length == block:
+            if cache.full and model.config.positions == "learned":
+                history.append(next_id)
                 del history[: len(history) - (block - shift + 1)]
                 logits = prefill(history)
             else:
-                idx = torch.tensor([[next_id]], dtype=torch.long, device=device)
-                logits = model(idx, cache=cache, last_only=True)[0][0, -1].float()
+                if model.config.positions == "learned":
+                    history.append(next_id)
+                logits = run([next_id])
 
 
 def generate(model: GPT, prompt: list[int], count: int, settings: SamplingSettings, **kwargs) -> list[int]:

@@ -75,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block-size", type=int, default=256, help="context in words")
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--max-transpose", type=int, default=6, help="semitones up and down")
-    parser.add_argument("--stretch", type=float, nargs="+", default=[1.0, 2.0], help="time-stretch factors")
+    parser.add_argument(
+        "--stretch",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="time-stretch factors (2.0 writes rhythms Bach never wrote)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="checkpoint path stem (default checkpoints/DATA_SIZE)")
     add_train_arguments(parser, DEFAULTS)
     args = parser.parse_args(argv)

@@ -226,7 +226,8 @@ def f1(predicted: torch.Tensor, truth: torch.Tensor) -> float:
 @torch.no_grad()
 def reconstruction_scores(model: VQVAE, slices: torch.Tensor, batch: int = 512) -> dict[str, float]:
     """On held-out slices (N, 88, 32): note-onset F1 and frame F1 of the rounded reconstruction,
-    codebook usage perplexity and the number of codes never used."""
+    the share of quarters reconstructed exactly (every cell), codebook usage perplexity and the
+    number of codes never used."""
     model.eval()
     codes = torch.cat([model.encode(slices[i : i + batch]) for i in range(0, len(slices), batch)])
     recon = torch.cat([model.decode(codes[i : i + batch]) for i in range(0, len(codes), batch)]) > 0.5
@@ -237,6 +238,7 @@ def reconstruction_scores(model: VQVAE, slices: torch.Tensor, batch: int = 512) 
     return {
         "onset_f1": f1(onsets(recon.float()), onsets(truth.float())),
         "frame_f1": f1(recon, truth),
+        "exact_quarters": (recon == truth).flatten(1).all(dim=1).float().mean().item(),
         "perplexity": perplexity,
         "dead_codes": int((usage == 0).sum()),
     }

@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.checkpoint import load_gpt
+from models.checkpoint import load_gpt, steps_per_quarter_of
 from models.sampling import SamplingSettings, stream
+from tokenizer.constraints import VoiceConstraint, VoiceRules
+from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
-from tokenizer.words import NoteStream, WordGrammar, WordVocabulary, encode
+from tokenizer.words import NoteStream, WordVocabulary, encode, word_grammar
 
 
 @dataclass
@@ -44,24 +46,28 @@ class WordModel:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.model, self.info = load_gpt(path, "word")
-        self.vocab = WordVocabulary.from_json(self.info["vocabulary"])
+        try:
+            self.vocab = WordVocabulary.from_json(self.info.get("vocabulary"))
+        except CantorError as err:
+            raise CantorError(f"{self.path.name}: {err}") from None
         if self.vocab.size != self.model.config.vocab_size:
             raise CantorError(
                 f"{self.path.name}: the vocabulary has {self.vocab.size} words "
                 f"but the model {self.model.config.vocab_size}"
             )
-        self.steps_per_quarter = int(self.info.get("tokenizer", {}).get("steps_per_quarter", 4))
+        self.steps_per_quarter = steps_per_quarter_of(self.info, self.path.name)
 
     @property
     def block_size(self) -> int:
         return self.model.config.block_size
 
-    def check_vocabulary(self, vocab: WordVocabulary) -> None:
-        """CantorError if the dataset's vocabulary differs from the checkpoint's."""
-        if vocab.words != self.vocab.words:
+    def check_grid(self, dataset: WordDataset) -> None:
+        """CantorError if the dataset's pieces lie on another grid than the model's. Pieces pass
+        between a dataset and a model as notes, so their encodings may differ."""
+        if dataset.steps_per_quarter != self.steps_per_quarter:
             raise CantorError(
-                f"{self.path.name}: its vocabulary ({self.vocab.size} words, dMAX=d{self.vocab.max_duration}) "
-                f"differs from the data's ({vocab.size} words, dMAX=d{vocab.max_duration})"
+                f"{self.path.name} writes {self.steps_per_quarter} steps a quarter, but "
+                f"{dataset.folder.name} holds pieces on a grid of {dataset.steps_per_quarter}"
             )
 
     def primer(self, piece: NoteSequence) -> Primer:
@@ -83,12 +89,13 @@ class WordModel:
         cancel: threading.Event | None = None,
         stop_at_end: bool = True,
         window_shift: int | None = None,
+        rules: VoiceRules | None = None,
     ) -> Iterator[int]:
         """New word ids, one at a time; with a primer they continue it, else a new piece begins.
 
-        ``window_shift``: see ``models.sampling.stream`` (default a quarter of the block; 1 re-prefills
-        from the last block_size - 1 words at every step past the block)."""
-        grammar = WordGrammar(self.vocab)
+        ``rules``: musical constraints on top of the grammar (tokenizer/constraints.py).
+        ``window_shift``: see ``models.sampling.stream`` (checkpoints with learned positions only)."""
+        grammar = word_grammar(self.vocab)
         prompt = primer.ids if primer else [self.vocab.start_id]
         for word_id in prompt:
             grammar.advance(word_id)
@@ -98,7 +105,7 @@ class WordModel:
             prompt,
             count,
             settings,
-            constraint=grammar,
+            constraint=VoiceConstraint(grammar, rules) if rules else grammar,
             cancel=cancel,
             end_id=self.vocab.end_id,
             restart_id=None if stop_at_end else self.vocab.start_id,

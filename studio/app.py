@@ -233,7 +233,8 @@ class App:
                 self.active.generate()
                 return
             if event.key == pygame.K_ESCAPE:
-                self.active.stop()
+                if not self.transport.cancel_reading():
+                    self.active.stop()
                 return
         self.active.process_event(event)
 

@@ -4,6 +4,7 @@ thread, one task at a time. The window polls it once a frame and shows a busy si
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -17,6 +18,7 @@ class BackgroundTask:
         self._on_done: Callable[[object], None] = lambda result: None
         self._on_error: Callable[[str], None] = lambda message: None
         self.label = ""  # what is being done, for the busy sign
+        self.cancel = threading.Event()  # set by forget(): work that watches it stops early
 
     @property
     def busy(self) -> bool:
@@ -29,11 +31,14 @@ class BackgroundTask:
         if self.busy:
             return False
         self.label, self._on_done, self._on_error = label, on_done, on_error
+        self.cancel = threading.Event()
         self._future = self._pool.submit(work)
         return True
 
     def forget(self) -> None:
-        """Stop waiting for the running task (Cancel): its result, when it comes, is dropped."""
+        """Stop waiting for the running task (Cancel): its result, when it comes, is dropped, and
+        work that watches ``cancel`` (reading a file kills its reader) stops at once."""
+        self.cancel.set()
         if self._future is not None:
             self._future.cancel()
         self._future = None

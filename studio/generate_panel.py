@@ -19,6 +19,7 @@ import pygame
 import pygame_gui
 from pygame_gui.elements import (
     UIButton,
+    UICheckBox,
     UIDropDownMenu,
 )
 from pygame_gui.windows import UIMessageWindow
@@ -102,7 +103,16 @@ class GeneratePanel:
         )
         self.primer_slider = column.slider("Primer length", (1, 32), 8, lambda v: f"{int(v)} quarters", gap=6)
 
-        column.section("SAMPLING")
+        row = column.section("SAMPLING")
+        self.four_voices = UICheckBox(
+            pygame.Rect(row.right - 154, row.y, 18, 18),
+            "4 voices, no clashes",
+            manager,
+            side,
+            tool_tip_text="At most 4 notes sound at once, and no new note lies a semitone from a sounding one",
+        )
+        if settings.four_voices:
+            self.four_voices.set_state(True)
         self.temperature = column.temperature()
         self.words = column.slider("Words to generate", (32, 2048), 512, lambda v: f"{int(v)}", click_increment=32)
         self.top_k = column.slider("Top-k", (0, vocabulary_size), 0, lambda v: "off" if int(v) == 0 else f"{int(v)}")
@@ -161,6 +171,7 @@ class GeneratePanel:
             top_k=top_k if top_k > 0 else None,
             top_p=1.0 if top_p >= 0.999 else round(top_p, 3),
             seed=self.seed.value,
+            four_voices=bool(self.four_voices.get_state()),
         )
 
     def reset_sliders(self) -> None:
@@ -304,6 +315,10 @@ class GeneratePanel:
         if event.type == pygame_gui.UI_CHECK_BOX_CHECKED or event.type == pygame_gui.UI_CHECK_BOX_UNCHECKED:
             if event.ui_element is self.random_seed:
                 self.app_settings.random_seed = self.seed.random
+                self.app_settings.save()
+                return True
+            if event.ui_element is self.four_voices:
+                self.app_settings.four_voices = bool(self.four_voices.get_state())
                 self.app_settings.save()
                 return True
         if refresh_moved_slider(self.sliders, event):

@@ -29,6 +29,7 @@ class Settings:
     bpm: int = 96
     export_folder: str = ""
     random_seed: bool = True
+    four_voices: bool = True  # the word model's sampling constraint: at most 4 voices, no semitone clash
     path: Path | None = None
     message: str = ""  # what was wrong with the file, said once at start-up
 
@@ -59,7 +60,7 @@ class Settings:
             value, expected = data[f.name], type(getattr(settings, f.name))
             if expected is int and isinstance(value, float) and value.is_integer():
                 value = int(value)
-            if type(value) is expected and (expected is not int or -10**6 < value < 10**6):
+            if type(value) is expected and (expected is not int or -(10**6) < value < 10**6):
                 setattr(settings, f.name, value)
             else:
                 ignored.append(f.name)

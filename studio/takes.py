@@ -1,8 +1,10 @@
 """Takes: every finished or stopped generation, kept with its settings, autosaved to JSON.
 
 The autosave file is rewritten atomically after each change, so a crash or a closed window
-loses nothing. A corrupt file is moved aside (``takes.json.corrupt``) and the list starts
-empty, with a message; start-up never fails on it.
+loses nothing. A corrupt file (unreadable, too large, too deeply nested, a value of the wrong
+type, a piece no player could play) is moved aside under a name no earlier one has
+(``takes.json.corrupt``, ``takes.json.corrupt-2``, ...) and the list starts empty, with a
+message; start-up never fails on it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 from tokenizer.atomic import atomic_write_text
 from tokenizer.notes import Note, NoteSequence
+
+MAX_TAKES_BYTES = 256 << 20  # 256 MB: thousands of long takes
 
 
 @dataclass
@@ -47,13 +51,47 @@ def _piece_to_json(piece: NoteSequence) -> dict:
 
 
 def _piece_from_json(data: dict) -> NoteSequence:
-    return NoteSequence(
-        notes=[Note(*map(int, n)) for n in data["notes"]],
-        steps_per_quarter=int(data["steps_per_quarter"]),
-        tempos=[(int(s), float(q)) for s, q in data["tempos"]],
-        time_signature=tuple(data["time_signature"]),
-        name=data.get("name", ""),
+    """A piece from its saved form; ValueError (or TypeError, KeyError) for anything else."""
+    piece = NoteSequence(
+        notes=[Note(*(_whole(v) for v in n)) for n in data["notes"]],
+        steps_per_quarter=_whole(data["steps_per_quarter"]),
+        tempos=[(_whole(step), float(qpm)) for step, qpm in data["tempos"]],
+        time_signature=tuple(_whole(v) for v in data["time_signature"]),
+        name=str(data.get("name", "")),
     )
+    piece.validate()
+    return piece
+
+
+def _whole(value: object) -> int:
+    if type(value) is not int:  # JSON's Infinity and NaN are floats, and so is 4.5
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
+def _take_from_json(t: dict) -> Take:
+    if not isinstance(t.get("settings"), dict) or not all(isinstance(t.get(k), str) for k in ("mode", "checkpoint")):
+        raise ValueError("a take's mode, checkpoint or settings are of the wrong type")
+    return Take(
+        number=_whole(t["number"]),
+        mode=t["mode"],
+        settings=t["settings"],
+        checkpoint=t["checkpoint"],
+        primer=_piece_from_json(t["primer"]),
+        generated=_piece_from_json(t["generated"]),
+        stopped=bool(t.get("stopped", False)),
+        created=float(t.get("created", 0)),
+    )
+
+
+def aside_path(path: Path) -> Path:
+    """``NAME.corrupt``, or ``NAME.corrupt-2``, ... : a name no file has yet."""
+    aside = path.with_name(path.name + ".corrupt")
+    count = 1
+    while aside.exists():
+        count += 1
+        aside = path.with_name(f"{path.name}.corrupt-{count}")
+    return aside
 
 
 class TakeStore:
@@ -69,25 +107,20 @@ class TakeStore:
         if not self.path.exists():
             return
         try:
+            if not self.path.is_file() or self.path.stat().st_size > MAX_TAKES_BYTES:
+                raise ValueError(f"not a file of at most {MAX_TAKES_BYTES >> 20} MB")
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            self.takes = [
-                Take(
-                    number=int(t["number"]),
-                    mode=t["mode"],
-                    settings=dict(t["settings"]),
-                    checkpoint=t["checkpoint"],
-                    primer=_piece_from_json(t["primer"]),
-                    generated=_piece_from_json(t["generated"]),
-                    stopped=bool(t.get("stopped", False)),
-                    created=float(t.get("created", 0)),
-                )
-                for t in data["takes"]
-            ]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            aside = self.path.with_name(self.path.name + ".corrupt")
-            self.path.replace(aside)
+            self.takes = [_take_from_json(t) for t in data["takes"]]
+        except Exception as err:  # whatever is in the file, the studio starts
+            aside = aside_path(self.path)
+            try:
+                self.path.replace(aside)
+                kept = f"kept aside as {aside.name}"
+            except OSError:
+                kept = "and could not be moved aside"
             self.takes = []
-            self.message = f"{self.path.name} was unreadable ({type(err).__name__}); kept aside as {aside.name}"
+            cause = "nested too deeply" if isinstance(err, RecursionError) else f"{type(err).__name__}: {err}"
+            self.message = f"{self.path.name} was unreadable ({cause[:120]}); {kept}"
 
     def save(self) -> None:
         data = {

@@ -256,8 +256,18 @@ class TransportBar:
         """Read a MIDI/MusicXML file off the window's thread; the piece goes to ``on_open``."""
         if self._refuse_open_while_busy():
             return
-        self.say(f"Reading {path.name}…")
-        self.task.start(f"reading {path.name}", lambda: read_piece(path), self._opened, self.say)
+        self.say(f"Reading {path.name}… (Esc cancels)")
+        task = self.task
+        task.start(f"reading {path.name}", lambda: read_piece(path, cancel=task.cancel), self._opened, self.say)
+
+    def cancel_reading(self) -> bool:
+        """Esc while a file is read: stop reading it. False when no file is being read."""
+        if not self.task.busy or not self.task.label.startswith("reading"):
+            return False
+        label = self.task.label
+        self.task.forget()
+        self.say(f"Stopped {label}")
+        return True
 
     def _opened(self, piece: NoteSequence) -> None:
         if self.busy():  # a generation started while the file was read: keep the roll as it is

@@ -106,7 +106,7 @@ MAX_SEED = 999_999_999  # nine digits: what the field holds, and what every samp
 
 
 class SeedField:
-    """"Seed [123456] [x] random": with random on, every generation draws a new seed and shows it,
+    """ "Seed [123456] [x] random": with random on, every generation draws a new seed and shows it,
     so a take's seed can be typed back in to make it again."""
 
     def __init__(self, row: pygame.Rect, manager: pygame_gui.UIManager, container, random_on: bool = True) -> None:
@@ -138,6 +138,8 @@ class SeedField:
         """Before a generation: a new seed if random is on (or ``always``, for Retry)."""
         if self.random or always:
             self.entry.set_text(str(self._draw()))
+            self.entry.select_range = [0, 0]  # a selection of the old text would outlive it:
+            # pygame_gui then raises IndexError on the next Delete
 
 
 class PercentBar(UIProgressBar):
@@ -160,8 +162,11 @@ class Column:
         self.y += height + gap
         return rect
 
-    def section(self, title: str) -> None:
-        UILabel(self.row(18, 2), title, self.manager, self.container, object_id="#section_label")
+    def section(self, title: str) -> pygame.Rect:
+        """A section's title; returns its row, whose right end may hold a small control."""
+        row = self.row(18, 2)
+        UILabel(row, title, self.manager, self.container, object_id="#section_label")
+        return row
 
     def slider(
         self,

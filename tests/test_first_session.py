@@ -59,6 +59,34 @@ def test_shortcut_keys_go_to_the_text_field_being_typed_in(app):
     assert panel.seed_entry.get_text() == "42"  # the field took the digits (and refused the rest)
 
 
+def test_delete_after_the_app_replaced_a_selected_seed_does_not_crash(app):
+    panel = app.generate
+    click(app, panel.seed_entry.rect.center)
+    press(app, pygame.K_a, pygame.KMOD_CTRL)  # the old seed selected
+    assert panel.seed_entry.select_range[1] > 0
+    panel.seed.roll(always=True)  # what Generate with random seeds, or Retry, does
+    shown = panel.seed_entry.get_text()
+    press(app, pygame.K_DELETE)  # pygame_gui raised IndexError: No selected rows
+    app.step()
+    assert panel.seed_entry.get_text() == shown  # the cursor sits at the start: Delete removes nothing
+
+
+def test_escape_stops_reading_a_file_that_hangs_its_parser_and_the_studio_goes_on(app, tmp_path):
+    hang = tmp_path / "hang.abc"
+    hang.write_text("X:1\nM:99999/1\nL:1/8\nK:C\nCDEF|\n")
+    pygame.event.post(pygame.event.Event(pygame.DROPFILE, file=str(hang)))
+    app.step()
+    assert "Reading hang.abc" in app.generate.status_text and app.transport.task.busy
+    for _ in range(5):
+        app.step()  # the window keeps drawing while the file is read
+    press(app, pygame.K_ESCAPE)
+    assert not app.transport.task.busy
+    assert "Stopped reading hang.abc" in app.generate.status_text
+    click(app, app.generate.generate_button.rect.center)  # and the studio works on
+    run_until(app, lambda: app.generate.result is not None and not app.generate.generating, what="a take")
+    assert app.generate.result[1].notes
+
+
 def test_a_file_opened_while_generating_is_refused_and_the_roll_keeps_the_job(app, tmp_path, chorales):
     start_long_generation(app)
     path = write_midi(chorales.piece("bwv66.6").cropped(0, 16), tmp_path / "mine.mid")

@@ -12,7 +12,7 @@ from models.gpt import GPT, SIZES, GPTConfig
 from models.sampling import SamplingSettings, filter_logits, generate, stream
 from models.word_model import WordModel
 from tokenizer import CantorError
-from tokenizer.words import WordGrammar, decode
+from tokenizer.words import decode, word_grammar
 
 
 @pytest.fixture
@@ -32,23 +32,75 @@ def test_cached_logits_match_full_forward_step_by_step_and_in_chunks(model):
     assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
 
 
-def test_stream_with_full_context_equals_full_recompute_past_the_block_size(model):
+@pytest.mark.parametrize("positions", ["rope", "learned"])
+def test_stream_with_full_context_equals_full_recompute_past_the_block_size(positions):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50, block_size=32, dropout=0.0, positions=positions, **SIZES["tiny"])).eval()
     settings = SamplingSettings(top_k=1)  # greedy, so the two must agree exactly
     prompt = [1, 2, 3]
     made = generate(model, prompt, 100, settings, window_shift=1)  # 3 x the block size
     context = list(prompt)
     with torch.no_grad():
         for expected in made:
-            logits, _ = model(torch.tensor([context[-32:]]))
+            view = context if positions == "rope" else context[-32:]  # sliding window / last block
+            logits, _ = model(torch.tensor([view]))
             assert int(logits[0, -1].argmax()) == expected
             context.append(expected)
 
 
-def test_stream_sees_at_least_three_quarters_of_the_block_by_default(model):
-    seen: list[int] = []
-    generate(model, [1], 200, SamplingSettings(seed=3), on_context=seen.append)
-    assert seen[:5] == [1, 2, 3, 4, 5]
-    assert max(seen) == 32 and min(seen[40:]) >= 32 - 8 + 1
+@pytest.fixture
+def learned_model() -> GPT:
+    """The first checkpoints' kind: learned absolute positions, which cannot roll."""
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=50, block_size=32, dropout=0.0, positions="learned", **SIZES["tiny"])).eval()
+
+
+def test_rolling_cache_equals_sliding_window_attention_over_the_whole_sequence_at_every_step(model):
+    ids = torch.randint(0, 50, (1, 150))
+    with torch.no_grad():
+        whole = model(ids)[0][0]  # one forward, a banded mask of width 32 at every layer
+        cache = model.new_cache()
+        cached = [model(ids[:, :20], cache=cache)[0][0, -1]]
+        cached += [model(ids[:, t : t + 1], cache=cache)[0][0, -1] for t in range(20, 150)]
+    assert torch.allclose(torch.stack(cached), whole[19:], atol=1e-4)
+    assert cache.length == 32 and cache.position == 150
+
+
+def test_one_layer_rolling_cache_is_exactly_a_recompute_of_the_last_block():
+    """With one layer nothing below sees further back: the window is all the model knows."""
+    torch.manual_seed(1)
+    one = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=32, dropout=0.0)).eval()
+    ids = torch.randint(0, 50, (1, 60))
+    with torch.no_grad():
+        cache = one.new_cache()
+        one(ids[:, :16], cache=cache)
+        for t in range(16, 60):
+            rolled = one(ids[:, t : t + 1], cache=cache)[0][0, -1]
+            assert torch.allclose(rolled, one(ids[:, t - 15 : t + 1])[0][0, -1], atol=1e-4), t
+
+
+def test_rotary_stream_keeps_the_whole_block_in_view_and_learned_one_re_prefills(model, learned_model):
+    rotary, learned = [], []
+    generate(model, [1], 200, SamplingSettings(seed=3), on_context=rotary.append)
+    generate(learned_model, [1], 200, SamplingSettings(seed=3), on_context=learned.append)
+    assert rotary[:5] == [1, 2, 3, 4, 5] and rotary[40:] == [32] * 160
+    assert max(learned) == 32 and min(learned[40:]) >= 32 - 8 + 1  # the default shift, a quarter
+
+
+def test_learned_positions_refuse_to_roll_a_full_cache(learned_model):
+    with torch.no_grad():
+        cache = learned_model.new_cache()
+        learned_model(torch.randint(0, 50, (1, 32)), cache=cache)
+        with pytest.raises(ValueError, match="rotary"):
+            learned_model(torch.tensor([[1]]), cache=cache)
+
+
+def test_checkpoints_from_before_rotary_positions_load_with_learned_ones():
+    from models.word_model import WordModel
+
+    word_model = WordModel("checkpoints/chorales_small")
+    assert word_model.model.config.positions == "learned"
+    assert "wpe" in dict(word_model.model.transformer.named_children())
 
 
 def test_same_seed_same_output_and_other_seed_differs(model):
@@ -134,7 +186,7 @@ def test_end_stops_or_starts_a_new_piece_as_asked(model):
 
 def test_grammar_mask_is_applied_to_every_step(tiny_word_checkpoint):
     word_model = WordModel(tiny_word_checkpoint)
-    grammar = WordGrammar(word_model.vocab)
+    grammar = word_grammar(word_model.vocab)
     grammar.advance(word_model.vocab.start_id)
     for word in word_model.stream_words(500, SamplingSettings(temperature=3.0, seed=5), stop_at_end=False):
         if word == word_model.vocab.start_id:
@@ -142,3 +194,22 @@ def test_grammar_mask_is_applied_to_every_step(tiny_word_checkpoint):
         assert grammar.legal_mask()[word]
         grammar.advance(word)
     assert np.any(grammar.legal_mask())
+
+
+def test_a_phase_model_streams_exactly_what_a_full_forward_with_the_same_phases_gives():
+    """The sampler gives each id its phase (index - 1, modulo the period), before and after the
+    cache rolls, and with a prompt longer than the block."""
+    torch.manual_seed(2)
+    model = GPT(GPTConfig(vocab_size=50, block_size=32, dropout=0.0, phase_period=4, **SIZES["tiny"])).eval()
+    prompt = torch.randint(0, 50, (40,)).tolist()
+    made = generate(model, prompt, 60, SamplingSettings(top_k=1))
+    context = list(prompt)
+    with torch.no_grad():
+        for expected in made:
+            view = context[len(prompt) - 31 :]  # the prompt is cut to the block; then the cache rolls
+            phases = (torch.arange(len(prompt) - 31, len(context)) - 1) % 4
+            logits, _ = model(torch.tensor([view]), phases=phases[None, :])
+            assert int(logits[0, -1].argmax()) == expected
+            context.append(expected)
+    with pytest.raises(ValueError, match="phase"):
+        model(torch.tensor([[1, 2]]))

@@ -130,7 +130,7 @@ def test_checkpoint_mismatches_give_clear_errors(tiny_word_checkpoint, tmp_path)
     def wider(info):
         info["model_config"]["n_embd"] = 64
 
-    with pytest.raises(CantorError, match="do not fit"):
+    with pytest.raises(CantorError, match=r"lm_head.weight is \[107, 32\], the config says \[107, 64\]"):
         WordModel(edited_copy(tiny_word_checkpoint, tmp_path, wider))
 
     def unknown_field(info):
@@ -159,11 +159,10 @@ def test_missing_and_corrupt_checkpoints_give_clear_errors(tiny_word_checkpoint,
         WordModel(broken)
 
 
-def test_dataset_vocabulary_must_match_the_checkpoint(tiny_word_checkpoint):
-    from tokenizer.words import WordVocabulary
-
-    with pytest.raises(CantorError, match="differs"):
-        WordModel(tiny_word_checkpoint).check_vocabulary(WordVocabulary(max_duration=32))
+def test_a_dataset_on_another_grid_is_refused_by_name(tiny_word_checkpoint, chorales, monkeypatch):
+    monkeypatch.setattr(chorales, "steps_per_quarter", 8)
+    with pytest.raises(CantorError, match="grid of 8"):
+        WordModel(tiny_word_checkpoint).check_grid(chorales)
 
 
 def test_continue_output_starts_with_exactly_the_primers_notes(tiny_word_checkpoint, chorales, tmp_path, capsys):
@@ -230,3 +229,59 @@ def test_evaluate_prints_model_and_baselines(tiny_word_checkpoint, capsys):
     out = capsys.readouterr().out
     for name in ("word model", "trigram (Kneser-Ney)", "unigram (add-one)", "bits/note"):
         assert name in out
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("n_layer", 1000, "n_layer = 1000 is outside 1-48"),
+        ("n_layer", 10**6, "n_layer = 1000000 is outside"),
+        ("n_head", 0, "n_head = 0 is outside"),
+        ("n_embd", "wide", "n_embd must be a int"),
+        ("dropout", float("nan"), "dropout = nan is outside"),
+        ("bias", 1, "bias must be a bool"),
+        ("positions", "absolute", "positions must be one of"),
+        ("n_head", 3, "multiple of n_head"),
+    ],
+)
+def test_hostile_model_configs_are_refused_before_anything_is_allocated(
+    tiny_word_checkpoint, tmp_path, field, value, said
+):
+    def edit(info):
+        info["model_config"][field] = value
+
+    with pytest.raises(CantorError, match=said.replace("(", r"\(").replace("[", r"\[")):
+        WordModel(edited_copy(tiny_word_checkpoint, tmp_path, edit))
+
+
+def test_nested_huge_and_special_checkpoint_json_is_refused(tiny_word_checkpoint, tmp_path):
+    import os
+
+    copy = edited_copy(tiny_word_checkpoint, tmp_path, lambda info: None)
+    card = copy.with_suffix(".json")
+    card.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CantorError, match="nested too deeply"):
+        WordModel(copy)
+    card.write_text(" " * (2 << 20))
+    with pytest.raises(CantorError, match="larger than"):
+        WordModel(copy)
+    card.unlink()
+    os.symlink("/dev/zero", card)
+    with pytest.raises(CantorError, match="not a regular file"):
+        WordModel(copy)
+
+
+def test_missing_vocabulary_and_nan_weights_are_refused(tiny_word_checkpoint, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    def no_vocabulary(info):
+        del info["vocabulary"]
+
+    with pytest.raises(CantorError, match="vocabulary"):
+        WordModel(edited_copy(tiny_word_checkpoint, tmp_path, no_vocabulary))
+    copy = edited_copy(tiny_word_checkpoint, tmp_path, lambda info: None)
+    weights = load_file(str(copy.with_suffix(".safetensors")))
+    weights["transformer.h.0.mlp.c_fc.weight"][0, 0] = float("nan")
+    save_file(weights, str(copy.with_suffix(".safetensors")))
+    with pytest.raises(CantorError, match=r"c_fc\.weight holds NaN"):
+        WordModel(copy)

@@ -10,14 +10,15 @@ from hypothesis import strategies as st
 from tokenizer import CantorError, Note, NoteSequence
 from tokenizer.readers import read_music21
 from tokenizer.words import (
+    ENCODINGS,
     NoteStream,
-    WordGrammar,
     WordVocabulary,
     decode,
     encode,
     is_legal,
     parse_text_lines,
     text_lines,
+    word_grammar,
 )
 
 VOCAB = WordVocabulary(max_duration=16)
@@ -97,9 +98,9 @@ notes_strategy = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(notes_strategy, st.sampled_from([4, 8, 16]))
-def test_round_trip_on_random_polyphony(notes, max_duration):
-    vocab = WordVocabulary(max_duration=max_duration)
+@given(notes_strategy, st.sampled_from([4, 8, 16]), st.sampled_from(ENCODINGS))
+def test_round_trip_on_random_polyphony(notes, max_duration, encoding):
+    vocab = WordVocabulary(max_duration=max_duration, encoding=encoding)
     piece = NoteSequence(notes).normalized()
     ids = encode(piece, vocab)
     assert decode(ids, vocab).notes == piece.notes
@@ -119,7 +120,7 @@ def test_round_trip_on_repeated_notes_and_dense_chords(events):
 
 def test_grammar_accepts_every_encoded_chorale(chorales):
     for name in chorales.names():
-        grammar = WordGrammar(chorales.vocab)
+        grammar = word_grammar(chorales.vocab)
         for word_id in chorales.piece_ids(name).tolist():
             assert grammar.legal_mask()[word_id], name
             grammar.advance(word_id)
@@ -153,26 +154,28 @@ def test_a_pitch_not_above_the_last_one_opens_the_next_step():
 
 
 def test_grammar_never_leads_to_a_dead_end_after_the_highest_key():
-    grammar = WordGrammar(VOCAB)
+    grammar = word_grammar(VOCAB)
     for word_id in VOCAB.ids("START n108 d4 sepxx"):
         grammar.advance(word_id)
     assert not grammar.legal_mask()[VOCAB.duration_id(4)]  # would need a pitch above n108
     assert grammar.legal_mask()[VOCAB.duration_id(3)]
 
 
-def test_random_legal_walks_always_decode():
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_random_legal_walks_always_decode(encoding):
+    vocab = WordVocabulary(encoding=encoding)
     rng = np.random.default_rng(0)
     for _ in range(200):
-        grammar, ids = WordGrammar(VOCAB), []
+        grammar, ids = word_grammar(vocab), []
         for _ in range(80):
             legal = np.flatnonzero(grammar.legal_mask())
             if len(legal) == 0:
                 break
             ids.append(int(rng.choice(legal)))
             grammar.advance(ids[-1])
-        decoded = decode(ids, VOCAB, partial=True)
+        decoded = decode(ids, vocab, partial=True)
         if grammar.ended:
-            assert encode(decoded, VOCAB) == ids
+            assert encode(decoded, vocab) == ids
 
 
 def test_note_stream_separates_primer_and_generated_notes():
@@ -201,3 +204,60 @@ def test_encode_refuses_empty_and_out_of_range_pieces():
         encode(NoteSequence([]), VOCAB)
     with pytest.raises(CantorError, match="outside the piano range"):
         encode(NoteSequence([Note(10, 0, 4)]), VOCAB)
+
+
+STEPS = WordVocabulary(max_duration=16, encoding="steps")
+
+
+def test_steps_encoding_announces_every_step_and_writes_the_top_voice_first():
+    piece = NoteSequence(
+        [Note(48, 0, 8), Note(64, 0, 8), Note(67, 0, 4), Note(72, 0, 4), Note(74, 4, 4), Note(65, 4, 4)]
+    )
+    text = STEPS.text(encode(piece, STEPS))
+    assert text == "START n72 d4 n67 d4 n64 d8 n48 d8 sepxx d4 n74 d4 n65 d4 END"
+    assert decode(encode(piece, STEPS), STEPS).notes == piece.normalized().notes
+
+
+def test_steps_encoding_writes_rests_and_long_gaps_as_runs():
+    piece = NoteSequence([Note(60, 40, 4), Note(62, 44, 20)])
+    assert STEPS.text(encode(piece, STEPS)) == "START sepxx d16 d16 d8 n60 d4 sepxx d4 n62 d16 d4 END"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "START n60 d4 n64 d4",  # a higher pitch after a lower one in the same step
+        "START n60 d4 n60 d4",  # the same pitch twice in one step
+        "START n60 d4 sepxx d4 END",  # END after a gap
+        "START n60 d4 sepxx d2 sepxx d2 n62 d4",  # two gaps in a row
+        "START n60 d5 d2",  # a duration run continued after a word below dMAX
+    ],
+)
+def test_steps_grammar_rejects_what_the_encoding_never_writes(text):
+    ids = STEPS.ids(text)
+    assert not is_legal(ids, STEPS)
+    with pytest.raises(CantorError):
+        decode(ids, STEPS)
+
+
+def test_steps_grammar_after_a_sealed_primer_keeps_the_step_descending():
+    stream = NoteStream(STEPS, STEPS.ids("START n67 d4 n60 d4"))
+    mask = stream.grammar.legal_mask()
+    assert mask[STEPS.pitch_id(59)] and not mask[STEPS.pitch_id(60)] and not mask[STEPS.pitch_id(72)]
+    assert mask[STEPS.sep_id] and not mask[STEPS.end_id]
+
+
+def test_steps_encoding_round_trips_every_chorale(chorales):
+    for name in chorales.names():
+        piece = chorales.piece(name)
+        ids = encode(piece, STEPS)
+        assert is_legal(ids, STEPS), name
+        assert decode(ids, STEPS).notes == piece.notes, name
+
+
+def test_vocabulary_json_carries_the_encoding_and_old_files_read_as_implicit():
+    assert WordVocabulary.from_json(STEPS.to_json()) == STEPS
+    old = {k: v for k, v in VOCAB.to_json().items() if k != "encoding"}
+    assert WordVocabulary.from_json(old).encoding == "implicit"
+    with pytest.raises(CantorError, match="encoding"):
+        WordVocabulary.from_json({**VOCAB.to_json(), "encoding": "zigzag"})

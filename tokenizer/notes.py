@@ -6,12 +6,15 @@ Pitches are MIDI note numbers (0-127, middle C = 60).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import NamedTuple
 
 DEFAULT_VELOCITY = 80
 DEFAULT_TEMPO_QPM = 100.0
+TEMPO_RANGE_QPM = (1.0, 1000.0)  # what a musician can play; outside it a file's tempo is broken
+MAX_STEPS_PER_QUARTER = 96
 LOWEST_PIANO_PITCH = 21  # A0
 HIGHEST_PIANO_PITCH = 108  # C8
 
@@ -62,6 +65,31 @@ class NoteSequence:
     def steps_per_bar(self) -> int:
         num, den = self.time_signature
         return max(1, round(num * 4 * self.steps_per_quarter / den))
+
+    def validate(self) -> None:
+        """ValueError naming the first value that would break playing, drawing or saving the
+        piece: a grid, tempo, time signature or note out of range. Called where pieces are made
+        from outside data (readers, saved takes)."""
+        if type(self.steps_per_quarter) is not int or not 1 <= self.steps_per_quarter <= MAX_STEPS_PER_QUARTER:
+            raise ValueError(f"a grid of {self.steps_per_quarter!r} steps per quarter")
+        low, high = TEMPO_RANGE_QPM
+        for step, qpm in self.tempos or [(0, DEFAULT_TEMPO_QPM)]:
+            if not (isinstance(qpm, int | float) and math.isfinite(qpm) and low <= qpm <= high):
+                raise ValueError(f"a tempo of {qpm} quarter notes a minute (Cantor plays {low:g}-{high:g})")
+            if not (isinstance(step, int) and step >= 0):
+                raise ValueError(f"a tempo change at step {step}")
+        signature = self.time_signature
+        if not (
+            isinstance(signature, tuple | list)
+            and len(signature) == 2
+            and all(type(v) is int for v in signature)
+            and 1 <= signature[0] <= 64
+            and signature[1] in (1, 2, 4, 8, 16, 32, 64)
+        ):
+            raise ValueError(f"a time signature of {signature} (a denominator must be a power of two)")
+        for note in self.notes:
+            if note.start < 0 or note.duration < 1 or not 0 <= note.pitch <= 127 or not 1 <= note.velocity <= 127:
+                raise ValueError(f"a note {tuple(note)} (pitch, start, duration, velocity) out of range")
 
     def seconds_per_step(self) -> float:
         return 60.0 / (self.qpm * self.steps_per_quarter)

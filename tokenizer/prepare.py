@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from tokenizer.atomic import atomic_write_bytes, atomic_write_text
-from tokenizer.cli import HelpFormatter
+from tokenizer.budget import DEFAULT_BUDGET, Budget
+from tokenizer.cli import HelpFormatter, real
 from tokenizer.dataset import SPLITS, split_of
 from tokenizer.errors import CantorError
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 from tokenizer.readers import MIDI_SUFFIXES, MUSIC21_SUFFIXES, read_piece
-from tokenizer.words import WordVocabulary, encode
+from tokenizer.words import ENCODINGS, WordVocabulary, encode
 
 CHORALE_SUFFIXES = (".mxl", ".krn", ".xml")
+BUILT_IN = "chorales"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def chorale_sources() -> list[tuple[str, str]]:
@@ -40,26 +45,54 @@ def chorale_sources() -> list[tuple[str, str]]:
     return [(stem, str(path)) for stem, path in sorted(by_stem.items())]
 
 
-def folder_sources(folder: Path) -> list[tuple[str, str]]:
-    """(name, path) of each music file under ``folder``, named by its path inside it."""
+def folder_sources(folder: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(name, path) of each music file under ``folder``, named by its path inside it; and
+    (name, reason) of the files passed over: links (which may lead anywhere) and names that
+    are not valid UTF-8 (which no index could hold)."""
     if not folder.is_dir():
         raise CantorError(f"{folder}: no such folder")
     suffixes = MIDI_SUFFIXES + MUSIC21_SUFFIXES
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-    return [(str(p.relative_to(folder)), str(p)) for p in files]
+    sources, passed_over = [], []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes):
+        name = str(path.relative_to(folder))
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            passed_over.append((ascii(name), "the file name is not valid UTF-8; rename it"))
+            continue
+        if path.is_symlink():
+            passed_over.append((name, "a link; Cantor reads only the files inside the folder"))
+        elif path.is_file():
+            sources.append((name, str(path)))
+    return sources, passed_over
 
 
-def _encode_one(job: tuple[str, str, int, int]) -> tuple[str, dict | str]:
-    """Worker: (name, path, steps per quarter, dMAX) -> (name, entry with ids) or (name, reason)."""
-    name, path, steps_per_quarter, max_duration = job
+def check_name(name: str, data_root: Path, from_folder: bool, overwrite: bool) -> Path:
+    """The dataset's folder, data_root/NAME; CantorError for a name that is a path, for the
+    built-in set when preparing a folder of one's own, and for an existing set without
+    ``overwrite``."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise CantorError(f"--name {name!r}: use a plain folder name (letters, digits, - _ .), not a path")
+    out = data_root / name
+    if from_folder and name == BUILT_IN:
+        raise CantorError(f"--name {BUILT_IN} is the built-in Bach set; give your dataset another name")
+    if (out / "index.json").exists() and not overwrite:
+        raise CantorError(f"{out} already holds a dataset; add --overwrite to replace it")
+    return out
+
+
+def _encode_one(job: tuple[str, str, int, WordVocabulary, Budget]) -> tuple[str, dict | str]:
+    """Worker: (name, path, steps per quarter, vocabulary, budget) -> (name, entry with ids) or
+    (name, reason)."""
+    name, path, steps_per_quarter, vocab, budget = job
     try:
-        piece = read_piece(path, steps_per_quarter)
+        piece = read_piece(path, steps_per_quarter, budget)
         in_range = [n for n in piece.notes if LOWEST_PIANO_PITCH <= n.pitch <= HIGHEST_PIANO_PITCH]
         if not in_range:
             raise CantorError(f"{Path(path).name}: every note is outside the piano range 21-108")
         dropped = len(piece.notes) - len(in_range)
         piece.notes = in_range
-        ids = encode(piece, WordVocabulary(max_duration))
+        ids = encode(piece, vocab)
     except CantorError as err:
         return name, str(err)
     return name, {
@@ -76,19 +109,37 @@ def prepare(
     out: Path,
     steps_per_quarter: int = 4,
     workers: int | None = None,
+    encoding: str = "implicit",
+    budget: Budget = DEFAULT_BUDGET,
 ) -> tuple[int, list[tuple[str, str]]]:
-    """Encode ``sources`` into ``out``; returns (pieces prepared, [(name, reason skipped)])."""
-    vocab = WordVocabulary(max_duration=4 * steps_per_quarter)
-    jobs = [(name, path, steps_per_quarter, vocab.max_duration) for name, path in sources]
+    """Encode ``sources`` into ``out``; returns (pieces prepared, [(name, reason skipped)]).
+    Each file is read within ``budget`` (time and memory), so one bad file costs at most that."""
+    vocab = WordVocabulary(max_duration=4 * steps_per_quarter, encoding=encoding)
+    jobs = [(name, path, steps_per_quarter, vocab, budget) for name, path in sources]
     results: dict[str, dict] = {}
     skipped: list[tuple[str, str]] = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        done = pool.map(_encode_one, jobs, chunksize=4)
-        for name, result in tqdm(done, total=len(jobs), desc=f"preparing {out.name}", unit="piece"):
-            if isinstance(result, str):
-                skipped.append((name, result))
-            else:
-                results[name] = result
+    pending = [(job, 0) for job in jobs]  # (job, times a pool broke under it)
+    with tqdm(total=len(jobs), desc=f"preparing {out.name}", unit="piece") as bar:
+        while pending:  # a dead worker breaks its pool: what it left undone goes to a new pool once
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(_encode_one, job): (job, breaks) for job, breaks in pending}
+                pending = []
+                for future in as_completed(futures):
+                    job, breaks = futures[future]
+                    try:
+                        name, result = future.result()
+                    except BrokenProcessPool:
+                        if breaks:
+                            skipped.append((job[0], "the process reading it died twice"))
+                            bar.update(1)
+                        else:
+                            pending.append((job, breaks + 1))
+                        continue
+                    if isinstance(result, str):
+                        skipped.append((name, result))
+                    else:
+                        results[name] = result
+                    bar.update(1)
     if not results:
         return 0, skipped
     pieces, arrays = [], {split: [] for split in SPLITS}
@@ -125,20 +176,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, help="a folder of MIDI/MusicXML files (default: the Bach chorales)")
     parser.add_argument("--name", help="the dataset's name: writes data/NAME/ (default: chorales)")
     parser.add_argument("--steps-per-quarter", type=int, default=4, choices=(4, 8, 12))
+    parser.add_argument("--encoding", choices=ENCODINGS, default="implicit", help="word order (tokenizer/words.py)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--data-root", type=Path, default=Path("data"))
+    parser.add_argument("--overwrite", action="store_true", help="replace a dataset of the same name")
+    parser.add_argument("--timeout", type=real(1, 3600), default=60.0, help="seconds to read one file")
     args = parser.parse_args(argv)
+    passed_over: list[tuple[str, str]] = []
     try:
-        sources = folder_sources(args.source) if args.source else chorale_sources()
+        name = args.name if args.name is not None else (args.source.name if args.source else BUILT_IN)
+        out = check_name(name, args.data_root, args.source is not None, args.overwrite)
+        if args.source:
+            sources, passed_over = folder_sources(args.source)
+        else:
+            sources = chorale_sources()
     except CantorError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    name = args.name or (args.source.name if args.source else "chorales")
     if not sources:
         print(f"error: {args.source}: no MIDI or MusicXML files found", file=sys.stderr)
         return 1
-    out = args.data_root / name
-    prepared, skipped = prepare(sources, out, args.steps_per_quarter, args.workers)
+    budget = Budget(seconds=args.timeout)
+    prepared, skipped = prepare(sources, out, args.steps_per_quarter, args.workers, args.encoding, budget)
+    skipped = passed_over + skipped
     for skipped_name, reason in skipped:
         print(f"skipped {skipped_name}: {reason}", file=sys.stderr)
     if not prepared:

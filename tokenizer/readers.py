@@ -7,11 +7,14 @@ ignore drum/unpitched parts, and refuse absurd or empty input with a CantorError
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from tokenizer.budget import DEFAULT_BUDGET, Budget, run_within
 from tokenizer.errors import CantorError
 from tokenizer.notes import DEFAULT_TEMPO_QPM, DEFAULT_VELOCITY, Note, NoteSequence
 
@@ -20,19 +23,35 @@ MIDI_SUFFIXES = (".mid", ".midi")
 MUSIC21_SUFFIXES = (".xml", ".musicxml", ".mxl", ".krn", ".abc")
 MAX_NOTES = 20_000  # a long piano sonata has about 10,000
 MAX_QUARTERS = 10_000  # about 80 minutes at 120 quarters per minute
+MAX_FILE_BYTES = 32 << 20  # a file (or an .mxl unpacked): the largest real scores are a few MB
 
 _log = logging.getLogger(__name__)
 
 
-def read_piece(path: str | Path, steps_per_quarter: int = 4) -> NoteSequence:
-    """Read a MIDI or MusicXML/.mxl/.krn/.abc file, quantized, as a normalized NoteSequence."""
+def read_piece(
+    path: str | Path,
+    steps_per_quarter: int = 4,
+    budget: Budget | None = DEFAULT_BUDGET,
+    cancel: threading.Event | None = None,
+) -> NoteSequence:
+    """Read a MIDI or MusicXML/.mxl/.krn/.abc file, quantized, as a normalized NoteSequence.
+
+    The parse runs in a child process within ``budget`` (tokenizer/budget.py) and stops when
+    ``cancel`` is set; ``budget=None`` reads in this process (a file known to be sound)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in MIDI_SUFFIXES:
-        return read_midi(path, steps_per_quarter)
-    if suffix in MUSIC21_SUFFIXES:
-        return read_music21(path, steps_per_quarter)
-    raise CantorError(f"{path.name}: not a music file Cantor reads (use {', '.join(MIDI_SUFFIXES + MUSIC21_SUFFIXES)})")
+        reader = read_midi
+    elif suffix in MUSIC21_SUFFIXES:
+        reader = read_music21
+    else:
+        raise CantorError(
+            f"{path.name}: not a music file Cantor reads (use {', '.join(MIDI_SUFFIXES + MUSIC21_SUFFIXES)})"
+        )
+    _check_file(path)
+    if budget is None:
+        return reader(path, steps_per_quarter)
+    return run_within(budget, path.name, reader, path, steps_per_quarter, cancel=cancel)
 
 
 def _check_grid(steps_per_quarter: int) -> None:
@@ -43,8 +62,28 @@ def _check_grid(steps_per_quarter: int) -> None:
 def _check_file(path: Path) -> None:
     if not path.is_file():
         raise CantorError(f"{path.name}: no such file")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise CantorError(f"{path.name}: the file is empty")
+    if size > MAX_FILE_BYTES:
+        raise CantorError(
+            f"{path.name}: {size >> 20} MB is larger than any score Cantor reads ({MAX_FILE_BYTES >> 20} MB)"
+        )
+    if path.suffix.lower() == ".mxl":
+        _check_archive(path)
+
+
+def _check_archive(path: Path) -> None:
+    """An .mxl is a zip: refuse one that would unpack to more than MAX_FILE_BYTES."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CantorError(f"{path.name}: not a readable .mxl archive ({type(err).__name__})") from None
+    if unpacked > MAX_FILE_BYTES:
+        raise CantorError(
+            f"{path.name}: unpacks to {unpacked >> 20} MB, more than any score Cantor reads ({MAX_FILE_BYTES >> 20} MB)"
+        )
 
 
 def _finish(notes: list[Note], name: str, steps_per_quarter: int, **fields) -> NoteSequence:
@@ -60,6 +99,10 @@ def _finish(notes: list[Note], name: str, steps_per_quarter: int, **fields) -> N
             "is there a very long rest or a stuck note?"
         )
     piece = NoteSequence(notes=notes, steps_per_quarter=steps_per_quarter, name=name, **fields)
+    try:
+        piece.validate()
+    except ValueError as err:
+        raise CantorError(f"{name}: {err}") from None
     return piece.normalized()
 
 
@@ -147,8 +190,9 @@ def read_music21(source: str | Path, steps_per_quarter: int = 4) -> NoteSequence
             score = music21.corpus.parse(str(source))
     except CantorError:
         raise
-    except Exception as err:  # music21 raises many types for broken files
-        raise CantorError(f"{name}: not a readable score ({type(err).__name__}: {err})") from None
+    except Exception as err:  # music21 raises many types for broken files; their messages may
+        # quote the file itself, which is not for a log or an index to repeat
+        raise CantorError(f"{name}: not a readable score (music21 could not parse it: {type(err).__name__})") from None
     return _score_to_piece(score, name, steps_per_quarter)
 
 

@@ -6,29 +6,38 @@ Words
 
 How a piece is written
 ----------------------
-A piece is read left to right as a list of *steps*: the moments at which notes start.
+A piece is read left to right as a list of *steps*: the moments at which notes start. Each note
+is a pitch word followed by its duration run. A duration longer than dMAX is split into a run of
+duration words that add up: every word but the last is ``dMAX`` (``n60 d16 d4`` is a note of
+20 steps when dMAX = 16). ``sepxx`` followed by a duration run moves time forward by that many
+steps; a rest at the start of the piece is written this way too. Two encodings order these words
+(the vocabulary says which one a dataset and a checkpoint use):
 
-* Each note is a pitch word followed by its duration run. A duration longer than dMAX is split
-  into a run of duration words that add up: every word but the last is ``dMAX``
-  (``n60 d16 d4`` is a note of 20 steps when dMAX = 16).
-* Notes that start at the same step are written in strictly ascending pitch order.
-* Time moves forward in one of two ways:
+**steps** (explicit time, the melody first). Every step after the first is announced by
+``sepxx dN``, N the steps since the previous one; the notes of a step are written in strictly
+descending pitch order, so the top voice comes first and the bass last::
 
-  - **implicitly**: a pitch word that is *not higher* than the pitch before it opens a new step
-    at the next moment any sounding note ends (the earliest end, after the current step,
-    of every note written so far);
-  - **explicitly**: ``sepxx`` followed by a duration run moves time forward by that many steps.
-    A rest at the start of the piece is written this way too.
+    START n72 d4 n67 d4 n64 d8 n48 d8 sepxx d4 n74 d4 n65 d4 END
 
-* The encoder moves time implicitly whenever that lands on the next step (the gap equals the
-  distance to the next note end, and the next step's lowest pitch is not higher than the current
-  step's highest), and explicitly otherwise. The grammar forbids the explicit form where the
+**implicit** (the seed's; time is implied, fewer words). Notes of a step are written in strictly
+ascending pitch order, and time moves forward in one of two ways:
+
+* implicitly: a pitch word that is *not higher* than the pitch before it opens a new step at the
+  next moment any sounding note ends (the earliest end, after the current step, of every note
+  written so far);
+* explicitly: ``sepxx`` and a duration run, where the implicit move would not land on the next
+  step (the gap differs from the distance to the next note end, or the next step's lowest pitch
+  is higher than the current step's highest). The grammar forbids the explicit form where the
   implicit one applies, so every piece has exactly one word sequence.
 
-The seed's example ``START n60 d5 n62 d3 sepxx d2 n65 d4 END`` is legal: the chord n60/n62 at
-step 0, then a gap of 2 steps (not the 3 steps to the next note end, so it is explicit), then n65.
-In four-voice chorales almost every chord follows the previous one implicitly, which is why
-the encoding costs just over two words per note.
+  The seed's example ``START n60 d5 n62 d3 sepxx d2 n65 d4 END`` is legal: the chord n60/n62 at
+  step 0, then a gap of 2 steps (not the 3 steps to the next note end, so it is explicit), then
+  n65. In four-voice chorales almost every chord follows the previous one implicitly, which is
+  why this encoding costs just over two words per note; but the model must add up every
+  sounding note's duration to know where the next step is.
+
+Both encodings round-trip exactly, and each has a grammar (``word_grammar``) that is both the
+decoder and the sampler's mask.
 """
 
 from __future__ import annotations
@@ -50,18 +59,27 @@ from tokenizer.notes import (
 
 START, END, SEP = "START", "END", "sepxx"
 PITCHES = range(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)
+ENCODINGS = ("steps", "implicit")
+MAX_DURATION_LIMIT = 256  # dMAX: the longest duration word a vocabulary may have, in steps
+MAX_WORDS = 200_000  # a piece: the longest real ones (20,000 notes) take about 50,000
 
 
 @dataclass(frozen=True)
 class WordVocabulary:
-    """Word <-> id tables. Ids: START=0, END=1, sepxx=2, then pitches, then durations d1..dMAX."""
+    """Word <-> id tables. Ids: START=0, END=1, sepxx=2, then pitches, then durations d1..dMAX.
+
+    ``encoding`` names the order the words of a piece are written in (see the module's docstring);
+    the words themselves are the same in both."""
 
     max_duration: int = 16
+    encoding: str = "implicit"
     words: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.max_duration < 1:
             raise ValueError("max_duration must be at least 1 step")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {self.encoding!r}; Cantor knows {', '.join(ENCODINGS)}")
         words = (START, END, SEP, *(f"n{p}" for p in PITCHES), *tuple(f"d{d}" for d in range(1, self.max_duration + 1)))
         object.__setattr__(self, "words", words)
 
@@ -114,11 +132,20 @@ class WordVocabulary:
         return " ".join(self.words[i] for i in ids)
 
     def to_json(self) -> dict:
-        return {"max_duration": self.max_duration, "words": list(self.words)}
+        return {"max_duration": self.max_duration, "encoding": self.encoding, "words": list(self.words)}
 
     @classmethod
-    def from_json(cls, data: dict) -> WordVocabulary:
-        vocab = cls(max_duration=int(data["max_duration"]))
+    def from_json(cls, data: object) -> WordVocabulary:
+        """The vocabulary a dataset or a checkpoint names; CantorError for anything else."""
+        if not isinstance(data, dict):
+            raise CantorError("no word vocabulary is given")
+        max_duration = data.get("max_duration")
+        if type(max_duration) is not int or not 1 <= max_duration <= MAX_DURATION_LIMIT:
+            raise CantorError(f"the vocabulary's max_duration must be a whole number 1-{MAX_DURATION_LIMIT}")
+        encoding = data.get("encoding", "implicit")  # files written before the steps encoding
+        if encoding not in ENCODINGS:
+            raise CantorError(f"the words are in an encoding ({encoding!r}) this version of Cantor does not know")
+        vocab = cls(max_duration=max_duration, encoding=encoding)
         if list(vocab.words) != list(data.get("words", vocab.words)):
             raise CantorError("the vocabulary's words differ from this version of Cantor's")
         return vocab
@@ -131,7 +158,8 @@ def _duration_run(vocab: WordVocabulary, steps: int) -> list[int]:
 
 
 def encode(piece: NoteSequence, vocab: WordVocabulary) -> list[int]:
-    """The canonical word ids of ``piece`` (normalized first), START ... END.
+    """The canonical word ids of ``piece`` (normalized first), START ... END, in the
+    vocabulary's encoding.
 
     Raises CantorError for a piece with no notes or notes outside the piano range 21-108.
     Velocities are not encoded.
@@ -142,43 +170,71 @@ def encode(piece: NoteSequence, vocab: WordVocabulary) -> list[int]:
     outside = sum(not (LOWEST_PIANO_PITCH <= n.pitch <= HIGHEST_PIANO_PITCH) for n in notes)
     if outside:
         raise CantorError(f"{piece.name or 'piece'}: {outside} notes outside the piano range 21-108")
-    ids = [vocab.start_id]
-    ends: list[int] = []  # heap of end steps of the notes written so far
-    step = 0
-    highest_in_step: int | None = None
-    i = 0
-    while i < len(notes):
-        start = notes[i].start
-        j = i
-        while j < len(notes) and notes[j].start == start:
-            j += 1
-        if highest_in_step is None:
-            if start > 0:
-                ids.append(vocab.sep_id)
-                ids += _duration_run(vocab, start)
-        else:
-            while ends[0] <= step:
-                heapq.heappop(ends)
-            implicit = start - step == ends[0] - step and notes[i].pitch <= highest_in_step
-            if not implicit:
-                ids.append(vocab.sep_id)
-                ids += _duration_run(vocab, start - step)
-        step = start
-        for note in notes[i:j]:
+    words = 2 + sum(1 + -(-n.duration // vocab.max_duration) for n in notes)  # at least this many
+    if words > MAX_WORDS:
+        raise CantorError(
+            f"{piece.name or 'piece'}: its notes alone would take {words:,} words, more than Cantor "
+            f"writes for one piece ({MAX_WORDS:,}); is there a stuck note?"
+        )
+    steps = [notes[i:j] for i, j in _step_bounds(notes)]
+    body = _encode_steps(steps, vocab) if vocab.encoding == "steps" else _encode_implicit(steps, vocab)
+    return [vocab.start_id, *body, vocab.end_id]
+
+
+def _step_bounds(notes: list[Note]) -> list[tuple[int, int]]:
+    """(first, end) indices of each run of notes that start together (notes sorted by start)."""
+    bounds, first = [], 0
+    for i in range(1, len(notes) + 1):
+        if i == len(notes) or notes[i].start != notes[first].start:
+            bounds.append((first, i))
+            first = i
+    return bounds
+
+
+def _encode_steps(steps: list[list[Note]], vocab: WordVocabulary) -> list[int]:
+    ids: list[int] = []
+    previous = 0
+    for chord in steps:
+        if chord[0].start > previous:  # every step but one at step 0
+            ids.append(vocab.sep_id)
+            ids += _duration_run(vocab, chord[0].start - previous)
+        previous = chord[0].start
+        for note in reversed(chord):  # the top voice first
             ids.append(vocab.pitch_id(note.pitch))
             ids += _duration_run(vocab, note.duration)
-            heapq.heappush(ends, note.end)
-        highest_in_step = notes[j - 1].pitch
-        i = j
-    ids.append(vocab.end_id)
     return ids
 
 
-class WordGrammar:
+def _encode_implicit(steps: list[list[Note]], vocab: WordVocabulary) -> list[int]:
+    ids: list[int] = []
+    ends: list[int] = []  # heap of end steps of the notes written so far
+    step = 0
+    for index, chord in enumerate(steps):
+        start = chord[0].start
+        if index == 0:
+            implicit = start == 0
+        else:
+            while ends[0] <= step:
+                heapq.heappop(ends)
+            implicit = start == ends[0] and chord[0].pitch <= steps[index - 1][-1].pitch
+        if not implicit:
+            ids.append(vocab.sep_id)
+            ids += _duration_run(vocab, start - step)
+        step = start
+        for note in chord:
+            ids.append(vocab.pitch_id(note.pitch))
+            ids += _duration_run(vocab, note.duration)
+            heapq.heappush(ends, note.end)
+    return ids
+
+
+class Grammar:
     """Reads word ids one at a time; knows the legal next words and the notes written so far.
 
     The decoder and the sampler's mask are the same state machine, so every sequence the
-    sampler can produce decodes, and every sequence that decodes is canonical.
+    sampler can produce decodes, and every sequence that decodes is canonical. What both
+    encodings share lives here; ``StepGrammar`` and ``ImplicitGrammar`` say where a pitch word
+    starts its note and which words may come next.
     """
 
     def __init__(self, vocab: WordVocabulary) -> None:
@@ -191,14 +247,12 @@ class WordGrammar:
         self.ended = False
         self.step = 0
         self.notes: list[Note] = []
-        self._ends: list[int] = []
-        self._highest_in_step: int | None = None  # None: the current step has no notes yet
-        self._highest_before_sep: int | None = None
+        self._ends: list[int] = []  # heap of the end steps of the notes written so far
         self._run: str | None = None  # "note" or "sep": the duration run being read
         self._run_total = 0
         self._run_open = False  # True after a dMAX word: another duration word may follow
         self._pitch = 0
-        self._implicit_gap: int | None = None  # at a sepxx: the gap an implicit step would make
+        self._last_in_step: int | None = None  # the step's last pitch; None: the step has no notes yet
 
     # -- reading words -------------------------------------------------------------------------
     def advance(self, word_id: int) -> None:
@@ -215,15 +269,13 @@ class WordGrammar:
         elif vocab.is_pitch(word_id):
             self._close_run()
             pitch = vocab.pitch_of(word_id)
-            if self._highest_in_step is not None and pitch <= self._highest_in_step:
-                self.step = self._next_note_end()
-            self._highest_in_step = pitch
+            self.step = self.onset_of(pitch)
+            self._last_in_step = pitch
             self._start_run("note")
             self._pitch = pitch
         elif word_id == vocab.sep_id:
             self._close_run()
-            self._implicit_gap = self._next_note_end() - self.step if self._ends else None
-            self._highest_before_sep = self._highest_in_step
+            self._at_sep()
             self._start_run("sep")
         elif word_id == vocab.end_id:
             self._close_run()
@@ -238,13 +290,25 @@ class WordGrammar:
             heapq.heappush(self._ends, self.step + self._run_total)
         elif self._run == "sep":
             self.step += self._run_total
-            self._highest_in_step = None
+            self._last_in_step = None
         self._run = None
+
+    def _at_sep(self) -> None:
+        """What an encoding notes when a sepxx begins."""
 
     def _next_note_end(self) -> int:
         while self._ends[0] <= self.step:
             heapq.heappop(self._ends)
         return self._ends[0]
+
+    def onset_of(self, pitch: int) -> int:
+        """The step at which a pitch word read now would start its note."""
+        if self._run == "sep":
+            return self.step + self._run_total
+        return self._onset_in_step(pitch)
+
+    def _onset_in_step(self, pitch: int) -> int:
+        return self.step
 
     def seal(self) -> None:
         """Treat the words so far as final (a primer): its last note may not be lengthened.
@@ -267,20 +331,103 @@ class WordGrammar:
             key: tuple = ("start",)
         elif self.ended:
             key = ("none",)
-        elif self._run is None:
-            key = ("first",)
-        elif self._run == "note":
-            key = ("durations", None) if self._run_total == 0 else ("after_note", self._run_open)
-        elif self._run_total == 0:
-            key = ("durations", self._dead_end_duration())
         else:
-            constrained = self._highest_before_sep is not None and (self._run_total == self._implicit_gap)
-            highest = self._highest_before_sep if constrained else None
-            key = ("after_sep", self._run_open, highest, self._dead_end_duration())
+            key = self._state_key()
         mask = self._masks.get(key)
         if mask is None:
             mask = self._masks[key] = self._build_mask(key)
         return mask
+
+    def _state_key(self) -> tuple:
+        """The key of the legal words after START: the masks of equal keys are shared."""
+        raise NotImplementedError
+
+    def _build_mask(self, key: tuple) -> np.ndarray:
+        vocab = self.vocab
+        mask = np.zeros(vocab.size, dtype=bool)
+        kind = key[0]
+        if kind == "start":
+            mask[vocab.start_id] = True
+        elif kind != "none":
+            self._build_run_mask(key, mask)
+        mask.flags.writeable = False
+        return mask
+
+    def _build_run_mask(self, key: tuple, mask: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _pitch_ids(self, lowest: int = LOWEST_PIANO_PITCH, highest: int = HIGHEST_PIANO_PITCH) -> slice:
+        """The ids of the pitch words from ``lowest`` to ``highest`` (empty when lowest > highest)."""
+        lowest, highest = max(lowest, LOWEST_PIANO_PITCH), min(highest, HIGHEST_PIANO_PITCH)
+        return slice(self.vocab.pitch_id(lowest), self.vocab.pitch_id(max(highest, lowest - 1)) + 1)
+
+
+class StepGrammar(Grammar):
+    """The steps encoding: ``sepxx dN`` before every step after the first, notes top down."""
+
+    def _state_key(self) -> tuple:
+        if self._run is None:  # after START, or after a sealed primer
+            return ("first", self._last_in_step)
+        if self._run_total == 0:
+            return ("durations",)
+        if self._run == "note":
+            return ("after_note", self._run_open, self._last_in_step)
+        return ("after_sep", self._run_open)
+
+    def _build_run_mask(self, key: tuple, mask: np.ndarray) -> None:
+        vocab = self.vocab
+        durations = slice(vocab.first_duration_id, vocab.size)
+        if key[0] == "first":  # a note (below the primer's last, in its step) or a gap
+            mask[self._pitch_ids(highest=HIGHEST_PIANO_PITCH if key[1] is None else key[1] - 1)] = True
+            mask[vocab.sep_id] = True
+        elif key[0] == "durations":
+            mask[durations] = True
+        elif key[0] == "after_note":  # a lower pitch in this step, the next step, or the end
+            mask[durations] = key[1]
+            mask[self._pitch_ids(highest=key[2] - 1)] = True
+            mask[vocab.sep_id] = True
+            mask[vocab.end_id] = True
+        else:  # after a gap: the new step's top note
+            mask[durations] = key[1]
+            mask[self._pitch_ids()] = True
+
+
+class ImplicitGrammar(Grammar):
+    """The implicit encoding: notes bottom up; a pitch not above the last one opens a new step."""
+
+    def reset(self) -> None:
+        super().reset()
+        self._highest_before_sep: int | None = None
+        self._implicit_gap: int | None = None  # at a sepxx: the gap an implicit step would make
+
+    def _onset_in_step(self, pitch: int) -> int:
+        if self._last_in_step is not None and pitch <= self._last_in_step:
+            return self._next_note_end_with_pending()
+        return self.step
+
+    def _next_note_end_with_pending(self) -> int:
+        """The next note end, counting the note whose run is being read as closed now."""
+        while self._ends and self._ends[0] <= self.step:
+            heapq.heappop(self._ends)
+        ends = self._ends[:1]
+        if self._run == "note" and self._run_total > 0:
+            ends.append(self.step + self._run_total)
+        return min(ends)
+
+    def _at_sep(self) -> None:
+        self._implicit_gap = self._next_note_end() - self.step if self._ends else None
+        self._highest_before_sep = self._last_in_step
+
+    def _state_key(self) -> tuple:
+        if self._run is None:  # after START, or after a sealed primer
+            return ("first",)
+        if self._run == "note":
+            return ("durations", None) if self._run_total == 0 else ("after_note", self._run_open)
+        if self._run_total == 0:
+            return ("durations", self._dead_end_duration())
+        constrained = self._highest_before_sep is not None and (self._run_total == self._implicit_gap)
+        highest = self._highest_before_sep if constrained else None
+        return ("after_sep", self._run_open, highest, self._dead_end_duration())
 
     def _dead_end_duration(self) -> int | None:
         """The duration word that would close a sepxx run with no legal pitch after it.
@@ -293,32 +440,30 @@ class WordGrammar:
         remaining = self._implicit_gap - self._run_total
         return remaining if 1 <= remaining < self.vocab.max_duration else None
 
-    def _build_mask(self, key: tuple) -> np.ndarray:
+    def _build_run_mask(self, key: tuple, mask: np.ndarray) -> None:
         vocab = self.vocab
-        mask = np.zeros(vocab.size, dtype=bool)
-        pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
         durations = slice(vocab.first_duration_id, vocab.size)
         kind = key[0]
-        if kind == "start":
-            mask[vocab.start_id] = True
-        elif kind == "first":
-            mask[pitches] = True
+        if kind == "first":
+            mask[self._pitch_ids()] = True
             mask[vocab.sep_id] = True
         elif kind == "durations":
             mask[durations] = True
         elif kind == "after_note":
             mask[durations] = key[1]
-            mask[pitches] = True
+            mask[self._pitch_ids()] = True
             mask[vocab.sep_id] = True
             mask[vocab.end_id] = True
         elif kind == "after_sep":
             mask[durations] = key[1]
-            lowest_allowed = LOWEST_PIANO_PITCH if key[2] is None else key[2] + 1
-            mask[vocab.pitch_id(min(lowest_allowed, HIGHEST_PIANO_PITCH + 1)) : pitches.stop] = True
+            mask[self._pitch_ids(LOWEST_PIANO_PITCH if key[2] is None else key[2] + 1)] = True
         if kind in ("durations", "after_sep") and key[-1] is not None:
             mask[vocab.duration_id(key[-1])] = False
-        mask.flags.writeable = False
-        return mask
+
+
+def word_grammar(vocab: WordVocabulary) -> Grammar:
+    """A fresh grammar for the vocabulary's encoding."""
+    return StepGrammar(vocab) if vocab.encoding == "steps" else ImplicitGrammar(vocab)
 
 
 def decode(ids: list[int], vocab: WordVocabulary, partial: bool = False, **piece_fields) -> NoteSequence:
@@ -328,7 +473,7 @@ def decode(ids: list[int], vocab: WordVocabulary, partial: bool = False, **piece
     any legal prefix decodes to the notes complete so far, plus the note being written.
     ``piece_fields`` (steps_per_quarter, tempos, time_signature, name) pass to the NoteSequence.
     """
-    grammar = WordGrammar(vocab)
+    grammar = word_grammar(vocab)
     for position, word_id in enumerate(ids):
         if not 0 <= word_id < vocab.size:
             raise CantorError(f"word id {word_id} at position {position} is not in the vocabulary")
@@ -356,7 +501,7 @@ class NoteStream:
 
     def __init__(self, vocab: WordVocabulary, primer_ids: list[int] | None = None) -> None:
         self.vocab = vocab
-        self.grammar = WordGrammar(vocab)
+        self.grammar = word_grammar(vocab)
         for word_id in primer_ids or [vocab.start_id]:
             self.grammar.advance(word_id)
         self.grammar.seal()
@@ -389,7 +534,7 @@ class NoteStream:
 
 def is_legal(ids: list[int], vocab: WordVocabulary) -> bool:
     """True when ``ids`` is a legal prefix of a piece."""
-    grammar = WordGrammar(vocab)
+    grammar = word_grammar(vocab)
     for word_id in ids:
         if not 0 <= word_id < vocab.size or not grammar.legal_mask()[word_id]:
             return False

@@ -31,6 +31,7 @@ class GenerationSettings:
     top_k: int | None = None  # None: off
     top_p: float = 1.0
     seed: int = 1
+    four_voices: bool = True  # at most 4 voices sounding, no semitone against a sounding note
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,8 @@ class Engine:
         self.data_root = Path(data_root).resolve()
         self.threads = threads
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["torch", "studio.engine.worker"])
+        # the server also forks the children that read a user's file (tokenizer/budget.py)
+        self._context.set_forkserver_preload(["torch", "studio.engine.worker", "tokenizer.readers", "music21"])
         self._received: deque = deque(maxlen=64)  # recent jobs, newest last
         self._queued: list = []  # jobs waiting for the worker, oldest first
         self._loads: dict[type, object] = {}  # the last load of each kind: replayed after a restart

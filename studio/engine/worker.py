@@ -40,6 +40,7 @@ from studio.engine import (
     Started,
     Word,
 )
+from tokenizer.constraints import VoiceRules
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
@@ -121,7 +122,7 @@ class Worker:
         model = WordModel(job.path)
         dataset = self._dataset_of(model.info)
         if dataset is not None:
-            model.check_vocabulary(dataset.vocab)
+            model.check_grid(dataset)
         self.model, self.dataset = model, dataset
         self.last_primer = None
         names = dataset.names() if dataset else []
@@ -178,7 +179,8 @@ class Worker:
         words: list[int] = []
         started = last_notes = time.perf_counter()
         notes = NoteStream(model.vocab, primer.ids if primer else None)
-        stream = model.stream_words(s.words, sampling, primer, cancel=self.cancel, stop_at_end=False)
+        rules = VoiceRules() if s.four_voices else None
+        stream = model.stream_words(s.words, sampling, primer, cancel=self.cancel, stop_at_end=False, rules=rules)
         for word_id in stream:
             words.append(word_id)
             notes.feed(word_id)
