@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.codebooks import Codebooks, load_vqvae
+from models.codebooks import CODES_PER_QUARTER, Codebooks, load_vqvae
 from models.sampling import SamplingSettings
 from models.slice_data import dataset_slices
 from models.vqvae import reconstruction_scores
@@ -28,6 +28,26 @@ from tokenizer.dataset import WordDataset
 VQVAE = Path("checkpoints/chorales_vqvae")
 ORIGINAL = Path("checkpoints/chorales_vqvae_original")
 PRIOR = Path("checkpoints/chorales_prior")
+
+
+def layout_table(quarters: np.ndarray, codes: int) -> np.ndarray:
+    """(16, K) log-frequencies of each code at each of a quarter's 16 positions (add-one)."""
+    counts = np.ones((CODES_PER_QUARTER, codes))
+    for position in range(CODES_PER_QUARTER):
+        counts[position] += np.bincount(quarters[:, position], minlength=codes)
+    return np.log(counts / counts.sum(axis=1, keepdims=True))
+
+
+def in_layout(quarters: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(Q,) bool: whether each quarter's codes fit the layout best at no shift. A quarter is 8
+    pitch bands x 2 eighths; a prior that lost the phase writes code j where position j + s
+    belongs, and then fits best at shift s."""
+    positions = np.arange(CODES_PER_QUARTER)
+    scores = np.stack(
+        [table[(positions + shift) % CODES_PER_QUARTER, quarters].sum(axis=1) for shift in range(CODES_PER_QUARTER)],
+        axis=1,
+    )
+    return scores.argmax(axis=1) == 0
 
 
 @torch.inference_mode()

@@ -104,15 +104,16 @@ class GeneratePanel:
         self.primer_slider = column.slider("Primer length", (1, 32), 8, lambda v: f"{int(v)} quarters", gap=6)
 
         row = column.section("SAMPLING")
-        self.four_voices = UICheckBox(
+        self.voice_rules = UICheckBox(
             pygame.Rect(row.right - 154, row.y, 18, 18),
-            "4 voices, no clashes",
+            "four-part rules",
             manager,
             side,
-            tool_tip_text="At most 4 notes sound at once, and no new note lies a semitone from a sounding one",
+            tool_tip_text="At most 4 notes at once, no new note a semitone from a sounding one, "
+            "no parallel fifths or octaves",
         )
-        if settings.four_voices:
-            self.four_voices.set_state(True)
+        if settings.voice_rules:
+            self.voice_rules.set_state(True)
         self.temperature = column.temperature()
         self.words = column.slider("Words to generate", (32, 2048), 512, lambda v: f"{int(v)}", click_increment=32)
         self.top_k = column.slider("Top-k", (0, vocabulary_size), 0, lambda v: "off" if int(v) == 0 else f"{int(v)}")
@@ -171,7 +172,7 @@ class GeneratePanel:
             top_k=top_k if top_k > 0 else None,
             top_p=1.0 if top_p >= 0.999 else round(top_p, 3),
             seed=self.seed.value,
-            four_voices=bool(self.four_voices.get_state()),
+            voice_rules=bool(self.voice_rules.get_state()),
         )
 
     def reset_sliders(self) -> None:
@@ -317,8 +318,8 @@ class GeneratePanel:
                 self.app_settings.random_seed = self.seed.random
                 self.app_settings.save()
                 return True
-            if event.ui_element is self.four_voices:
-                self.app_settings.four_voices = bool(self.four_voices.get_state())
+            if event.ui_element is self.voice_rules:
+                self.app_settings.voice_rules = bool(self.voice_rules.get_state())
                 self.app_settings.save()
                 return True
         if refresh_moved_slider(self.sliders, event):

@@ -29,7 +29,7 @@ class Settings:
     bpm: int = 96
     export_folder: str = ""
     random_seed: bool = True
-    four_voices: bool = True  # the word model's sampling constraint: at most 4 voices, no semitone clash
+    voice_rules: bool = True  # the word model's four-part rules (tokenizer/constraints.py)
     path: Path | None = None
     message: str = ""  # what was wrong with the file, said once at start-up
 

@@ -54,10 +54,12 @@ def test_sampled_output_obeys_four_voices_and_no_clash_every_time(encoding, seed
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_each_rule_holds_on_its_own(encoding):
-    two, _ = sample(encoding, VoiceRules(max_voices=2, no_clash=False), seed=5)
+    two, _ = sample(encoding, VoiceRules(max_voices=2, no_clash=False, no_parallels=False), seed=5)
     assert piece_features(two).max_sounding <= 2
-    free, _ = sample(encoding, VoiceRules(max_voices=None, no_clash=True), seed=5)
+    free, _ = sample(encoding, VoiceRules(max_voices=None, no_clash=True, no_parallels=False), seed=5)
     assert piece_features(free).clash == 0.0 and piece_features(free).max_sounding > 4
+    four, _ = sample(encoding, VoiceRules(max_voices=4, no_clash=False, no_parallels=True), seed=5)
+    assert piece_features(four).max_sounding <= 4 and piece_features(four).clash > 0
 
 
 def test_unconstrained_sampling_from_the_same_model_breaks_both_rules():
@@ -93,3 +95,32 @@ def test_the_primer_s_held_notes_count():
 def test_bad_rules_are_refused():
     with pytest.raises(ValueError, match="at least 1"):
         VoiceRules(max_voices=0)
+
+
+def test_a_gap_that_would_corner_the_rules_is_refused():
+    """Implicit encoding: a gap equal to the implicit one must be followed by a pitch above the
+    last step's highest (n73); at its landing four voices sound, so only they may be struck
+    again, all below: after that word no note could follow. The constraint refuses it."""
+    vocab = WordVocabulary(encoding="implicit")
+    constraint = constrained(vocab, VoiceRules(), "START n30 d1 n52 d8 n65 d8 n71 d8 n73 d8 sepxx")
+    mask = constraint.legal_mask()
+    assert not mask[vocab.duration_id(1)]  # lands at step 1, where the grammar wants > n73
+    assert mask[vocab.duration_id(2)]
+    constraint.advance(vocab.duration_id(2))
+    assert constraint.legal_mask()[vocab.pitch_id(73)] and constraint.relaxed == 0
+
+
+def test_parallel_fifths_and_octaves_after_a_four_voice_chord_are_refused():
+    vocab = WordVocabulary(encoding="steps")
+    # C5 F4 C4 C3, then the soprano rises to D5: the alto may not follow a fifth below (G4)
+    constraint = constrained(vocab, VoiceRules(), "START n72 d4 n65 d4 n60 d4 n48 d4 sepxx d4 n74 d4")
+    mask = constraint.legal_mask()
+    assert not mask[vocab.pitch_id(67)]  # F4-C5 was a fifth; G4-D5 would be one, both voices up
+    assert mask[vocab.pitch_id(65)] and mask[vocab.pitch_id(69)]  # the alto held, or a sixth
+    constraint.advance(vocab.pitch_id(69))
+    constraint.advance(vocab.duration_id(4))
+    constraint.advance(vocab.pitch_id(62))
+    constraint.advance(vocab.duration_id(4))
+    mask = constraint.legal_mask()
+    assert not mask[vocab.pitch_id(50)]  # C3-C5 to D3-D5: parallel octaves with the soprano
+    assert mask[vocab.pitch_id(43)]

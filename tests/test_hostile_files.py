@@ -85,13 +85,13 @@ def test_a_second_corruption_does_not_overwrite_the_first(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text", ['{"bpm": "fast"}', "[1]", "[" * 100_000 + "]" * 100_000, '{"bpm": 1e400}', '{"four_voices": "yes"}']
+    "text", ['{"bpm": "fast"}', "[1]", "[" * 100_000 + "]" * 100_000, '{"bpm": 1e400}', '{"voice_rules": "yes"}']
 )
 def test_bad_settings_fall_back_to_defaults_with_a_message(tmp_path, text):
     path = tmp_path / "settings.json"
     path.write_text(text)
     settings = Settings.load(path)
-    assert settings.bpm == Settings().bpm and settings.four_voices is True
+    assert settings.bpm == Settings().bpm and settings.voice_rules is True
     assert settings.message.startswith("settings.json")
 
 

@@ -95,19 +95,19 @@ def test_new_piece_generates_notes_and_the_canvas_shows_them(app):
     assert sum(pixel(app, n) == COLOURS["generated"] for n in visible) >= len(visible) // 2
 
 
-def test_the_four_voices_box_constrains_the_take_and_is_remembered(app):
+def test_the_voice_rules_box_constrains_the_take_and_is_remembered(app):
     from bench.metrics import piece_features
 
     panel = app.generate
-    assert panel.four_voices.get_state()  # on by default
+    assert panel.voice_rules.get_state()  # on by default
     generate_and_wait(app)
     constrained = piece_features(panel.result[1])
     assert constrained.max_sounding <= 4 and constrained.clash == 0.0
-    click(app, panel.four_voices.rect.center)
-    assert not panel.settings().four_voices
-    assert json.loads(app.settings.path.read_text())["four_voices"] is False
+    click(app, panel.voice_rules.rect.center)
+    assert not panel.settings().voice_rules
+    assert json.loads(app.settings.path.read_text())["voice_rules"] is False
     generate_and_wait(app)
-    assert app.engine.received[-1].settings.four_voices is False
+    assert app.engine.received[-1].settings.voice_rules is False
     free = piece_features(panel.result[1])
     assert free.max_sounding > 4 or free.clash > 0  # the tiny model alone breaks the rules
 

@@ -310,6 +310,11 @@ class Grammar:
     def _onset_in_step(self, pitch: int) -> int:
         return self.step
 
+    @property
+    def in_gap(self) -> bool:
+        """True while a sepxx run is read: a duration word may end it and move time on."""
+        return self._run == "sep"
+
     def seal(self) -> None:
         """Treat the words so far as final (a primer): its last note may not be lengthened.
 

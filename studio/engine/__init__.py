@@ -31,7 +31,7 @@ class GenerationSettings:
     top_k: int | None = None  # None: off
     top_p: float = 1.0
     seed: int = 1
-    four_voices: bool = True  # at most 4 voices sounding, no semitone against a sounding note
+    voice_rules: bool = True  # four-part rules: 4 voices, no semitone clash, no parallels
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,7 @@ class Worker:
         words: list[int] = []
         started = last_notes = time.perf_counter()
         notes = NoteStream(model.vocab, primer.ids if primer else None)
-        rules = VoiceRules() if s.four_voices else None
+        rules = VoiceRules() if s.voice_rules else None
         stream = model.stream_words(s.words, sampling, primer, cancel=self.cancel, stop_at_end=False, rules=rules)
         for word_id in stream:
             words.append(word_id)
