@@ -6,7 +6,8 @@
 Sets, each of N pieces with fixed seeds (0..N-1):
 - bach_test: the dataset's test chorales (the reference every overlap is measured against);
 - train: N train chorales, the ceiling;
-- word_new: the word model from START at the studio's defaults (temperature 1, 512 words);
+- word_new: the word model from START at the studio's defaults (temperature 1, 768 words, no
+  top-k or top-p; studio/engine's GenerationSettings);
 - word_continued: the word model continuing the first 4 bars of each test chorale (only the
   continuation is judged, not Bach's primer);
 - word_new_constrained: as word_new, with the sampler's musical constraints (at most 4 voices,
@@ -34,6 +35,7 @@ from models.codebooks import CODES_PER_QUARTER, Codebooks
 from models.ngram import KneserNeyTrigram
 from models.sampling import SamplingSettings
 from models.word_model import WordModel
+from studio.engine import GenerationSettings
 from tokenizer.cli import HelpFormatter, whole
 from tokenizer.constraints import VoiceRules
 from tokenizer.dataset import WordDataset
@@ -84,7 +86,8 @@ def word_pieces(
     pieces = []
     for seed in tqdm(range(n), desc="word model", unit="piece", leave=False):
         primer = model.primer(primers[seed % len(primers)]) if primers else None
-        settings = SamplingSettings(temperature=1.0, seed=seed)
+        studio = GenerationSettings()
+        settings = SamplingSettings(studio.temperature, studio.top_k, studio.top_p, seed)
         ids = list(model.stream_words(words, settings, primer, rules=VoiceRules() if constrained else None))
         pieces.append(model.continuation(ids, primer, name=f"seed {seed}").generated)
     return pieces
@@ -124,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated, from: " + ", ".join(SETS))
     parser.add_argument("--data", type=Path, default=Path("data/chorales"))
     parser.add_argument("--word", type=Path, default=Path("checkpoints/chorales_small"), help="word checkpoint")
-    parser.add_argument("--words", type=whole(16, 100_000), default=512, help="word budget a piece")
+    parser.add_argument(
+        "--words", type=whole(16, 100_000), default=GenerationSettings.words, help="word budget a piece (the studio's)"
+    )
     parser.add_argument("--vqvae", type=Path, default=Path("checkpoints/chorales_vqvae"))
     parser.add_argument("--prior", type=Path, default=Path("checkpoints/chorales_prior"))
     parser.add_argument("--threads", type=whole(1, 256), default=None, help="torch CPU threads")

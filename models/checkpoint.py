@@ -20,6 +20,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from models.gpt import GPT, GPTConfig
 from tokenizer.atomic import atomic_write, atomic_write_text
 from tokenizer.errors import CantorError
+from tokenizer.jsonfile import read_json
 
 FORMAT_VERSION = 1
 MAX_JSON_BYTES = 1 << 20  # a card is a few KB; anything past this is not one
@@ -54,17 +55,7 @@ def read_info(path: str | Path) -> dict:
     json_path = stem(path).with_suffix(".json")
     if not json_path.exists():
         raise CantorError(f"{json_path.name}: no such checkpoint")
-    if not json_path.is_file():
-        raise CantorError(f"{json_path.name}: not a regular file")
-    try:
-        with json_path.open("rb") as handle:
-            raw = handle.read(MAX_JSON_BYTES + 1)
-        if len(raw) > MAX_JSON_BYTES:
-            raise CantorError(f"{json_path.name}: larger than {MAX_JSON_BYTES // 1024} KB, not a checkpoint card")
-        info = json.loads(raw.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError) as err:
-        reason = "nested too deeply" if isinstance(err, RecursionError) else err
-        raise CantorError(f"{json_path.name}: the checkpoint's JSON is corrupt ({reason})") from None
+    info = read_json(json_path, MAX_JSON_BYTES)
     if not isinstance(info, dict) or info.get("format") != FORMAT_VERSION:
         raise CantorError(f"{json_path.name}: not a Cantor checkpoint of format {FORMAT_VERSION}")
     return info
@@ -212,10 +203,17 @@ def load_training_state(path: Path, model: torch.nn.Module, optimizer: torch.opt
         model.load_state_dict(model_state)
     except RuntimeError as err:
         raise CantorError(f"{path.name}: the training state does not fit this model ({err})") from None
-    opt_state: dict = {"state": {}, "param_groups": json.loads(metadata["param_groups"])}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            opt_state["state"].setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict(opt_state)
-    return json.loads(metadata["state"])
+    try:
+        opt_state: dict = {"state": {}, "param_groups": json.loads(metadata["param_groups"])}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                opt_state["state"].setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict(opt_state)
+        state = json.loads(metadata["state"])
+        if not isinstance(state, dict) or type(state.get("step")) is not int or state["step"] < 0:
+            raise ValueError("no step count")
+    except (KeyError, TypeError, ValueError, RuntimeError, RecursionError) as err:
+        reason = f"{type(err).__name__}: {err}"[:120]
+        raise CantorError(f"{path.name}: the training state is corrupt ({reason}); delete it to start over") from None
+    return state

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from models.gpt import GPT
 from models.ngram import KneserNeyTrigram, UnigramModel
 from models.word_model import WordModel
-from tokenizer.cli import HelpFormatter
+from tokenizer.cli import HelpFormatter, whole
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.words import encode
@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=None, help="default: the checkpoint's training data")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test")
-    parser.add_argument("--stride", type=int, default=None, help="window step in words (default: block / 8)")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--stride", type=whole(1, 8192), default=None, help="window step in words (default: block / 8)")
+    parser.add_argument("--threads", type=whole(1, 1024), default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

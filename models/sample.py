@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from models.sampling import SamplingSettings
 from models.word_model import Continuation, WordModel
-from tokenizer.cli import HelpFormatter
+from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.readers import read_piece
@@ -37,19 +37,21 @@ def write_continuation(result: Continuation, path: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--words", type=int, default=512, help="words to generate")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--words", type=whole(1, 100_000), default=768, help="words to generate")
+    parser.add_argument("--temperature", type=real(0.01, 100.0), default=1.0)
+    parser.add_argument("--top-k", type=whole(1, 100_000), default=None)
+    parser.add_argument("--top-p", type=real(1e-6, 1.0), default=1.0)
+    parser.add_argument("--seed", type=whole(0, 2**63 - 1), default=1)
     parser.add_argument("--out", type=Path, default=Path("piece.mid"))
     primer = parser.add_mutually_exclusive_group()
     primer.add_argument("--continue", dest="continue_file", type=Path, help="a MIDI or MusicXML file to continue")
     primer.add_argument("--dataset-piece", help="a piece of the prepared dataset to continue")
     parser.add_argument("--data", type=Path, default=None, help="with --dataset-piece (default: the checkpoint's)")
-    parser.add_argument("--quarters", type=int, default=8, help="with --dataset-piece: quarters of it to keep")
+    parser.add_argument(
+        "--quarters", type=whole(1, 10_000), default=8, help="with --dataset-piece: quarters of it to keep"
+    )
     parser.add_argument("--through-end", action="store_true", help="at END, start a new piece until --words")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=whole(1, 1024), default=None)
     parser.add_argument(
         "--window-shift",
         type=int,

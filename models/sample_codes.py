@@ -18,7 +18,7 @@ from models.codebooks import CODES_PER_QUARTER, Codebooks
 from models.sample import write_continuation
 from models.sampling import SamplingSettings
 from models.word_model import Continuation
-from tokenizer.cli import HelpFormatter
+from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.errors import CantorError
 from tokenizer.readers import read_piece
 
@@ -27,14 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--vqvae", type=Path, required=True)
     parser.add_argument("--prior", type=Path, required=True)
-    parser.add_argument("--quarters", type=int, default=48, help="quarter notes to generate")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quarters", type=whole(1, 10_000), default=48, help="quarter notes to generate")
+    parser.add_argument("--temperature", type=real(0.01, 100.0), default=1.0)
+    parser.add_argument("--top-k", type=whole(1, 100_000), default=None)
+    parser.add_argument("--top-p", type=real(1e-6, 1.0), default=1.0)
+    parser.add_argument("--seed", type=whole(0, 2**63 - 1), default=1)
     parser.add_argument("--continue", dest="continue_file", type=Path, help="a MIDI or MusicXML file to continue")
     parser.add_argument("--out", type=Path, default=Path("piece.mid"))
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=whole(1, 1024), default=None)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -20,7 +20,7 @@ import torch
 from models.gpt import GPT, SIZES, GPTConfig
 from models.training import TrainSettings, add_train_arguments, settings_from, train
 from tokenizer.augment import time_stretch
-from tokenizer.cli import HelpFormatter
+from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.words import encode
@@ -72,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/chorales"), help="a folder from tokenizer.prepare")
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
-    parser.add_argument("--block-size", type=int, default=256, help="context in words")
-    parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--max-transpose", type=int, default=6, help="semitones up and down")
+    parser.add_argument("--block-size", type=whole(8, 8192), default=256, help="context in words")
+    parser.add_argument("--dropout", type=real(0.0, 0.9), default=0.1)
+    parser.add_argument("--max-transpose", type=whole(0, 24), default=6, help="semitones up and down")
     parser.add_argument(
         "--stretch",
         type=float,
@@ -116,15 +116,19 @@ def main(argv: list[str] | None = None) -> int:
             "augmentation": {"max_transpose": args.max_transpose, "stretch": args.stretch},
         },
     }
-    train(
-        model,
-        loss_fn=lambda m, batch: m(batch[0], batch[1])[1],
-        get_batch=lambda split, rng, n: random_windows(splits[split], rng, n, args.block_size),
-        out=out,
-        settings=settings_from(args),
-        card=card,
-        items_per_batch=args.block_size,
-    )
+    try:
+        train(
+            model,
+            loss_fn=lambda m, batch: m(batch[0], batch[1])[1],
+            get_batch=lambda split, rng, n: random_windows(splits[split], rng, n, args.block_size),
+            out=out,
+            settings=settings_from(args),
+            card=card,
+            items_per_batch=args.block_size,
+        )
+    except CantorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -24,7 +24,7 @@ import torch
 from models.codebooks import CODES_PER_QUARTER
 from models.gpt import GPT, SIZES, GPTConfig
 from models.training import TrainSettings, add_train_arguments, settings_from, train
-from tokenizer.cli import HelpFormatter
+from tokenizer.cli import HelpFormatter, real
 from tokenizer.errors import CantorError
 
 DEFAULTS = TrainSettings(steps=2000, batch_size=32, lr=2e-3, min_lr=2e-4, warmup=100, eval_every=200, eval_batches=10)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--codes", type=Path, default=Path("data/chorales/codes"))
     parser.add_argument("--size", choices=sorted(SIZES), default="mini")
-    parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--dropout", type=real(0.0, 0.9), default=0.1)
     parser.add_argument("--out", type=Path, default=Path("checkpoints/chorales_prior"))
     add_train_arguments(parser, DEFAULTS)
     args = parser.parse_args(argv)
@@ -98,15 +98,19 @@ def main(argv: list[str] | None = None) -> int:
             "train_codes": len(data["train"][0]),
         },
     }
-    train(
-        model,
-        loss_fn=lambda m, batch: m(batch[0], batch[1], phases=batch[2])[1],
-        get_batch=lambda split, rng, n: windows(*data[split][:3], rng, n),
-        out=args.out,
-        settings=settings_from(args),
-        card=card,
-        items_per_batch=BLOCK,
-    )
+    try:
+        train(
+            model,
+            loss_fn=lambda m, batch: m(batch[0], batch[1], phases=batch[2])[1],
+            get_batch=lambda split, rng, n: windows(*data[split][:3], rng, n),
+            out=args.out,
+            settings=settings_from(args),
+            card=card,
+            items_per_batch=BLOCK,
+        )
+    except CantorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -19,7 +19,7 @@ import torch
 from models.slice_data import SliceBatches, dataset_slices
 from models.training import TrainSettings, add_train_arguments, settings_from, train
 from models.vqvae import VQVAE, VQVAEConfig, reconstruction_scores
-from tokenizer.cli import HelpFormatter
+from tokenizer.cli import HelpFormatter, whole
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 
@@ -39,10 +39,10 @@ DEFAULTS = TrainSettings(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/chorales"))
-    parser.add_argument("--codes", type=int, default=16, help="codebook size K (2-512)")
-    parser.add_argument("--hidden", type=int, default=VQVAEConfig.hidden)
+    parser.add_argument("--codes", type=whole(2, 512), default=16, help="codebook size K")
+    parser.add_argument("--hidden", type=whole(1, 1024), default=VQVAEConfig.hidden)
     parser.add_argument("--original", action="store_true", help="random init, gradient codebook, no restart, BCE")
-    parser.add_argument("--max-transpose", type=int, default=6)
+    parser.add_argument("--max-transpose", type=whole(0, 24), default=6)
     parser.add_argument("--out", type=Path, default=Path("checkpoints/chorales_vqvae"))
     add_train_arguments(parser, DEFAULTS)
     args = parser.parse_args(argv)
@@ -72,16 +72,20 @@ def main(argv: list[str] | None = None) -> int:
             "configuration": "original (anchor)" if args.original else "Cantor",
         },
     }
-    train(
-        model,
-        loss_fn=lambda m, batch: m(batch[0])[2],
-        get_batch=lambda split, rng, n: (batches[split].batch(rng, n, augment=split == "train"),),
-        out=args.out,
-        settings=settings_from(args),
-        card=card,
-        items_per_batch=1,
-        evaluate_extra=lambda m: reconstruction_scores(m, held_out),
-    )
+    try:
+        train(
+            model,
+            loss_fn=lambda m, batch: m(batch[0])[2],
+            get_batch=lambda split, rng, n: (batches[split].batch(rng, n, augment=split == "train"),),
+            out=args.out,
+            settings=settings_from(args),
+            card=card,
+            items_per_batch=1,
+            evaluate_extra=lambda m: reconstruction_scores(m, held_out),
+        )
+    except CantorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

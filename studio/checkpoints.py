@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from tokenizer.errors import CantorError
+from tokenizer.jsonfile import read_json
+
+MAX_CARD_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -20,12 +24,12 @@ def list_checkpoints(folder: Path, kind: str = "word") -> list[CheckpointEntry]:
     entries = []
     for json_path in sorted(Path(folder).glob("*.json")):
         try:
-            info = json.loads(json_path.read_text())
+            info = read_json(json_path, MAX_CARD_BYTES)
             if info.get("kind") != kind:
                 continue
             card = info.get("model_card", {})
             label = f"{json_path.stem} · {card.get('size', '?')} · val {card.get('val_loss', float('nan')):.3f}"
-        except (OSError, ValueError, AttributeError, TypeError):
+        except (CantorError, AttributeError, TypeError, ValueError):
             label = f"{json_path.stem} · unreadable"
         entries.append(CheckpointEntry(json_path.stem, json_path.with_suffix(""), label))
     return entries

@@ -36,7 +36,7 @@ from tokenizer.notes import NoteSequence
 MARGIN = 12
 RANDOM_PIECE = "Random piece"
 STRETCH = {"left": "left", "right": "right", "top": "top", "bottom": "bottom"}
-DEFAULTS = {"temperature": 1.0, "words": 512, "top_k": 0, "top_p": 1.0, "primer": 8}
+DEFAULTS = {"temperature": 1.0, "words": eng.GenerationSettings.words, "top_k": 0, "top_p": 1.0, "primer": 8}
 NO_CHECKPOINT = "No checkpoint found"
 TRAIN_HINT = "No checkpoint in checkpoints/. Train one: python -m models.train_gpt --data data/chorales --size small"
 
@@ -115,7 +115,9 @@ class GeneratePanel:
         if settings.voice_rules:
             self.voice_rules.set_state(True)
         self.temperature = column.temperature()
-        self.words = column.slider("Words to generate", (32, 2048), 512, lambda v: f"{int(v)}", click_increment=32)
+        self.words = column.slider(
+            "Words to generate", (32, 2048), DEFAULTS["words"], lambda v: f"{int(v)}", click_increment=32
+        )
         self.top_k = column.slider("Top-k", (0, vocabulary_size), 0, lambda v: "off" if int(v) == 0 else f"{int(v)}")
         self.top_p = column.slider(
             "Top-p", (0.5, 1.0), 1.0, lambda v: "off" if v >= 0.999 else f"{v:.2f}", click_increment=0.01, gap=4

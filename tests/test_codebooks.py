@@ -206,3 +206,16 @@ def test_encode_codes_then_train_prior_makes_a_matching_pair(tmp_path, chorales)
     assert train_prior_main([*args, "--batch-size", "4", "--threads", "1", "--out", str(out)]) == 0
     pair = Codebooks(SHIPPED_VQVAE, out)
     assert pair.prior.config.vocab_size == 17 and pair.prior.config.block_size == 192
+
+
+def test_the_layout_measure_knows_real_quarters_and_finds_a_shifted_phase():
+    from bench.codebooks import in_layout, layout_table
+
+    def split(name: str) -> np.ndarray:
+        return np.fromfile(f"data/chorales/codes/{name}.bin", dtype=np.uint16).reshape(-1, 16).astype(np.int64)
+
+    table = layout_table(split("train"), 16)
+    val = split("val")
+    assert in_layout(val, table).mean() > 0.9
+    for shift in (1, 2, 8, 15):  # a prior out of phase writes each code where another position belongs
+        assert in_layout(np.roll(val, shift, axis=1), table).mean() < 0.05

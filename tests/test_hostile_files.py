@@ -260,3 +260,18 @@ def test_prepare_goes_on_past_a_file_that_hangs(tmp_path, capsys):
     assert prepare_main(*args) == 0
     said = capsys.readouterr()
     assert "hang.abc: still reading after 3 s" in said.err and "prepared 1 pieces" in said.out
+
+
+def test_the_checkpoint_list_survives_nested_and_endless_cards(tmp_path, tiny_word_checkpoint):
+    import os
+    import shutil
+
+    from studio.checkpoints import list_checkpoints
+
+    for suffix in (".json", ".safetensors"):
+        shutil.copy(tiny_word_checkpoint.with_suffix(suffix), (tmp_path / "good").with_suffix(suffix))
+    (tmp_path / "nested.json").write_text("[" * 100_000 + "]" * 100_000)
+    os.symlink("/dev/zero", tmp_path / "endless.json")
+    labels = {entry.name: entry.label for entry in list_checkpoints(tmp_path)}
+    assert labels["nested"] == "nested · unreadable" and labels["endless"] == "endless · unreadable"
+    assert labels["good"].startswith("good · tiny")

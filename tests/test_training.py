@@ -280,8 +280,33 @@ def test_missing_vocabulary_and_nan_weights_are_refused(tiny_word_checkpoint, tm
     with pytest.raises(CantorError, match="vocabulary"):
         WordModel(edited_copy(tiny_word_checkpoint, tmp_path, no_vocabulary))
     copy = edited_copy(tiny_word_checkpoint, tmp_path, lambda info: None)
-    weights = load_file(str(copy.with_suffix(".safetensors")))
+    weights = {key: value.clone() for key, value in load_file(str(copy.with_suffix(".safetensors"))).items()}
     weights["transformer.h.0.mlp.c_fc.weight"][0, 0] = float("nan")
     save_file(weights, str(copy.with_suffix(".safetensors")))
     with pytest.raises(CantorError, match=r"c_fc\.weight holds NaN"):
         WordModel(copy)
+
+
+def test_resuming_from_a_corrupt_training_state_says_so_in_one_line(tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path / "run"
+    args = [*TINY, "--steps", "2", "--eval-every", "2", "--checkpoint-every", "2", "--out", str(out)]
+    assert train_main(args) == 0
+    capsys.readouterr()
+    state = out.with_suffix(".train.safetensors")
+    good = state.read_bytes()
+    tensors = {key: value.clone() for key, value in load_file(str(state)).items()}  # not a view of the file
+    corruptions = {
+        "truncated": lambda: state.write_bytes(good[: len(good) // 2]),
+        "garbage": lambda: state.write_bytes(b"\x00\xff" * 4096),
+        "no metadata": lambda: save_file(tensors, str(state)),
+        "bad metadata": lambda: save_file(tensors, str(state), metadata={"state": "{", "param_groups": "[]"}),
+        "other model": lambda: save_file({"model.wte": torch.zeros(3)}, str(state), metadata={"state": "{}"}),
+    }
+    for name, corrupt in corruptions.items():
+        corrupt()
+        assert train_main([*args, "--resume"]) == 1, name
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("error:")]
+        assert lines and lines[0].startswith("error: run.train.safetensors: the training state"), name

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from tokenizer.atomic import atomic_write_bytes, atomic_write_text
 from tokenizer.budget import DEFAULT_BUDGET, Budget
-from tokenizer.cli import HelpFormatter, real
+from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.dataset import SPLITS, split_of
 from tokenizer.errors import CantorError
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", help="the dataset's name: writes data/NAME/ (default: chorales)")
     parser.add_argument("--steps-per-quarter", type=int, default=4, choices=(4, 8, 12))
     parser.add_argument("--encoding", choices=ENCODINGS, default="implicit", help="word order (tokenizer/words.py)")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--workers", type=whole(1, 256), default=None, help="processes (default: all cores)")
     parser.add_argument("--data-root", type=Path, default=Path("data"))
     parser.add_argument("--overwrite", action="store_true", help="replace a dataset of the same name")
     parser.add_argument("--timeout", type=real(1, 3600), default=60.0, help="seconds to read one file")
