@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(0, len(codes), 256):
         pipeline.decode_slices(codes[i : i + 256])
     decode_s = time.perf_counter() - started
-    print(f"{len(val)} held-out quarters, 1 torch thread")
+    print(f"{len(val)} held-out chorale quarters, 1 torch thread")
     print(f"encode {len(val) / encode_s:,.0f} quarters/s   decode {len(val) / decode_s:,.0f} quarters/s")
 
     held_out = {
@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "not chorales": torch.from_numpy(not_chorale_slices().astype(np.float32)),
     }
     paths = [p for p in (args.vqvae, ORIGINAL, *args.compare) if p.with_suffix(".json").exists()]
+    print(f"{len(held_out['not chorales'])} quarters of {len(NOT_CHORALES)} pieces that are not chorales")
     reconstruction_rows(paths, held_out)
 
     train_codes = np.fromfile(args.codes / "train.bin", dtype=np.uint16).reshape(-1, CODES_PER_QUARTER)

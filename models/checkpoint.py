@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
@@ -157,11 +158,17 @@ def load_gpt(path: str | Path, kind: str) -> tuple[GPT, dict]:
     if info.get("kind") != kind:
         raise CantorError(f"{name}: a {info.get('kind')!r} checkpoint, not a {kind!r} one")
     config = gpt_config_from(info, name)
+    return build_checked(path, lambda: GPT(config)), info
+
+
+def build_checked(path: str | Path, make: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    """``make()``'s model with the checkpoint's weights, in eval mode: the shapes are compared on
+    the meta device first, so a card that does not match its weights allocates nothing."""
     with torch.device("meta"):
-        check_shapes(path, GPT(config))
-    model = GPT(config)
+        check_shapes(path, make())
+    model = make()
     load_weights(path, model)
-    return model.eval(), info
+    return model.eval()
 
 
 # -- training state for --resume ---------------------------------------------------------------

@@ -17,10 +17,9 @@ import numpy as np
 import torch
 
 from models.checkpoint import (
-    check_shapes,
+    build_checked,
     config_from,
     load_gpt,
-    load_weights,
     read_info,
     stem,
     steps_per_quarter_of,
@@ -49,11 +48,7 @@ def load_vqvae(path: str | Path) -> tuple[VQVAE, dict]:
     if info.get("kind") != "vqvae":
         raise CantorError(f"{name}: a {info.get('kind')!r} checkpoint, not a VQ-VAE")
     config = config_from(VQVAEConfig, info.get("vqvae_config"), name, VQVAE_LIMITS)
-    with torch.device("meta"):
-        check_shapes(path, VQVAE(config))
-    model = VQVAE(config)
-    load_weights(path, model)
-    return model.eval(), info
+    return build_checked(path, lambda: VQVAE(config)), info
 
 
 class NoStart:

@@ -150,8 +150,10 @@ def test_cli_continue_keeps_the_primer_and_counts_dropped_notes(tmp_path, capsys
 @pytest.mark.parametrize("bad", [["--quarters", "0"], ["--quarters", "-3"], ["--top-k", "0"]])
 def test_bad_arguments_give_one_clear_error(tmp_path, capsys, bad):
     args = ["--vqvae", str(SHIPPED_VQVAE), "--prior", str(make_prior(tmp_path)), "--out", str(tmp_path / "x.mid")]
-    assert sample_codes_main([*args, *bad]) == 1
-    assert capsys.readouterr().err.startswith("error: ")
+    with pytest.raises(SystemExit) as exit_info:
+        sample_codes_main([*args, *bad])
+    assert exit_info.value.code == 2
+    assert f"argument {bad[0]}: {bad[1]} is outside" in capsys.readouterr().err
 
 
 def test_a_piece_shorter_than_a_quarter_is_refused():

@@ -95,12 +95,21 @@ def test_learned_positions_refuse_to_roll_a_full_cache(learned_model):
             learned_model(torch.tensor([[1]]), cache=cache)
 
 
-def test_checkpoints_from_before_rotary_positions_load_with_learned_ones():
-    from models.word_model import WordModel
+def test_checkpoints_from_before_rotary_positions_load_with_learned_ones(learned_model, tmp_path):
+    """A card written before rotary positions and phases names neither: it loads as learned."""
+    import json
 
-    word_model = WordModel("checkpoints/chorales_small")
-    assert word_model.model.config.positions == "learned"
-    assert "wpe" in dict(word_model.model.transformer.named_children())
+    from models.checkpoint import load_gpt, save_checkpoint
+
+    info = {"kind": "prior", "model_config": learned_model.config.to_json()}
+    path = save_checkpoint(tmp_path / "old", learned_model, info)
+    card = json.loads(path.with_suffix(".json").read_text())
+    del card["model_config"]["positions"], card["model_config"]["phase_period"]
+    path.with_suffix(".json").write_text(json.dumps(card))
+    model, _ = load_gpt(path, "prior")
+    assert model.config.positions == "learned" and model.config.phase_period == 0
+    assert "wpe" in dict(model.transformer.named_children())
+    assert torch.equal(model.transformer.wpe.weight, learned_model.transformer.wpe.weight)
 
 
 def test_same_seed_same_output_and_other_seed_differs(model):
