@@ -109,7 +109,7 @@ def prepare(
     out: Path,
     steps_per_quarter: int = 4,
     workers: int | None = None,
-    encoding: str = "implicit",
+    encoding: str = "steps",
     budget: Budget = DEFAULT_BUDGET,
 ) -> tuple[int, list[tuple[str, str]]]:
     """Encode ``sources`` into ``out``; returns (pieces prepared, [(name, reason skipped)]).
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, help="a folder of MIDI/MusicXML files (default: the Bach chorales)")
     parser.add_argument("--name", help="the dataset's name: writes data/NAME/ (default: chorales)")
     parser.add_argument("--steps-per-quarter", type=int, default=4, choices=(4, 8, 12))
-    parser.add_argument("--encoding", choices=ENCODINGS, default="implicit", help="word order (tokenizer/words.py)")
+    parser.add_argument("--encoding", choices=ENCODINGS, default="steps", help="word order (tokenizer/words.py)")
     parser.add_argument("--workers", type=whole(1, 256), default=None, help="processes (default: all cores)")
     parser.add_argument("--data-root", type=Path, default=Path("data"))
     parser.add_argument("--overwrite", action="store_true", help="replace a dataset of the same name")
