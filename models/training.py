@@ -14,7 +14,9 @@ import math
 import os
 import platform
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +53,10 @@ class TrainSettings:
 
 
 MAX_STEPS = 10_000_000
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, defaults: TrainSettings) -> None:
@@ -276,9 +282,13 @@ def train(
 
     model.train()
     bar = tqdm(total=settings.steps, initial=state["step"], desc=out.name, disable=not env.is_main, dynamic_ncols=True)
+    # SIGTERM (a kill, a scheduler's stop) is handled like Ctrl+C, which a run started in the
+    # background with & never receives: the steps since the last checkpoint are kept
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         run_steps(bar)
-    except KeyboardInterrupt:  # Ctrl+C: keep what was learnt since the last checkpoint
+    except KeyboardInterrupt:  # Ctrl+C or SIGTERM: keep what was learnt since the last checkpoint
         bar.close()
         if env.is_main:
             if state["step"] == 0:
@@ -288,6 +298,9 @@ def train(
                 saved = f"saved {out}.safetensors: continue with --resume"
                 print(f"stopped at step {state['step']}; {saved}", file=sys.stderr)
         raise SystemExit(130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     bar.close()
     if env.world_size > 1:
         dist.destroy_process_group()

@@ -87,6 +87,23 @@ def test_a_run_killed_with_sigkill_leaves_loadable_files_and_resumes(tmp_path):
     assert not list(tmp_path.glob(".*.tmp")), "the resumed run sweeps the killed run's temp files"
 
 
+def test_sigterm_saves_like_ctrl_c_even_for_a_run_in_the_background(tmp_path):
+    out = tmp_path / "stopped"
+    args = [*TINY, "--steps", "4000", "--eval-every", "10000", "--checkpoint-every", "5", "--out", str(out)]
+    proc = run_module("models.train_gpt", *args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "stopped.train.safetensors").exists():  # training runs
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    said = [line for line in err.splitlines() if "stopped at step" in line]
+    assert said and "saved" in said[0]
+    step = int(said[0].split("stopped at step ")[1].split(";")[0])
+    assert step > 0 and read_info(out)["model_card"]["steps"] == step
+
+
 def test_ddp_smoke_run_on_gloo_with_two_processes(tmp_path):
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).parent / "torchrun"
