@@ -11,6 +11,7 @@
 - the share of quarters in the VQ-VAE's layout (8 pitch bands x 2 eighths): each quarter's best
   cyclic shift against the per-position code frequencies of the train split must be 0. Measured
   on real val quarters, and on ``--seeds`` pieces of 48 quarters written by the prior;
+- the prior's loss on the val split's codes in bits per quarter (16 codes), comparable across K;
 - the time to write 48 quarters with the prior: the sampler (a rotary prior rolls its KV cache,
   one step per code, always the full 192-code context), beside a full recompute of the last 192
   codes for every code (nanoGPT's generate) over the same weights.
@@ -19,6 +20,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 import time
 from pathlib import Path
 
@@ -28,9 +31,11 @@ import torch
 from models.codebooks import CODES_PER_QUARTER, Codebooks, load_vqvae
 from models.sampling import SamplingSettings
 from models.slice_data import dataset_slices
+from models.train_prior import BLOCK, code_streams
 from models.vqvae import reconstruction_scores
 from tokenizer.cli import HelpFormatter, whole
 from tokenizer.dataset import WordDataset
+from tokenizer.errors import CantorError
 from tokenizer.readers import read_music21
 from tokenizer.slices import piece_to_slices
 
@@ -86,6 +91,28 @@ def full_recompute(model, prompt: list[int], count: int, codes: int, seed: int) 
         idx = torch.cat([idx, torch.multinomial(probs, 1, generator=generator)[None]], dim=1)
 
 
+@torch.inference_mode()
+def bits_per_quarter(model, codes_folder: Path) -> float:
+    """The prior's mean negative log-likelihood of the val codes, in bits per 16 codes: windows of
+    192 codes laid end to end over the split, every code predicted (the start token is never a
+    target). A K-way choice costs log2(K) bits a code, so this is what compares priors across K."""
+    stream, phases, _, k = code_streams(codes_folder, "val")
+    nats, count = 0.0, 0
+    for start in range(0, len(stream) - 1, BLOCK):
+        inputs = torch.from_numpy(stream[start : start + BLOCK])[None]
+        targets = torch.from_numpy(stream[start + 1 : start + BLOCK + 1])[None]
+        inputs = inputs[:, : targets.size(1)]
+        window_phases = (
+            torch.from_numpy(phases[start : start + inputs.size(1)])[None] if model.config.phase_period else None
+        )
+        logits, _ = model(inputs, phases=window_phases)
+        losses = torch.nn.functional.cross_entropy(logits[0].float(), targets[0], reduction="none")
+        keep = targets[0] != k
+        nats += losses[keep].sum().item()
+        count += int(keep.sum())
+    return nats / count * CODES_PER_QUARTER / math.log(2)
+
+
 def not_chorale_slices() -> np.ndarray:
     return np.concatenate([piece_to_slices(read_music21(name))[0] for name in NOT_CHORALES])
 
@@ -106,7 +133,9 @@ def reconstruction_rows(paths: list[Path], held_out: dict[str, torch.Tensor]) ->
             )
 
 
-def prior_rows(pipeline: Codebooks, val_codes: np.ndarray, train_codes: np.ndarray, seeds: int) -> None:
+def prior_rows(
+    pipeline: Codebooks, val_codes: np.ndarray, train_codes: np.ndarray, codes_folder: Path, seeds: int
+) -> None:
     table = layout_table(train_codes, pipeline.codes)
     print(f"\nquarters in the layout: real val quarters {in_layout(val_codes, table).mean():.1%}", end="")
     if pipeline.prior is None:
@@ -120,6 +149,8 @@ def prior_rows(pipeline: Codebooks, val_codes: np.ndarray, train_codes: np.ndarr
         generated.append(np.asarray(codes).reshape(-1, CODES_PER_QUARTER))
     quarters = np.concatenate(generated)
     print(f", the prior's {len(quarters)} quarters ({seeds} seeds) {in_layout(quarters, table).mean():.1%}")
+    bits = bits_per_quarter(pipeline.prior, codes_folder)
+    print(f"the prior on the val codes: {bits:.1f} bits per quarter ({bits / CODES_PER_QUARTER:.3f} a code)")
     started = time.perf_counter()
     full_recompute(pipeline.prior, [pipeline.start_id], QUARTERS * CODES_PER_QUARTER, pipeline.codes, 0)
     recompute = time.perf_counter() - started
@@ -139,8 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=whole(1, 100), default=12, help="pieces the prior writes")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    val, _ = dataset_slices(WordDataset("data/chorales"), "val")
-    pipeline = Codebooks(args.vqvae, args.prior if args.prior.with_suffix(".json").exists() else None)
+    try:
+        val, _ = dataset_slices(WordDataset("data/chorales"), "val")
+        pipeline = Codebooks(args.vqvae, args.prior)
+        for path in args.compare:
+            load_vqvae(path)
+    except CantorError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     started = time.perf_counter()
     codes = np.concatenate([pipeline.encode(val[i : i + 256]) for i in range(0, len(val), 256)])
     encode_s = time.perf_counter() - started
@@ -160,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     reconstruction_rows(paths, held_out)
 
     train_codes = np.fromfile(args.codes / "train.bin", dtype=np.uint16).reshape(-1, CODES_PER_QUARTER)
-    prior_rows(pipeline, codes, train_codes.astype(np.int64), args.seeds)
+    prior_rows(pipeline, codes, train_codes.astype(np.int64), args.codes, args.seeds)
     return 0
 
 

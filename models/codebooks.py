@@ -25,14 +25,14 @@ from models.checkpoint import (
     steps_per_quarter_of,
 )
 from models.sampling import SamplingSettings, stream
-from models.vqvae import VQVAE, VQVAEConfig, f1, onsets
+from models.vqvae import MAX_CODES, VQVAE, VQVAEConfig, f1, onsets
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
 from tokenizer.slices import piece_to_slices, slices_to_piece
 
 CODES_PER_QUARTER = 16
 VQVAE_LIMITS = {  # the ranges a VQVAEConfig in a checkpoint may take
-    "codes": (2, 512),
+    "codes": (2, MAX_CODES),
     "code_dim": (1, 1_024),
     "hidden": (1, 1_024),
     "commitment": (0.0, 100.0),
@@ -47,7 +47,10 @@ def load_vqvae(path: str | Path) -> tuple[VQVAE, dict]:
     name = stem(path).name
     if info.get("kind") != "vqvae":
         raise CantorError(f"{name}: a {info.get('kind')!r} checkpoint, not a VQ-VAE")
-    config = config_from(VQVAEConfig, info.get("vqvae_config"), name, VQVAE_LIMITS)
+    config = info.get("vqvae_config")
+    if isinstance(config, dict):
+        config = {"fsq_levels": "", **config}  # checkpoints from before FSQ
+    config = config_from(VQVAEConfig, config, name, VQVAE_LIMITS)
     return build_checked(path, lambda: VQVAE(config)), info
 
 
@@ -80,18 +83,37 @@ class Codebooks:
         self.warning = ""  # a pair that loads but may not belong together
         if prior_path is not None:
             self.prior, self.prior_info = load_gpt(prior_path, "prior")
-            prior_codes = self.prior_info.get("codes")
-            if prior_codes != self.codes or self.prior.config.vocab_size != self.codes + 1:
-                raise CantorError(
-                    f"{stem(prior_path).name} was trained on {prior_codes} codes, "
-                    f"but {stem(vqvae_path).name} has {self.codes}: pick a matching pair"
-                )
-            trained_on = self.prior_info.get("vqvae")
-            if trained_on != stem(vqvae_path).name:
-                self.warning = (
-                    f"{stem(prior_path).name} was trained on the codes of {trained_on or 'another VQ-VAE'}, "
-                    f"not of {stem(vqvae_path).name}: its pieces may not make sense"
-                )
+            self.warning = self._check_pair(stem(vqvae_path).name, stem(prior_path).name)
+
+    def _check_pair(self, vqvae: str, prior: str) -> str:
+        """CantorError if the prior cannot write this VQ-VAE's codes: another K, another number
+        of codes a quarter, or phases of another period. A warning (or "") for a pair that fits
+        but was not trained together, or a prior that does not know where a quarter begins."""
+        info, config = self.prior_info, self.prior.config
+        prior_codes = info.get("codes")
+        if prior_codes != self.codes or config.vocab_size != self.codes + 1:
+            raise CantorError(
+                f"{prior} was trained on {prior_codes} codes, but {vqvae} has {self.codes}: pick a matching pair"
+            )
+        per_quarter = info.get("codes_per_quarter", CODES_PER_QUARTER)
+        if per_quarter != CODES_PER_QUARTER:
+            raise CantorError(
+                f"{prior} writes {per_quarter} codes a quarter, but {vqvae}'s layout has {CODES_PER_QUARTER}"
+            )
+        if config.phase_period not in (0, CODES_PER_QUARTER):
+            raise CantorError(
+                f"{prior} counts phases over {config.phase_period} codes, "
+                f"but a quarter of {vqvae} is {CODES_PER_QUARTER}"
+            )
+        trained_on = info.get("vqvae")
+        if trained_on != vqvae:
+            other = trained_on or "another VQ-VAE"
+            return f"{prior} was trained on the codes of {other}, not of {vqvae}: its pieces may not make sense"
+        if not config.phase_period:
+            return (
+                f"{prior} does not know where a quarter begins (no phases): its codes may drift out of {vqvae}'s layout"
+            )
+        return ""
 
     @property
     def start_id(self) -> int:

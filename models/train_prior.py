@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "kind": "prior",
         "model_config": config.to_json(),
         "codes": k,
+        "codes_per_quarter": CODES_PER_QUARTER,
         "vqvae": index["vqvae"],
         "items": "codes",
         "model_card": {

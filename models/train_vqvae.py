@@ -10,6 +10,7 @@ reconstruction, codebook perplexity and dead codes.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 
 from models.slice_data import SliceBatches, dataset_slices
 from models.training import TrainSettings, add_train_arguments, settings_from, train
-from models.vqvae import VQVAE, VQVAEConfig, reconstruction_scores
+from models.vqvae import MAX_CODES, VQVAE, VQVAEConfig, parse_levels, reconstruction_scores
 from tokenizer.cli import HelpFormatter, whole
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
@@ -39,7 +40,10 @@ DEFAULTS = TrainSettings(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/chorales"))
-    parser.add_argument("--codes", type=whole(2, 512), default=16, help="codebook size K")
+    parser.add_argument("--codes", type=whole(2, MAX_CODES), default=16, help="codebook size K")
+    parser.add_argument(
+        "--fsq", default="", metavar="LEVELS", help="finite scalar quantization, e.g. 8,5,5,5 (K = 1000)"
+    )
     parser.add_argument("--hidden", type=whole(1, 1024), default=VQVAEConfig.hidden)
     parser.add_argument("--original", action="store_true", help="random init, gradient codebook, no restart, BCE")
     parser.add_argument("--max-transpose", type=whole(0, 24), default=6)
@@ -47,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     add_train_arguments(parser, DEFAULTS)
     args = parser.parse_args(argv)
     try:
-        config = VQVAEConfig(codes=args.codes, hidden=args.hidden, original=args.original)
+        codes = math.prod(parse_levels(args.fsq)) if args.fsq else args.codes
+        config = VQVAEConfig(codes=codes, hidden=args.hidden, original=args.original, fsq_levels=args.fsq)
         dataset = WordDataset(args.data)
         train_slices, _ = dataset_slices(dataset, "train")
         val_slices, _ = dataset_slices(dataset, "val")

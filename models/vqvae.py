@@ -3,9 +3,11 @@
 Encoder: the 88 pitch rows are padded to 96, then strided convolutions bring the slice down to an
 8 x 2 grid of latent vectors: 16 positions per quarter, each an octave-wide band over an eighth
 note, the layout of the original design (chorales move in eighths, across several octaves).
-Quantizer: K codes (16 by default, up to 512), updated by exponential moving averages,
+Quantizer: K codes (16 by default, up to 1024), updated by exponential moving averages,
 initialised by k-means on the first batch of encoder outputs, with dead codes restarted on the
-recent encoder outputs it represents worst. It reports usage perplexity.
+recent encoder outputs it represents worst. It reports usage perplexity. Or, with ``fsq_levels``,
+finite scalar quantization (Mentzer et al. 2023): no codebook to learn at all, K = the product
+of the levels.
 Decoder: the mirror image, back to 88 x 32 logits. Loss: BCE with positive weighting (notes
 are sparse: most cells are empty) plus the commitment term.
 
@@ -15,6 +17,7 @@ random codebook init, codebook learnt by gradient (no EMA), no restart, plain BC
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -22,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 PITCH_ROWS, TICKS, PADDED_ROWS = 88, 32, 96
+MAX_CODES = 1024
 
 
 @dataclass
@@ -34,13 +38,32 @@ class VQVAEConfig:
     dead_threshold: float = 0.03  # EMA usage (expected uses per batch) below which a code restarts
     pos_weight: float = 8.0  # BCE weight of "on" cells
     original: bool = False  # the anchor: random init, gradient codebook, no restart, plain BCE
+    fsq_levels: str = ""  # e.g. "8,5,5,5": finite scalar quantization with K = 8*5*5*5; "": a codebook
 
     def __post_init__(self) -> None:
-        if not 2 <= self.codes <= 512:
-            raise ValueError("codes must be between 2 and 512")
+        if not 2 <= self.codes <= MAX_CODES:
+            raise ValueError(f"codes must be between 2 and {MAX_CODES}")
+        if self.fsq_levels:
+            levels = self.levels
+            if not (1 <= len(levels) <= 8 and all(2 <= level <= 32 for level in levels)):
+                raise ValueError(f"fsq_levels must be 1-8 numbers of 2-32 levels (got {self.fsq_levels!r})")
+            if math.prod(levels) != self.codes or self.original:
+                raise ValueError(f"FSQ levels {self.fsq_levels} make {math.prod(levels)} codes, not {self.codes}")
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        return parse_levels(self.fsq_levels)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def parse_levels(text: str) -> tuple[int, ...]:
+    """FSQ levels from "8,5,5,5"; ValueError if the text is not a comma-separated list of numbers."""
+    try:
+        return tuple(int(level) for level in text.split(","))
+    except ValueError:
+        raise ValueError(f"FSQ levels must look like 8,5,5,5 (got {text[:40]!r})") from None
 
 
 class ResBlock(nn.Module):
@@ -110,6 +133,10 @@ class Quantizer(nn.Module):
         self.register_buffer("initialised", torch.tensor(c.original))
         self.restarts = 0  # codes restarted so far (for logs)
 
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """The code vectors (..., D) of ``indices``."""
+        return self.codebook[indices]
+
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code for each row of z (N, D)."""
         distances = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.codebook.t() + self.codebook.pow(2).sum(1)[None, :]
@@ -168,12 +195,54 @@ class Quantizer(nn.Module):
         return quantized, indices, loss
 
 
+class ScalarQuantizer(nn.Module):
+    """Finite scalar quantization: each latent vector is projected to one number per level count,
+    bounded with tanh and rounded to one of that many levels (straight-through gradient); the
+    code is the index of the grid point. There is no codebook to learn, so no code can die
+    and no commitment loss is needed."""
+
+    def __init__(self, c: VQVAEConfig) -> None:
+        super().__init__()
+        levels = torch.tensor(c.levels)
+        self.project_in = nn.Linear(c.code_dim, len(levels))
+        self.project_out = nn.Linear(len(levels), c.code_dim)
+        self.register_buffer("levels", levels, persistent=False)
+        basis = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.long), levels[:-1]]), 0)  # mixed radix
+        self.register_buffer("basis", basis, persistent=False)
+
+    def _grid(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, D) -> (N, len(levels)) integer grid values in 0..level-1, as floats with a
+        straight-through gradient."""
+        levels = self.levels.to(z.dtype)
+        half = (levels - 1) / 2
+        offset = (self.levels % 2 == 0).to(z.dtype) * 0.5  # an even count has no level at zero
+        bounded = torch.tanh(self.project_in(z) + torch.atanh(offset / half)) * half - offset
+        rounded = bounded + (bounded.round() - bounded).detach()
+        return rounded + (self.levels // 2).to(z.dtype)
+
+    def _vectors(self, grid: torch.Tensor) -> torch.Tensor:
+        half_width = (self.levels // 2).to(grid.dtype)
+        return self.project_out((grid - half_width) / half_width)
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        grid = (indices[..., None] // self.basis) % self.levels
+        return self._vectors(grid.float())
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        return (self._grid(z).round().long() * self.basis).sum(-1)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        grid = self._grid(z)
+        indices = (grid.detach().round().long() * self.basis).sum(-1)
+        return self._vectors(grid), indices, z.new_zeros(())
+
+
 class VQVAE(nn.Module):
     def __init__(self, config: VQVAEConfig) -> None:
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)
-        self.quantizer = Quantizer(config)
+        self.quantizer = ScalarQuantizer(config) if config.fsq_levels else Quantizer(config)
         self.decoder = Decoder(config)
 
     def _latents(self, slices: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
@@ -203,7 +272,7 @@ class VQVAE(nn.Module):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """code indices (B, 16) -> note probabilities (B, 88, 32)."""
         B = codes.shape[0]
-        z_q = self.quantizer.codebook[codes.reshape(-1)].reshape(B, *LATENT_GRID, -1).permute(0, 3, 1, 2)
+        z_q = self.quantizer.lookup(codes.reshape(-1)).reshape(B, *LATENT_GRID, -1).permute(0, 3, 1, 2)
         return torch.sigmoid(self.decoder(z_q))[:, 0]
 
     def configure_optimizer(self, weight_decay: float, lr: float, betas: tuple[float, float]) -> torch.optim.AdamW:

@@ -1,4 +1,4 @@
-"""The checkpoints the studio can offer: checkpoints/*.json of the word model, with their cards."""
+"""The checkpoints the studio can offer: checkpoints/*.json of one kind, with their cards."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ class CheckpointEntry:
     name: str
     path: Path  # the stem: checkpoints/NAME
     label: str  # what the dropdown shows: name, size and validation loss
+    summary: str = ""  # a VQ-VAE's codebook size and held-out onset F1, from its card
+    trained_on: str = ""  # a prior's VQ-VAE, from its card
 
 
 def list_checkpoints(folder: Path, kind: str = "word") -> list[CheckpointEntry]:
@@ -29,7 +31,13 @@ def list_checkpoints(folder: Path, kind: str = "word") -> list[CheckpointEntry]:
                 continue
             card = info.get("model_card", {})
             label = f"{json_path.stem} · {card.get('size', '?')} · val {card.get('val_loss', float('nan')):.3f}"
-        except (CantorError, AttributeError, TypeError, ValueError):
-            label = f"{json_path.stem} · unreadable"
-        entries.append(CheckpointEntry(json_path.stem, json_path.with_suffix(""), label))
+            summary = ""
+            if kind == "vqvae":
+                summary = f"{int(info['vqvae_config']['codes'])} codes"
+                if "onset_f1" in card:
+                    summary += f", held-out onset F1 {float(card['onset_f1']):.3f}"
+            trained_on = str(info.get("vqvae", ""))[:100]
+        except (CantorError, AttributeError, KeyError, TypeError, ValueError):
+            label, summary, trained_on = f"{json_path.stem} · unreadable", "", ""
+        entries.append(CheckpointEntry(json_path.stem, json_path.with_suffix(""), label, summary, trained_on))
     return entries

@@ -227,8 +227,8 @@ class CodebooksPanel:
         column.section("MODELS")
         vq_options = [c.name for c in self.vqvaes] or ["No VQ-VAE found"]
         self.vqvae_menu = UIDropDownMenu(vq_options, vq_options[0], column.row(28, 4), manager, side)
-        prior_options = [c.name for c in self.priors] + [NO_PRIOR]
-        self.prior_menu = UIDropDownMenu(prior_options, prior_options[0], column.row(28, 10), manager, side)
+        self.side, self.prior_rect = side, column.row(28, 10)
+        self.prior_menu = self._prior_menu(vq_options[0])
 
         column.section("RECONSTRUCTION")
         row = column.row(28, 4)
@@ -323,6 +323,20 @@ class CodebooksPanel:
         prior_name = self._menu_text(self.prior_menu)
         prior = next((c.path for c in self.priors if c.name == prior_name), None)
         return eng.LoadCodebooks(vq.path, prior)
+
+    def _prior_menu(self, vqvae: str) -> UIDropDownMenu:
+        """The prior menu, showing the first prior trained on ``vqvae`` (or the first prior)."""
+        options = [c.name for c in self.priors] + [NO_PRIOR]
+        chosen = next((c.name for c in self.priors if c.trained_on == vqvae), options[0])
+        return UIDropDownMenu(options, chosen, self.prior_rect, self.manager, self.side)
+
+    def _vqvae_changed(self) -> None:
+        """A VQ-VAE was picked: its own prior comes with it, as a prior of another K cannot load."""
+        vqvae = self._menu_text(self.vqvae_menu)
+        prior = next((c for c in self.priors if c.name == self._menu_text(self.prior_menu)), None)
+        if prior is None or prior.trained_on != vqvae:
+            self.prior_menu.kill()
+            self.prior_menu = self._prior_menu(vqvae)
 
     @staticmethod
     def _menu_text(menu: UIDropDownMenu) -> str:
@@ -444,6 +458,8 @@ class CodebooksPanel:
             self.prior_menu,
         )
         if models_changed:
+            if event.ui_element is self.vqvae_menu:
+                self._vqvae_changed()
             if self.vqvaes:
                 self.engine.enqueue(self._load_job())
                 self.set_status("Loading the codebook models…")
@@ -510,7 +526,9 @@ class CodebooksPanel:
             self.generate_button.enable() if event.prior else self.generate_button.disable()
             prior = event.prior or "no prior (train one with python -m models.train_prior)"
             warning = f" · {event.warning}" if event.warning else ""
-            self.set_status(f"Ready: {event.vqvae} ({event.codes} codes), {prior}{warning}")
+            vqvae = next((c for c in self.vqvaes if c.name == event.vqvae), None)
+            about = vqvae.summary if vqvae and vqvae.summary else f"{event.codes} codes"
+            self.set_status(f"Ready: {event.vqvae} ({about}), {prior}{warning}")
             if event.piece_names:  # show a first piece beside its reconstruction straight away
                 self.engine.enqueue(eng.Reconstruct(piece_name=event.piece_names[0]))
         elif isinstance(event, eng.Reconstructed):

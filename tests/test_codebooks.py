@@ -17,7 +17,7 @@ from models.gpt import GPT, SIZES, GPTConfig
 from models.sample_codes import main as sample_codes_main
 from models.sampling import SamplingSettings
 from models.train_prior import main as train_prior_main
-from models.vqvae import VQVAE, Quantizer, VQVAEConfig, reconstruction_scores
+from models.vqvae import VQVAE, Quantizer, ScalarQuantizer, VQVAEConfig, reconstruction_scores
 from tokenizer import CantorError, Note, NoteSequence
 from tokenizer.readers import read_midi
 from tokenizer.slices import piece_to_slices
@@ -27,15 +27,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_VQVAE = ROOT / "checkpoints" / "chorales_vqvae"
 
 
-def make_prior(folder: Path, codes: int = 16, block: int = 32, name: str = "prior") -> Path:
+def make_prior(
+    folder: Path, codes: int = 16, block: int = 32, name: str = "prior", phase_period: int = 16, **card
+) -> Path:
+    """A tiny random prior saved as a real checkpoint; ``card`` overrides fields of its JSON."""
     torch.manual_seed(0)
-    config = GPTConfig(vocab_size=codes + 1, block_size=block, dropout=0.0, **SIZES["tiny"])
+    config = GPTConfig(vocab_size=codes + 1, block_size=block, dropout=0.0, phase_period=phase_period, **SIZES["tiny"])
     info = {
         "kind": "prior",
         "model_config": config.to_json(),
         "codes": codes,
+        "codes_per_quarter": 16,
         "vqvae": "chorales_vqvae",
         "model_card": {"size": "tiny"},
+        **card,
     }
     return save_checkpoint(folder / name, GPT(config), info)
 
@@ -85,6 +90,42 @@ def test_codebook_starts_from_k_means_of_encoder_outputs():
     q(z)
     centres = sorted(q.codebook.detach()[:, 0].tolist())
     assert centres[0] == pytest.approx(-5, abs=0.5) and centres[1] == pytest.approx(5, abs=0.5)
+
+
+def test_fsq_has_one_grid_point_per_code_and_passes_gradients_straight_through():
+    torch.manual_seed(0)
+    q = ScalarQuantizer(VQVAEConfig(codes=8 * 5 * 3, code_dim=4, fsq_levels="8,5,3"))
+    every = torch.arange(120)
+    grid = (every[:, None] // q.basis) % q.levels
+    assert sorted((grid * q.basis).sum(-1).tolist()) == list(range(120))  # a bijection
+    z = (torch.randn(2000, 4) * 3).requires_grad_()
+    quantized, indices, loss = q(z)
+    assert indices.min() >= 0 and indices.max() < 120 and loss.item() == 0.0
+    assert torch.allclose(quantized, q.lookup(indices), atol=1e-5)  # what decoding a code gives
+    assert torch.equal(q.nearest(z.detach()), indices)
+    quantized.sum().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+    assert len(indices.unique()) > 40  # random latents spread over the grid
+
+
+@pytest.mark.parametrize(
+    "levels, codes, said",
+    [("8,5,5,5", 16, "make 1000 codes, not 16"), ("8,x", 16, "must look like 8,5,5,5"), ("1,4", 4, "2-32 levels")],
+)
+def test_bad_fsq_levels_are_refused(levels, codes, said):
+    with pytest.raises(ValueError, match=said):
+        VQVAEConfig(codes=codes, fsq_levels=levels)
+
+
+def test_an_fsq_checkpoint_loads_and_decodes_its_codes(tmp_path, chorales):
+    config = VQVAEConfig(codes=1000, hidden=16, code_dim=8, fsq_levels="8,5,5,5")
+    card = {"kind": "vqvae", "vqvae_config": config.to_json(), "tokenizer": {"steps_per_quarter": 4}}
+    path = save_checkpoint(tmp_path / "fsq", VQVAE(config), card)
+    codebooks = Codebooks(path)
+    slices, _ = codebooks.slices_of(chorales.piece("bwv66.6").cropped(0, 16))
+    codes = codebooks.encode(slices)
+    assert codebooks.codes == 1000 and codes.shape == (4, 16) and codes.max() < 1000
+    assert codebooks.decode_slices(codes).shape == (4, 88, 32)
 
 
 def test_a_tiny_vqvae_overfits_a_few_slices(chorales):
@@ -162,9 +203,16 @@ def test_a_piece_shorter_than_a_quarter_is_refused():
         codebooks.slices_of(NoteSequence([Note(60, 0, 2)], name="tiny.mid"))
 
 
-def test_a_prior_for_another_codebook_size_is_refused(tmp_path):
-    with pytest.raises(CantorError, match=r"trained on 32 codes.*has 16"):
+def test_a_prior_for_another_codebook_size_layout_or_phase_is_refused_with_both_names(tmp_path):
+    with pytest.raises(CantorError, match=r"prior was trained on 32 codes, but chorales_vqvae has 16"):
         Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, codes=32))
+    with pytest.raises(CantorError, match=r"prior writes 8 codes a quarter, but chorales_vqvae's layout has 16"):
+        Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, codes_per_quarter=8))
+    with pytest.raises(CantorError, match=r"prior counts phases over 12 codes, but a quarter of chorales_vqvae is 16"):
+        Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, phase_period=12))
+    assert Codebooks(SHIPPED_VQVAE, make_prior(tmp_path)).warning == ""
+    no_phases = Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, phase_period=0))
+    assert "does not know where a quarter begins" in no_phases.warning
 
 
 def test_corrupt_and_wrong_kind_checkpoints_are_refused(tmp_path):
@@ -221,3 +269,14 @@ def test_the_layout_measure_knows_real_quarters_and_finds_a_shifted_phase():
     assert in_layout(val, table).mean() > 0.9
     for shift in (1, 2, 8, 15):  # a prior out of phase writes each code where another position belongs
         assert in_layout(np.roll(val, shift, axis=1), table).mean() < 0.05
+
+
+def test_the_codebook_bench_names_a_missing_checkpoint_in_one_line(tmp_path, capsys):
+    from bench.codebooks import main as bench_main
+
+    assert bench_main(["--vqvae", str(tmp_path / "nope")]) == 1
+    assert bench_main(["--compare", str(tmp_path / "other")]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: nope.json: no such checkpoint",
+        "error: other.json: no such checkpoint",
+    ]

@@ -10,9 +10,11 @@ import numpy as np
 import pygame
 import pytest
 
+from models.checkpoint import save_checkpoint
 from models.codebooks import Codebooks
+from models.vqvae import VQVAE, VQVAEConfig
 from studio.app import App
-from studio.automation import click, press, run_until, type_text
+from studio.automation import choose, click, press, run_until, type_text
 from tests.test_codebooks import SHIPPED_VQVAE, make_prior
 from tokenizer import Note
 from tokenizer.slices import slices_to_piece
@@ -185,5 +187,28 @@ def test_a_prior_trained_on_another_vqvae_is_reported(tmp_path):
     try:
         run_until(app, lambda: app.codebooks.loaded is not None)
         assert "trained on the codes of someone_elses_vqvae" in app.codebooks.status_text
+    finally:
+        app.close()
+
+
+def test_picking_a_vqvae_brings_its_own_prior_and_shows_its_f1(tmp_path):
+    folder = tmp_path / "checkpoints"
+    copy(SHIPPED_VQVAE, folder)
+    config = VQVAEConfig(codes=32, hidden=16, code_dim=8)
+    card = {"kind": "vqvae", "vqvae_config": config.to_json(), "model_card": {"onset_f1": 0.5}}
+    save_checkpoint(folder / "another_vqvae", VQVAE(config), card)
+    make_prior(folder, codes=32, block=64, name="a_prior_for_another", vqvae="another_vqvae")
+    make_prior(folder, codes=16, block=64, name="b_prior_for_chorales")
+    app = open_tab(folder, tmp_path / "home")
+    panel = app.codebooks
+    try:
+        run_until(app, lambda: panel.loaded is not None, what="the first pair")
+        assert (panel.loaded.vqvae, panel.loaded.prior) == ("another_vqvae", "a_prior_for_another")
+        assert "Ready: another_vqvae (32 codes, held-out onset F1 0.500), a_prior_for_another" in panel.status_text
+        choose(app, panel.vqvae_menu, "chorales_vqvae")
+        run_until(app, lambda: panel.loaded.vqvae == "chorales_vqvae", what="the picked pair")
+        assert panel.loaded.prior == "b_prior_for_chorales"
+        assert panel._menu_text(panel.prior_menu) == "b_prior_for_chorales"
+        assert "Error" not in panel.status_text and "held-out onset F1" in panel.status_text
     finally:
         app.close()

@@ -184,7 +184,7 @@ def test_prepare_skips_odd_names_links_and_secrets_and_reports_without_quoting_t
     assert [p["name"] for p in json.loads(index)["pieces"]] == ["one.mid"]
 
 
-HANGING_ABC = "X:1\nM:99999/1\nL:1/8\nK:C\nCDEF|\n"  # music21 takes minutes over this metre
+HANGING_ABC = (Path(__file__).parent / "data" / "hang.abc").read_text()  # 30 bytes; music21 takes minutes
 
 
 def test_a_score_that_hangs_its_parser_is_stopped_at_the_budget(tmp_path):

@@ -32,6 +32,21 @@ def test_midi_round_trip_keeps_notes_tempo_and_time_signature(tmp_path, chorales
     assert back.qpm == pytest.approx(piece.qpm)
 
 
+def test_midi_file_keeps_every_tempo_change_velocities_parts_and_restruck_keys(tmp_path):
+    primer = NoteSequence([Note(60, 0, 8, 30), Note(60, 4, 2, 90), Note(72, 0, 2, 127)])  # C4 again at 4, held to 8
+    generated = NoteSequence([Note(48, 8, 4, 64)])
+    whole = NoteSequence(primer.notes + generated.notes, tempos=[(0, 90.0), (8, 60.0)], time_signature=(6, 8))
+    path = write_midi(whole, tmp_path / "parts.mid", program=19, parts=[("primer", primer), ("generated", generated)])
+
+    midi = pretty_midi.PrettyMIDI(str(path))  # a real reader, not ours
+    assert [(i.name, i.program, len(i.notes)) for i in midi.instruments] == [("primer", 19, 3), ("generated", 19, 1)]
+    times, tempi = midi.get_tempo_changes()
+    assert list(times) == pytest.approx([0.0, 8 * 60 / 90 / 4]) and list(tempi) == pytest.approx([90.0, 60.0])
+    back = read_midi(path)
+    assert back.notes == [Note(60, 0, 4, 30), Note(72, 0, 2, 127), Note(60, 4, 4, 90), Note(48, 8, 4, 64)]
+    assert back.tempos[1][0] == 8 and back.time_signature == (6, 8)
+
+
 def test_midi_reader_quantizes_with_the_files_tempo(tmp_path):
     # at 60 qpm a quarter is 1 s: a note from 0.5 s to 1.26 s is steps 2..5 on a 4-per-quarter grid
     path = midi_file(tmp_path / "slow.mid", [(60, 0.5, 1.26)], tempo=60.0)

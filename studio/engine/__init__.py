@@ -228,8 +228,11 @@ class Engine:
         self.data_root = Path(data_root).resolve()
         self.threads = threads
         self._context = multiprocessing.get_context("forkserver")
-        # the server also forks the children that read a user's file (tokenizer/budget.py)
-        self._context.set_forkserver_preload(["torch", "studio.engine.worker", "tokenizer.readers", "music21"])
+        # the server also forks the children that read a user's file (tokenizer/budget.py);
+        # torch._dynamo is what building a model on the meta device (models/checkpoint.py) first
+        # imports: 1-2 s that every worker would pay again
+        preload = ["torch", "torch._dynamo", "studio.engine.worker", "tokenizer.readers", "music21"]
+        self._context.set_forkserver_preload(preload)
         self._received: deque = deque(maxlen=64)  # recent jobs, newest last
         self._queued: list = []  # jobs waiting for the worker, oldest first
         self._loads: dict[type, object] = {}  # the last load of each kind: replayed after a restart
