@@ -32,6 +32,7 @@ import numpy as np
 from tokenizer.notes import NoteSequence
 from tokenizer.words import WordVocabulary, encode
 
+C6 = 84  # MIDI number
 GRID = 4  # steps per quarter of the judging grid (sixteenth notes)
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 HARMONIC_MINOR = (0, 2, 3, 5, 7, 8, 11)
@@ -177,6 +178,7 @@ class PieceFeatures:
     pitch_range: float
     used_pitches: float
     mean_pitch: float
+    above_c6: float  # share of notes above C6 (MIDI 84), where no chorale voice goes
     mean_ioi: float  # mean time between consecutive onsets, in sixteenths
     note_count: float
     pitch_class_histogram: np.ndarray
@@ -225,6 +227,7 @@ def piece_features(piece: NoteSequence) -> PieceFeatures:
         pitch_range=float(pitches.max() - pitches.min()),
         used_pitches=float(len(set(pitches.tolist()))),
         mean_pitch=float(pitches.mean()),
+        above_c6=float(np.mean(pitches > C6)),
         mean_ioi=float(np.diff(onset_steps).mean()) if len(onset_steps) > 1 else 0.0,
         note_count=float(len(pitches)),
         pitch_class_histogram=np.bincount(classes, minlength=12) / len(classes),
@@ -335,6 +338,8 @@ SUMMARY_MEANS = (
     "parallels",
     "scale_consistency",
     "key_drift",
+    "mean_pitch",
+    "above_c6",
     "quarters",
     "repeated_bars",
     "self_similarity",

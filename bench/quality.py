@@ -37,7 +37,7 @@ from models.sampling import SamplingSettings
 from models.word_model import WordModel
 from studio.engine import GenerationSettings
 from tokenizer.cli import HelpFormatter, whole
-from tokenizer.constraints import VoiceRules
+from tokenizer.constraints import Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
@@ -66,6 +66,8 @@ ROWS = (  # (summary key, label, format)
     ("parallels", "parallel 5ths/8ves per chord change", "{:.3f}"),
     ("scale_consistency", "scale consistency", "{:.3f}"),
     ("key_drift", "last quarter in the opening key", "{:.3f}"),
+    ("mean_pitch", "mean pitch (MIDI)", "{:.1f}"),
+    ("above_c6", "notes above C6", "{:.3f}"),
     ("quarters", "length, mean (quarters)", "{:.1f}"),
     ("median_quarters", "length, median (quarters)", "{:.1f}"),
     ("short_share", "pieces under 110 words", "{:.3f}"),
@@ -88,7 +90,7 @@ def word_pieces(
         primer = model.primer(primers[seed % len(primers)]) if primers else None
         studio = GenerationSettings()
         settings = SamplingSettings(studio.temperature, studio.top_k, studio.top_p, seed)
-        ids = list(model.stream_words(words, settings, primer, rules=VoiceRules() if constrained else None))
+        ids = list(model.stream_words(words, settings, primer, rules=Rules() if constrained else None))
         pieces.append(model.continuation(ids, primer, name=f"seed {seed}").generated)
     return pieces
 

@@ -64,6 +64,9 @@ class NoStart:
     def legal_mask(self) -> np.ndarray:
         return self._mask
 
+    def logit_bias(self) -> None:
+        return None
+
     def advance(self, word_id: int) -> None:
         pass
 

@@ -4,8 +4,11 @@
         --top-k 20 --top-p 0.95 --seed 1 --out piece.mid
     python -m models.sample --checkpoint ... --continue my_song.mid --out continued.mid
     python -m models.sample --checkpoint ... --dataset-piece bwv66.6 --quarters 8 --out continued.mid
+    python -m models.sample --checkpoint ... --key "D minor" --lowest 40 --highest 81 --no-repeat 24
 
-The MIDI file has the primer and the generated notes as two named tracks.
+The four-part rules (at most 4 voices, no semitone clash, no parallel fifths or octaves) are on
+by default, as in the studio; --no-rules samples the model alone. Range, key and repeats are free
+unless given. The MIDI file has the primer and the generated notes as two named tracks.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from tqdm import tqdm
 from models.sampling import SamplingSettings
 from models.word_model import Continuation, WordModel
 from tokenizer.cli import HelpFormatter, real, whole
+from tokenizer.constraints import KEYS, NO_RULES, Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
+from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 from tokenizer.readers import read_piece
 from tokenizer.writers import write_midi
 
@@ -32,6 +37,41 @@ def write_continuation(result: Continuation, path: Path) -> Path:
     if result.primer.notes:
         parts.insert(0, ("primer", result.primer))
     return write_midi(result.combined(), path, parts=parts)
+
+
+def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("musical rules (tokenizer/constraints.py)")
+    group.add_argument("--no-rules", action="store_true", help="none of the four-part rules: the model alone")
+    group.add_argument("--max-voices", type=whole(0, 88), default=4, help="pitches sounding at once; 0: any")
+    group.add_argument("--allow-clash", action="store_true", help="allow a semitone against a sounding note")
+    group.add_argument("--allow-parallels", action="store_true", help="allow parallel fifths and octaves")
+    group.add_argument("--lowest", type=whole(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH), default=LOWEST_PIANO_PITCH)
+    group.add_argument("--highest", type=whole(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH), default=HIGHEST_PIANO_PITCH)
+    group.add_argument("--key", choices=KEYS, metavar="KEY", default=None, help='e.g. "D minor"; default: any key')
+    group.add_argument(
+        "--out-of-key-weight", type=real(0.0, 1.0), default=0.1, help="with --key: the weight of other pitches"
+    )
+    group.add_argument("--no-repeat", type=whole(0, 10_000), default=0, help="words no run of may repeat; 0: off")
+
+
+def rules_from(args: argparse.Namespace) -> Rules | None:
+    """The rules the arguments ask for; None where they ask for none. CantorError for a
+    contradiction (a range with no note of the key, a range upside down)."""
+    four_part = not args.no_rules
+    try:
+        rules = Rules(
+            max_voices=(args.max_voices or None) if four_part else None,
+            no_clash=four_part and not args.allow_clash,
+            no_parallels=four_part and not args.allow_parallels,
+            lowest=args.lowest,
+            highest=args.highest,
+            key=args.key,
+            out_of_key_weight=args.out_of_key_weight,
+            no_repeat=args.no_repeat,
+        )
+    except ValueError as err:
+        raise CantorError(f"the rules: {err}") from None
+    return None if rules == NO_RULES else rules
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,12 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         help="past the context, words dropped per re-prefill: 1 keeps the full context at every word "
         "(slowest); default a quarter of the context",
     )
+    add_rule_arguments(parser)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         settings = SamplingSettings(args.temperature, args.top_k, args.top_p, args.seed)
         settings.validate()
+        rules = rules_from(args)
         if args.words <= 0:
             raise CantorError(f"--words must be at least 1 (got {args.words})")
         word_model = WordModel(args.checkpoint)
@@ -85,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         words = []
         stream = word_model.stream_words(
-            args.words, settings, primer, stop_at_end=not args.through_end, window_shift=args.window_shift
+            args.words, settings, primer, stop_at_end=not args.through_end, window_shift=args.window_shift, rules=rules
         )
         with tqdm(total=args.words, desc="generating", unit="word") as bar:
             for word_id in stream:

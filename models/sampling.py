@@ -42,9 +42,12 @@ class SamplingSettings:
 
 
 class Constraint(Protocol):
-    """What the sampler needs of a grammar: the legal next ids, and to be told the id chosen."""
+    """What the sampler needs of a grammar: the legal next ids, and to be told the id chosen;
+    optionally log-weights for the next ids (e.g. a key's, tokenizer/constraints.py)."""
 
     def legal_mask(self) -> np.ndarray: ...
+
+    def logit_bias(self) -> np.ndarray | None: ...
 
     def advance(self, word_id: int) -> None: ...
 
@@ -171,6 +174,8 @@ def _steps(
                     if not mask.any():
                         raise CantorError("no word may follow here (the piece has ended: pass end_id to stop)")
                     step_logits = step_logits.masked_fill(illegal(mask), float("-inf"))
+                    if (bias := constraint.logit_bias()) is not None:  # a weight w multiplies a probability by w
+                        step_logits = step_logits + settings.temperature * torch.from_numpy(bias).to(device)
                 probs = torch.softmax(filter_logits(step_logits, settings), dim=-1)
                 next_id = int(torch.multinomial(probs.cpu(), 1, generator=generator))
             if constraint is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from models.checkpoint import load_gpt, steps_per_quarter_of
 from models.sampling import SamplingSettings, stream
-from tokenizer.constraints import VoiceConstraint, VoiceRules
+from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
@@ -89,7 +89,7 @@ class WordModel:
         cancel: threading.Event | None = None,
         stop_at_end: bool = True,
         window_shift: int | None = None,
-        rules: VoiceRules | None = None,
+        rules: Rules | None = None,
     ) -> Iterator[int]:
         """New word ids, one at a time; with a primer they continue it, else a new piece begins.
 
@@ -105,7 +105,7 @@ class WordModel:
             prompt,
             count,
             settings,
-            constraint=VoiceConstraint(grammar, rules) if rules else grammar,
+            constraint=RuleConstraint(grammar, rules) if rules else grammar,
             cancel=cancel,
             end_id=self.vocab.end_id,
             restart_id=None if stop_at_end else self.vocab.start_id,

@@ -28,6 +28,7 @@ from studio import engine as eng
 from studio.checkpoints import CheckpointEntry, list_checkpoints
 from studio.piano_roll import PianoRoll
 from studio.piece_browser import PieceBrowser
+from studio.rules_window import RulesWindow, describe
 from studio.settings import Settings
 from studio.transport import Piece
 from studio.widgets import SIDEBAR_W, Column, PercentBar, SeedField, refresh_moved_slider, set_running, sidebar
@@ -128,8 +129,16 @@ class GeneratePanel:
         self.random_seed = self.seed.random_box
         row = column.row(42, 8)
         self.generate_button = UIButton(
-            pygame.Rect(row.x, row.y, row.w - 74, row.h), "Generate", manager, side, object_id="#generate_button"
+            pygame.Rect(row.x, row.y, row.w - 144, row.h), "Generate", manager, side, object_id="#generate_button"
         )
+        self.rules_button = UIButton(
+            pygame.Rect(row.right - 140, row.y, 66, row.h),
+            "Rules…",
+            manager,
+            side,
+            tool_tip_text="Voices, key, range and repeats the sampler must obey",
+        )
+        self.rules_window: RulesWindow | None = None
         self.reset_button = UIButton(
             pygame.Rect(row.right - 70, row.y, 70, row.h),
             "Defaults",
@@ -174,7 +183,7 @@ class GeneratePanel:
             top_k=top_k if top_k > 0 else None,
             top_p=1.0 if top_p >= 0.999 else round(top_p, 3),
             seed=self.seed.value,
-            voice_rules=bool(self.voice_rules.get_state()),
+            rules=self.app_settings.rules(),
         )
 
     def reset_sliders(self) -> None:
@@ -277,6 +286,14 @@ class GeneratePanel:
         set_running(self.generate_button, False)
         self.piano_roll.follow = False
 
+    def open_rules(self) -> None:
+        if self.rules_window is None or not self.rules_window.alive():
+            self.rules_window = RulesWindow(self.manager, self.app_settings, self._rules_changed)
+
+    def _rules_changed(self) -> None:
+        rules = self.app_settings.rules()
+        self.set_status(f"Rules: {describe(rules)}")
+
     def _browse(self) -> None:
         if self.browser is not None and self.browser.alive():
             return
@@ -310,6 +327,9 @@ class GeneratePanel:
                 return True
             if event.ui_element is self.reset_button:
                 self.reset_sliders()
+                return True
+            if event.ui_element is self.rules_button:
+                self.open_rules()
                 return True
             for mode, button in self.mode_buttons.items():
                 if event.ui_element is button:

@@ -12,7 +12,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from tokenizer.atomic import atomic_write_text
+from tokenizer.constraints import NO_RULES, Rules
 from tokenizer.errors import CantorError
+from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
+
+RULE_FIELDS = ("max_voices", "key", "out_of_key_weight", "lowest", "highest", "no_repeat")
 
 
 def studio_home() -> Path:
@@ -30,6 +34,12 @@ class Settings:
     export_folder: str = ""
     random_seed: bool = True
     voice_rules: bool = True  # the word model's four-part rules (tokenizer/constraints.py)
+    max_voices: int = 4  # with the four-part rules
+    key: str = ""  # "": any key; else one of tokenizer.constraints.KEYS
+    out_of_key_weight: float = 0.1
+    lowest: int = LOWEST_PIANO_PITCH
+    highest: int = HIGHEST_PIANO_PITCH
+    no_repeat: int = 0  # words; 0: off
     path: Path | None = None
     message: str = ""  # what was wrong with the file, said once at start-up
 
@@ -60,13 +70,37 @@ class Settings:
             value, expected = data[f.name], type(getattr(settings, f.name))
             if expected is int and isinstance(value, float) and value.is_integer():
                 value = int(value)
+            if expected is float and type(value) is int:
+                value = float(value)
             if type(value) is expected and (expected is not int or -(10**6) < value < 10**6):
                 setattr(settings, f.name, value)
             else:
                 ignored.append(f.name)
+        try:
+            settings.rules()
+        except ValueError:
+            ignored += [name for name in RULE_FIELDS if getattr(settings, name) != getattr(cls, name)]
+            for name in RULE_FIELDS:
+                setattr(settings, name, getattr(cls, name))
         if ignored:
             settings.message = f"{path.name}: ignored {', '.join(ignored)} (wrong type or out of range)"
         return settings
+
+    def rules(self) -> Rules | None:
+        """The sampler's rules these settings ask for (None: the grammar alone); ValueError for
+        rules that contradict one another or a value out of range."""
+        four_part = self.voice_rules
+        rules = Rules(
+            max_voices=self.max_voices if four_part else None,
+            no_clash=four_part,
+            no_parallels=four_part,
+            lowest=self.lowest,
+            highest=self.highest,
+            key=self.key or None,
+            out_of_key_weight=self.out_of_key_weight,
+            no_repeat=self.no_repeat,
+        )
+        return None if rules == NO_RULES else rules
 
     def save(self) -> None:
         if self.path is None:

@@ -24,7 +24,7 @@ from tokenizer.slices import piece_to_slices
 from tokenizer.writers import write_midi
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_VQVAE = ROOT / "checkpoints" / "chorales_vqvae"
+SHIPPED_VQVAE = ROOT / "checkpoints" / "chorales_vqvae_k16"
 
 
 def make_prior(
@@ -38,7 +38,7 @@ def make_prior(
         "model_config": config.to_json(),
         "codes": codes,
         "codes_per_quarter": 16,
-        "vqvae": "chorales_vqvae",
+        "vqvae": "chorales_vqvae_k16",
         "model_card": {"size": "tiny"},
         **card,
     }
@@ -204,11 +204,11 @@ def test_a_piece_shorter_than_a_quarter_is_refused():
 
 
 def test_a_prior_for_another_codebook_size_layout_or_phase_is_refused_with_both_names(tmp_path):
-    with pytest.raises(CantorError, match=r"prior was trained on 32 codes, but chorales_vqvae has 16"):
+    with pytest.raises(CantorError, match=r"prior was trained on 32 codes, but chorales_vqvae_k16 has 16"):
         Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, codes=32))
-    with pytest.raises(CantorError, match=r"prior writes 8 codes a quarter, but chorales_vqvae's layout has 16"):
+    with pytest.raises(CantorError, match=r"prior writes 8 codes a quarter, but chorales_vqvae_k16's layout has 16"):
         Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, codes_per_quarter=8))
-    with pytest.raises(CantorError, match=r"prior counts phases over 12 codes, but a quarter of chorales_vqvae is 16"):
+    with pytest.raises(CantorError, match=r"phases over 12 codes, but a quarter of chorales_vqvae_k16 is 16"):
         Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, phase_period=12))
     assert Codebooks(SHIPPED_VQVAE, make_prior(tmp_path)).warning == ""
     no_phases = Codebooks(SHIPPED_VQVAE, make_prior(tmp_path, phase_period=0))

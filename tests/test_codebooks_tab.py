@@ -205,8 +205,8 @@ def test_picking_a_vqvae_brings_its_own_prior_and_shows_its_f1(tmp_path):
         run_until(app, lambda: panel.loaded is not None, what="the first pair")
         assert (panel.loaded.vqvae, panel.loaded.prior) == ("another_vqvae", "a_prior_for_another")
         assert "Ready: another_vqvae (32 codes, held-out onset F1 0.500), a_prior_for_another" in panel.status_text
-        choose(app, panel.vqvae_menu, "chorales_vqvae")
-        run_until(app, lambda: panel.loaded.vqvae == "chorales_vqvae", what="the picked pair")
+        choose(app, panel.vqvae_menu, "chorales_vqvae_k16")
+        run_until(app, lambda: panel.loaded.vqvae == "chorales_vqvae_k16", what="the picked pair")
         assert panel.loaded.prior == "b_prior_for_chorales"
         assert panel._menu_text(panel.prior_menu) == "b_prior_for_chorales"
         assert "Error" not in panel.status_text and "held-out onset F1" in panel.status_text

@@ -85,7 +85,18 @@ def test_a_second_corruption_does_not_overwrite_the_first(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text", ['{"bpm": "fast"}', "[1]", "[" * 100_000 + "]" * 100_000, '{"bpm": 1e400}', '{"voice_rules": "yes"}']
+    "text",
+    [
+        '{"bpm": "fast"}',
+        "[1]",
+        "[" * 100_000 + "]" * 100_000,
+        '{"bpm": 1e400}',
+        '{"voice_rules": "yes"}',
+        '{"key": "H major"}',
+        '{"lowest": 90, "highest": 30}',
+        '{"out_of_key_weight": 1e400}',
+        '{"key": "C major", "out_of_key_weight": 0, "lowest": 61, "highest": 61}',
+    ],
 )
 def test_bad_settings_fall_back_to_defaults_with_a_message(tmp_path, text):
     path = tmp_path / "settings.json"
@@ -93,6 +104,7 @@ def test_bad_settings_fall_back_to_defaults_with_a_message(tmp_path, text):
     settings = Settings.load(path)
     assert settings.bpm == Settings().bpm and settings.voice_rules is True
     assert settings.message.startswith("settings.json")
+    assert settings.rules() == Settings().rules()  # the four-part rules, and nothing else
 
 
 @pytest.mark.parametrize(

@@ -140,6 +140,11 @@ def test_the_piece_browser_is_above_the_roll(app, tmp_path):
     assert_drawn_on_top(app, app.generate.browser, tmp_path / "browser.png")
 
 
+def test_the_rules_window_is_above_the_roll(app, tmp_path):
+    click(app, app.generate.rules_button.rect.center)
+    assert_drawn_on_top(app, app.generate.rules_window, tmp_path / "rules.png")
+
+
 def test_the_delete_prompt_is_above_the_roll(app, tmp_path):
     item = app.takes_panel.list.item_list[0]["button_element"]
     click(app, item.rect.center)

@@ -117,3 +117,9 @@ def test_summary_reports_medians_and_the_share_of_short_pieces():
 def test_a_piece_with_no_notes_is_refused():
     with pytest.raises(ValueError, match="no notes"):
         piece_features(NoteSequence([]))
+
+
+def test_notes_above_c6_and_the_mean_pitch():
+    piece = NoteSequence([Note(48, 0, 4), Note(60, 0, 4), Note(84, 0, 4), Note(86, 0, 4)])  # C6 itself is in range
+    features = piece_features(piece)
+    assert features.above_c6 == 0.25 and features.mean_pitch == pytest.approx(69.5)

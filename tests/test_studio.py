@@ -31,7 +31,8 @@ def copy_checkpoint(source: Path, folder: Path, name: str) -> Path:
 
 
 def open_app(checkpoints: Path) -> App:
-    app = App(size=(1280, 800), checkpoints_dir=checkpoints, data_root=ROOT / "data")
+    """The studio on ``checkpoints``, with a home of its own beside them (settings and takes)."""
+    app = App(size=(1280, 800), checkpoints_dir=checkpoints, data_root=ROOT / "data", home=checkpoints.parent / "home")
     run_until(app, lambda: app.generate.loaded is not None or "No checkpoint" in app.generate.status_text)
     return app
 
@@ -104,12 +105,68 @@ def test_the_voice_rules_box_constrains_the_take_and_is_remembered(app):
     constrained = piece_features(panel.result[1])
     assert constrained.max_sounding <= 4 and constrained.clash == 0.0
     click(app, panel.voice_rules.rect.center)
-    assert not panel.settings().voice_rules
+    assert panel.settings().rules is None
     assert json.loads(app.settings.path.read_text())["voice_rules"] is False
     generate_and_wait(app)
-    assert app.engine.received[-1].settings.voice_rules is False
+    assert app.engine.received[-1].settings.rules is None
     free = piece_features(panel.result[1])
     assert free.max_sounding > 4 or free.clash > 0  # the tiny model alone breaks the rules
+
+
+def set_slider(app: App, slider, share: float) -> float:
+    """Drag ``slider``'s handle to ``share`` of its track (0: the left end) with the mouse; its value."""
+    track = slider.slider.rect.inflate(-2 * slider.slider.rect.h, 0)  # between the arrow buttons
+    start = slider.slider.sliding_button.rect.center
+    drag(app, start, (track.x + round(share * track.w), start[1]))
+    return slider.value
+
+
+def test_the_rules_window_sets_key_range_and_repeats_and_the_take_obeys_them(app):
+    from bench.metrics import piece_features
+    from tokenizer.constraints import scale_of
+
+    panel = app.generate
+    click(app, panel.rules_button.rect.center)
+    window = panel.rules_window
+    assert window is not None and window.alive()
+    d_major = next(item for item in window.keys.item_list if item["text"] == "D major")
+    click(app, d_major["button_element"].rect.center)
+    assert set_slider(app, window.weight, 0.0) == 0.0  # "never"
+    assert window.weight.value_label.text == "never"
+    lowest = set_slider(app, window.lowest, 0.35)
+    highest = set_slider(app, window.highest, 0.6)
+    assert 40 < lowest < highest < 90
+    saved = json.loads(app.settings.path.read_text())
+    assert (saved["key"], saved["out_of_key_weight"], saved["lowest"], saved["highest"]) == (
+        "D major",
+        0.0,
+        int(lowest),
+        int(highest),
+    )
+    assert "D major (other notes never)" in panel.status_text
+    generate_and_wait(app)
+    rules = app.engine.received[-1].settings.rules
+    assert (rules.key, rules.lowest, rules.highest, rules.max_voices) == ("D major", int(lowest), int(highest), 4)
+    pitches = [note.pitch for note in panel.result[1].notes]
+    assert len(pitches) > 10
+    assert min(pitches) >= lowest and max(pitches) <= highest  # what the roll shows obeys the range
+    assert scale_of("D major")[[p % 12 for p in pitches]].all()
+    assert piece_features(panel.result[1]).max_sounding <= 4
+
+
+def test_the_rules_window_refuses_a_range_with_no_note_of_the_key_and_keeps_the_last_good_rules(app):
+    panel = app.generate
+    click(app, panel.rules_button.rect.center)
+    window = panel.rules_window
+    c_major = next(item for item in window.keys.item_list if item["text"] == "C major")
+    click(app, c_major["button_element"].rect.center)
+    set_slider(app, window.weight, 0.0)
+    good = app.settings.rules()
+    window.lowest.set_value(61)  # C#4 alone: no note of C major
+    window.highest.set_value(61)
+    window._apply()
+    assert "holds no note of C major" in window.message.text
+    assert app.settings.rules() == good
 
 
 def test_continue_keeps_the_primer_notes_in_the_primer_colour(app, chorales):

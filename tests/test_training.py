@@ -235,6 +235,40 @@ def test_window_shift_one_writes_past_the_context_with_the_full_context(tiny_wor
     assert read_midi(out).notes
 
 
+def test_the_rule_flags_hold_in_the_written_file(tiny_word_checkpoint, tmp_path):
+    from bench.metrics import piece_features
+    from tokenizer.constraints import scale_of
+
+    out = tmp_path / "ruled.mid"
+    args = ["--checkpoint", str(tiny_word_checkpoint), "--words", "300", "--through-end", "--seed", "3"]
+    rules = ["--key", "D minor", "--out-of-key-weight", "0", "--lowest", "50", "--highest", "74", "--max-voices", "3"]
+    assert sample_main([*args, *rules, "--out", str(out)]) == 0
+    piece = read_midi(out)
+    pitches = [note.pitch for note in piece.notes]
+    assert len(pitches) > 30 and 50 <= min(pitches) and max(pitches) <= 74
+    assert scale_of("D minor")[[p % 12 for p in pitches]].all()
+    assert piece_features(piece).max_sounding <= 3 and piece_features(piece).clash == 0.0
+
+
+@pytest.mark.parametrize(
+    "bad, said",
+    [
+        (["--key", "C major", "--out-of-key-weight", "0", "--lowest", "61", "--highest", "61"], "holds no note"),
+        (["--lowest", "80", "--highest", "60"], "the range must run upward"),
+        (["--key", "H major"], "argument --key: invalid choice"),
+        (["--no-repeat", "1"], "2 words or more"),
+    ],
+)
+def test_contradictory_rule_flags_give_one_line(tiny_word_checkpoint, tmp_path, capsys, bad, said):
+    try:
+        code = sample_main(["--checkpoint", str(tiny_word_checkpoint), "--out", str(tmp_path / "x.mid"), *bad])
+    except SystemExit as exit_info:
+        code = exit_info.code
+    err = capsys.readouterr().err
+    assert code in (1, 2) and said in err and len([line for line in err.splitlines() if "error: " in line]) == 1
+    assert not (tmp_path / "x.mid").exists()
+
+
 def test_continue_on_an_empty_or_bad_file_gives_a_clear_error(tiny_word_checkpoint, tmp_path, capsys):
     (tmp_path / "empty.mid").write_bytes(b"")
     args = ["--checkpoint", str(tiny_word_checkpoint), "--out", str(tmp_path / "x.mid")]

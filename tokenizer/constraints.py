@@ -1,7 +1,7 @@
 """Musical constraints on the sampler: the grammar's mask, narrowed at every note onset.
 
 The grammar knows, before each word, where a pitch word would start its note and which notes
-will still be sounding then. ``VoiceConstraint`` uses that to refuse
+will still be sounding then. ``RuleConstraint`` uses that to refuse
 
 * a note that would make more than ``max_voices`` different pitches sound at once;
 * a note a semitone away from a pitch sounding at its onset (``no_clash``);
@@ -9,8 +9,13 @@ will still be sounding then. ``VoiceConstraint`` uses that to refuse
   after a four-voice chord (``no_parallels``). Voices are counted by pitch from the side the
   encoding writes first (the top in the steps encoding, the bass in the implicit one), so a
   new note's voice, and every voice on that side of it, are known when it is chosen;
+* a note outside the piece's range (``lowest``-``highest``);
+* a word that would repeat, exactly, a run of ``no_repeat`` words already written since the
+  rules took over (as Composer's Assistant offers);
 * a gap (``sepxx dN``) after which no note could start that both the grammar and the rules allow.
 
+A ``key`` does not refuse: it weighs every pitch outside its scale by ``out_of_key_weight`` (the
+sampler adds ``logit_bias``), so chromatic passing notes stay possible; a weight of 0 forbids them.
 A constraint never leads the sampler into a dead end: where it would leave no legal word at all,
 it lets the grammar's own mask through for that word and counts it in ``relaxed``.
 """
@@ -28,23 +33,63 @@ from tokenizer.words import Grammar
 PITCH_COUNT = HIGHEST_PIANO_PITCH - LOWEST_PIANO_PITCH + 1
 
 
+TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MAJOR_SCALE, MINOR_SCALE = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10, 11)  # minor: with its leading tone
+KEYS = tuple(f"{tonic} {mode}" for mode in ("major", "minor") for tonic in TONICS)  # "D minor"
+
+
+def scale_of(key: str) -> np.ndarray:
+    """(12,) bool: the pitch classes of ``key`` ("D minor"; the minor scale keeps both its sixth
+    and its raised seventh, as chorales use them); ValueError for a key not in ``KEYS``."""
+    if key not in KEYS:
+        raise ValueError(f"unknown key {key[:20]!r} (try one of: C major, A minor, F# major, Bb minor)")
+    tonic, mode = key.split()
+    in_scale = np.zeros(12, dtype=bool)
+    in_scale[[(TONICS.index(tonic) + degree) % 12 for degree in (MAJOR_SCALE if mode == "major" else MINOR_SCALE)]] = (
+        True
+    )
+    return in_scale
+
+
 @dataclass(frozen=True)
-class VoiceRules:
-    """What a ``VoiceConstraint`` enforces: the defaults suit four-part chorales."""
+class Rules:
+    """What a ``RuleConstraint`` enforces. The defaults are the four-part rules for chorales;
+    range, key and repeats are free."""
 
     max_voices: int | None = 4  # None: any number
     no_clash: bool = True
     no_parallels: bool = True
+    lowest: int = LOWEST_PIANO_PITCH
+    highest: int = HIGHEST_PIANO_PITCH
+    key: str | None = None  # one of KEYS; None: any
+    out_of_key_weight: float = 0.1  # what a pitch outside the key's scale is weighed by (0: forbidden)
+    no_repeat: int = 0  # words; 0: off
 
     def __post_init__(self) -> None:
         if self.max_voices is not None and self.max_voices < 1:
             raise ValueError(f"max_voices must be at least 1 (got {self.max_voices})")
+        if not LOWEST_PIANO_PITCH <= self.lowest <= self.highest <= HIGHEST_PIANO_PITCH:
+            raise ValueError(
+                f"the range must run upward within {LOWEST_PIANO_PITCH}-{HIGHEST_PIANO_PITCH} "
+                f"(got {self.lowest}-{self.highest})"
+            )
+        if not 0.0 <= self.out_of_key_weight <= 1.0:
+            raise ValueError(f"the out-of-key weight must be from 0 to 1 (got {self.out_of_key_weight})")
+        if self.no_repeat != 0 and not 2 <= self.no_repeat <= 10_000:
+            raise ValueError(f"no_repeat must be 0 (off) or 2 words or more (got {self.no_repeat})")
+        if self.key is not None:
+            in_scale = scale_of(self.key)
+            if self.out_of_key_weight == 0 and not in_scale[np.arange(self.lowest, self.highest + 1) % 12].any():
+                raise ValueError(f"the range {self.lowest}-{self.highest} holds no note of {self.key}")
 
 
-class VoiceConstraint:
+NO_RULES = Rules(max_voices=None, no_clash=False, no_parallels=False)  # the grammar alone
+
+
+class RuleConstraint:
     """A grammar with musical rules on top; the sampler's ``Constraint``."""
 
-    def __init__(self, grammar: Grammar, rules: VoiceRules) -> None:
+    def __init__(self, grammar: Grammar, rules: Rules) -> None:
         self.grammar = grammar
         self.vocab = grammar.vocab
         self.rules = rules
@@ -56,17 +101,34 @@ class VoiceConstraint:
         self._onset: int | None = onsets[-1] if onsets else None  # the step of the latest note
         self._previous_onset: int | None = onsets[-2] if len(onsets) > 1 else None  # the onset before it
         self._side = -1 if grammar.vocab.encoding == "steps" else 1  # -1: a step is written top down
+        pitches = np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)
+        self._in_range = (pitches >= rules.lowest) & (pitches <= rules.highest)  # and in the key, if it must be
+        if rules.key is not None and rules.out_of_key_weight == 0:
+            self._in_range &= scale_of(rules.key)[pitches % 12]
+        self._bias = self._key_bias()
+        self._written: list[int] = []  # words since the rules took over (for no_repeat)
+        self._followers: dict[tuple[int, ...], set[int]] = {}  # each run of no_repeat - 1 words: what followed it
 
     # -- the Constraint protocol ---------------------------------------------------------------
     def reset(self) -> None:
         self.grammar.reset()
         self._active, self._seen = [], 0
         self._onset = self._previous_onset = None
+        self._written, self._followers = [], {}
 
     def advance(self, word_id: int) -> None:
         self.grammar.advance(word_id)
         if self.vocab.is_pitch(word_id) and self.grammar.step != self._onset:
             self._previous_onset, self._onset = self._onset, self.grammar.step
+        n = self.rules.no_repeat
+        if n:
+            self._written.append(word_id)
+            if len(self._written) >= n:
+                self._followers.setdefault(tuple(self._written[-n:-1]), set()).add(word_id)
+
+    def logit_bias(self) -> np.ndarray | None:
+        """Log-weights to add to the logits: the key's, or None."""
+        return self._bias
 
     def legal_mask(self) -> np.ndarray:
         mask = self.grammar.legal_mask()
@@ -74,19 +136,38 @@ class VoiceConstraint:
         pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
         durations = slice(vocab.first_duration_id, vocab.size)
         in_gap = self.grammar.in_gap
-        if not mask[pitches].any() and not in_gap:
-            return mask
+        repeated = self._repeating_words()
+        if not mask[pitches].any() and not in_gap and not repeated:
+            return mask  # read-only and cached by the grammar: the sampler caches it too
         narrowed = mask.copy()
         if mask[pitches].any():
             narrowed[pitches] &= self._allowed_pitches()
         if in_gap and mask[durations].any():
             narrowed[durations] &= self._allowed_gap_ends(mask[durations])
+        narrowed[repeated] = False
         if not narrowed.any():
             self.relaxed += 1
             return mask
         return narrowed
 
     # -- the rules -----------------------------------------------------------------------------
+    def _repeating_words(self) -> list[int]:
+        """The words that would end a run of ``no_repeat`` words written before."""
+        n = self.rules.no_repeat
+        return sorted(self._followers.get(tuple(self._written[-(n - 1) :]), ())) if n else []
+
+    def _key_bias(self) -> np.ndarray | None:
+        """(V,) float32 log-weights: 0, and log(out_of_key_weight) on pitch words outside the key.
+        None without a key, or where the weight is 1 (no change) or 0 (the mask refuses them)."""
+        weight = self.rules.out_of_key_weight
+        if self.rules.key is None or weight in (0.0, 1.0):
+            return None
+        bias = np.zeros(self.vocab.size, dtype=np.float32)
+        pitches = np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)
+        outside = ~scale_of(self.rules.key)[pitches % 12]
+        bias[self.vocab.first_pitch_id + np.flatnonzero(outside)] = np.log(weight)
+        return bias
+
     def sounding_at(self, step: int) -> np.ndarray:
         """Pitches sounding at ``step`` (not before the previous onset), sorted, counting the
         note whose duration is being read as ending where it stands."""
@@ -103,14 +184,14 @@ class VoiceConstraint:
 
     def _allowed_at(self, step: int) -> np.ndarray:
         """(88,) bool over pitches 21-108: may a note start at ``step`` on this pitch?"""
-        allowed = np.ones(PITCH_COUNT, dtype=bool)
+        allowed = self._in_range.copy()
         sounding = self.sounding_at(step)
         index = sounding - LOWEST_PIANO_PITCH
         max_voices = self.rules.max_voices
         if max_voices is not None and len(sounding) >= max_voices:
             allowed[:] = False
             if len(sounding) == max_voices:
-                allowed[index] = True  # striking a sounding pitch again adds no voice
+                allowed[index] = self._in_range[index]  # striking a sounding pitch again adds no voice
         if self.rules.no_clash:
             for neighbour in (index - 1, index + 1):
                 allowed[neighbour[(neighbour >= 0) & (neighbour < PITCH_COUNT)]] = False

@@ -330,6 +330,10 @@ class Grammar:
         return None
 
     # -- legal next words ----------------------------------------------------------------------
+    def logit_bias(self) -> None:
+        """The grammar weighs no word above another (see models.sampling.Constraint)."""
+        return None
+
     def legal_mask(self) -> np.ndarray:
         """Boolean mask over word ids: True where the word may come next. Read-only."""
         if not self.started:

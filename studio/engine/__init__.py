@@ -16,9 +16,10 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from tokenizer.constraints import Rules
 from tokenizer.notes import NoteSequence
 
 # -- jobs ---------------------------------------------------------------------------------------
@@ -31,7 +32,7 @@ class GenerationSettings:
     top_k: int | None = None  # None: off
     top_p: float = 1.0
     seed: int = 1
-    voice_rules: bool = True  # four-part rules: 4 voices, no semitone clash, no parallels
+    rules: Rules | None = field(default_factory=Rules)  # the sampler's musical rules; None: the grammar alone
 
 
 @dataclass(frozen=True)

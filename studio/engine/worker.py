@@ -40,7 +40,6 @@ from studio.engine import (
     Started,
     Word,
 )
-from tokenizer.constraints import VoiceRules
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
@@ -179,8 +178,7 @@ class Worker:
         words: list[int] = []
         started = last_notes = time.perf_counter()
         notes = NoteStream(model.vocab, primer.ids if primer else None)
-        rules = VoiceRules() if s.voice_rules else None
-        stream = model.stream_words(s.words, sampling, primer, cancel=self.cancel, stop_at_end=False, rules=rules)
+        stream = model.stream_words(s.words, sampling, primer, cancel=self.cancel, stop_at_end=False, rules=s.rules)
         for word_id in stream:
             words.append(word_id)
             notes.feed(word_id)
