@@ -10,7 +10,8 @@
   and string-quartet works from music21's corpus);
 - the share of quarters in the VQ-VAE's layout (8 pitch bands x 2 eighths): each quarter's best
   cyclic shift against the per-position code frequencies of the train split must be 0. Measured
-  on real val quarters, and on ``--seeds`` pieces of 48 quarters written by the prior;
+  on real val quarters, on ``--seeds`` pieces of 48 quarters written by the prior, and on as many
+  continuations (12 quarters after 4 real ones);
 - the prior's loss on the val split's codes in bits per quarter (16 codes), comparable across K;
 - the time to write 48 quarters with the prior: the sampler (a rotary prior rolls its KV cache,
   one step per code, always the full 192-code context), beside a full recompute of the last 192
@@ -148,7 +149,14 @@ def prior_rows(
         seconds.append(time.perf_counter() - started)
         generated.append(np.asarray(codes).reshape(-1, CODES_PER_QUARTER))
     quarters = np.concatenate(generated)
-    print(f", the prior's {len(quarters)} quarters ({seeds} seeds) {in_layout(quarters, table).mean():.1%}")
+    print(f", the prior's {len(quarters)} quarters ({seeds} seeds) {in_layout(quarters, table).mean():.1%}", end="")
+    continued = []
+    for seed in range(seeds):  # 4 real quarters from across the val split, then 12 of the prior's
+        start = seed * (len(val_codes) - 4) // seeds
+        codes = pipeline.stream_codes(12, SamplingSettings(top_k=8, seed=seed), val_codes[start : start + 4])
+        continued.append(np.asarray(list(codes)).reshape(-1, CODES_PER_QUARTER))
+    continued = np.concatenate(continued)
+    print(f", its {len(continued)} quarters continuing val pieces {in_layout(continued, table).mean():.1%}")
     bits = bits_per_quarter(pipeline.prior, codes_folder)
     print(f"the prior on the val codes: {bits:.1f} bits per quarter ({bits / CODES_PER_QUARTER:.3f} a code)")
     started = time.perf_counter()

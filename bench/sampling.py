@@ -1,13 +1,19 @@
 """Sampling speed: Cantor's cached streaming sampler vs full recompute vs Hugging Face.
 
     python -m bench.sampling [--quick]
+    python -m bench.sampling --variations      # only the variations rows
 
 For the shipped small word model and a random 13M (large) one, at 256 and 1024 new words with 1
 and 2 threads, prints words/s of:
 - Cantor: ``models.sampling.stream`` with the KV cache and the grammar mask (the studio's path);
 - full recompute: nanoGPT's generate() over the same weights (the whole window every word);
 - transformers: GPT2LMHeadModel.generate(use_cache=True) with the same configuration and weights.
-  It cannot slide its window, so it is given as many positions as it writes.
+  It cannot slide its window, so it is given as many positions as it writes. GPT-2 has learned
+  positions only, so a rotary model (the shipped one) has no transformers figure.
+
+Then the variations rows: N = 1, 4 and 8 pieces of 256 words from the shipped model, with the
+four-part rules (the studio's path), written in one batch (``models.sampling.stream_rows``) and
+one after another, 1 thread: words/s in all, and the batch's time against one piece's.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from pathlib import Path
 import torch
 
 from models.gpt import GPT, SIZES, GPTConfig
-from models.sampling import SamplingSettings, stream
+from models.sampling import SamplingSettings, stream, stream_rows
 from models.word_model import WordModel
+from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.words import word_grammar
 
@@ -86,6 +93,47 @@ def cantor(model: GPT, vocab, count: int, window_shift: int | None = None) -> No
         pass
 
 
+def ruled(vocab) -> RuleConstraint:
+    grammar = word_grammar(vocab)
+    grammar.advance(vocab.start_id)
+    return RuleConstraint(grammar, Rules())
+
+
+def variations(model: GPT, vocab, rows: int, count: int, batched: bool) -> None:
+    """``rows`` pieces of ``count`` words with the four-part rules: in one batch, or one by one."""
+    ends = dict(end_id=vocab.end_id, restart_id=vocab.start_id)
+    if batched:
+        for _ in stream_rows(
+            model, [vocab.start_id], count, SamplingSettings(seed=1), [ruled(vocab) for _ in range(rows)], **ends
+        ):
+            pass
+        return
+    for row in range(rows):
+        for _ in stream(
+            model, [vocab.start_id], count, SamplingSettings(seed=1 + row), constraint=ruled(vocab), **ends
+        ):
+            pass
+
+
+def variation_rows(model: GPT, vocab, count: int = 256) -> None:
+    torch.set_num_threads(1)
+    variations(model, vocab, 2, 16, True)  # warm up
+    print(f"\nvariations, {count} words each, four-part rules, 1 thread")
+    print("{:>3} {:>14} {:>18} {:>8} {:>16}".format("N", "batch w/s", "one by one w/s", "ratio", "batch / one piece"))
+    one = None
+    for rows in (1, 4, 8):
+        times = {}
+        for batched in (True, False):
+            started = time.perf_counter()
+            variations(model, vocab, rows, count, batched)
+            times[batched] = time.perf_counter() - started
+        one = one or times[True]
+        print(
+            f"{rows:3d} {rows * count / times[True]:14.0f} {rows * count / times[False]:18.0f} "
+            f"{times[False] / times[True]:7.2f}x {times[True] / one:15.2f}x"
+        )
+
+
 def transformers_generate(hf, count: int) -> None:
     with torch.inference_mode():
         hf.generate(
@@ -108,11 +156,15 @@ def words_per_second(run, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="256 words and 1 thread only")
+    parser.add_argument("--variations", action="store_true", help="only the variations rows")
     args = parser.parse_args()
     vocab = WordDataset("data/chorales").vocab
     models = {}
     if SHIPPED.with_suffix(".json").exists():
         models["shipped small"] = WordModel(SHIPPED).model
+    if args.variations:
+        variation_rows(models["shipped small"], vocab)
+        return
     torch.manual_seed(0)
     models["random 13M (large)"] = GPT(GPTConfig(vocab_size=vocab.size, dropout=0.0, **SIZES["large"])).eval()
     counts = [256] if args.quick else [256, 1024]
@@ -121,30 +173,23 @@ def main() -> None:
     print("{:20} {:>3} {:>5} {:>10} {:>10} {:>6} {:>8} {:>6}".format(*header))
     for name, model in models.items():
         for count in counts:
-            hf = as_gpt2(model, max(model.config.block_size, count + 1))
+            learned = model.config.positions == "learned"
+            hf = as_gpt2(model, max(model.config.block_size, count + 1)) if learned else None
             for threads in threads_list:
                 torch.set_num_threads(threads)
                 cantor(model, vocab, 16)  # warm up
-                transformers_generate(hf, 16)
                 ours = words_per_second(lambda n, m=model: cantor(m, vocab, n), count)
                 full = words_per_second(
                     lambda n, m=model: full_recompute(m, n, torch.Generator().manual_seed(1)), count
                 )
-                theirs = words_per_second(lambda n, h=hf: transformers_generate(h, n), count)
-                print(
-                    f"{name:20} {threads:3d} {count:5d} {ours:10.0f} {full:10.0f} {ours / full:5.1f}x "
-                    f"{theirs:8.0f} {ours / theirs:5.2f}x"
-                )
+                theirs = "–"
+                if hf is not None:
+                    transformers_generate(hf, 16)
+                    hf_ws = words_per_second(lambda n, h=hf: transformers_generate(h, n), count)
+                    theirs = f"{hf_ws:8.0f} {ours / hf_ws:5.2f}x"
+                print(f"{name:20} {threads:3d} {count:5d} {ours:10.0f} {full:10.0f} {ours / full:5.1f}x {theirs}")
     if "shipped small" in models and not args.quick:
-        model, count = models["shipped small"], 1024
-        torch.set_num_threads(1)
-        every = words_per_second(lambda n: cantor(model, vocab, n, window_shift=1), count)
-        full = words_per_second(lambda n: full_recompute(model, n, torch.Generator().manual_seed(1)), count)
-        print(
-            f"shipped small, 1 thread, {count} words, window_shift=1 (re-prefill from the last "
-            f"{model.config.block_size - 1} words at every word past the block): {every:.0f} w/s, "
-            f"full recompute {full:.0f} w/s, {every / full:.1f}x"
-        )
+        variation_rows(models["shipped small"], vocab)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     python -m models.sample --checkpoint ... --continue my_song.mid --out continued.mid
     python -m models.sample --checkpoint ... --dataset-piece bwv66.6 --quarters 8 --out continued.mid
     python -m models.sample --checkpoint ... --key "D minor" --lowest 40 --highest 81 --no-repeat 24
+    python -m models.sample --checkpoint ... --variations 4 --out piece.mid   # piece-1.mid ... piece-4.mid
 
 The four-part rules (at most 4 voices, no semitone clash, no parallel fifths or octaves) are on
 by default, as in the studio; --no-rules samples the model alone. Range, key and repeats are free
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from models.sampling import SamplingSettings
+from models.sampling import MAX_ROWS, SamplingSettings
 from models.word_model import Continuation, WordModel
 from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.constraints import KEYS, NO_RULES, Rules
@@ -37,6 +38,11 @@ def write_continuation(result: Continuation, path: Path) -> Path:
     if result.primer.notes:
         parts.insert(0, ("primer", result.primer))
     return write_midi(result.combined(), path, parts=parts)
+
+
+def variation_path(out: Path, row: int) -> Path:
+    """piece.mid -> piece-1.mid, piece-2.mid, ... (row 0 is 1)."""
+    return out.with_name(f"{out.stem}-{row + 1}{out.suffix}")
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         "--quarters", type=whole(1, 10_000), default=8, help="with --dataset-piece: quarters of it to keep"
     )
     parser.add_argument("--through-end", action="store_true", help="at END, start a new piece until --words")
+    parser.add_argument(
+        "--variations", type=whole(1, MAX_ROWS), default=1, help="pieces written at once (seeds SEED, SEED+1, ...)"
+    )
     parser.add_argument("--threads", type=whole(1, 1024), default=None)
     parser.add_argument(
         "--window-shift",
@@ -125,24 +134,34 @@ def main(argv: list[str] | None = None) -> int:
                 f"note: the primer has {len(primer.ids)} words; the model sees the most recent "
                 f"{len(primer.ids) - primer.dropped_words} (its context is {word_model.block_size})"
             )
-        words = []
-        stream = word_model.stream_words(
-            args.words, settings, primer, stop_at_end=not args.through_end, window_shift=args.window_shift, rules=rules
+        rows = word_model.stream_variations(
+            args.words,
+            settings,
+            args.variations,
+            primer,
+            stop_at_end=not args.through_end,
+            window_shift=args.window_shift,
+            rules=rules,
         )
+        words: list[list[int]] = [[] for _ in range(args.variations)]
         with tqdm(total=args.words, desc="generating", unit="word") as bar:
-            for word_id in stream:
-                words.append(word_id)
+            for ids in rows:
+                for row, word_id in enumerate(ids):
+                    if word_id is not None:
+                        words[row].append(word_id)
                 bar.update(1)
-        result = word_model.continuation(words, primer, name=args.out.stem)
-        write_continuation(result, args.out)
+        outs = [args.out] if args.variations == 1 else [variation_path(args.out, r) for r in range(args.variations)]
+        results = [word_model.continuation(w, primer, name=out.stem) for w, out in zip(words, outs, strict=True)]
+        for result, out in zip(results, outs, strict=True):
+            write_continuation(result, out)
     except CantorError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    primer_notes = len(result.primer.notes)
-    print(
-        f"wrote {args.out}: {primer_notes} primer notes + {len(result.generated.notes)} generated notes "
-        f"from {len(words)} words"
-    )
+    for result, out, row_words in zip(results, outs, words, strict=True):
+        print(
+            f"wrote {out}: {len(result.primer.notes)} primer notes + {len(result.generated.notes)} generated notes "
+            f"from {len(row_words)} words"
+        )
     return 0
 
 

@@ -95,16 +95,45 @@ def stream(
     The caller sets torch's thread count; the stream runs under inference mode. Bad arguments
     raise CantorError here, before the first id is asked for.
     """
+    rows = stream_rows(
+        model, prompt, count, settings, [constraint], cancel, window_shift, restart_id, end_id, on_context
+    )
+    return (ids[0] for ids in rows)
+
+
+def stream_rows(
+    model: GPT,
+    prompt: list[int],
+    count: int,
+    settings: SamplingSettings,
+    constraints: list[Constraint | None],
+    cancel: threading.Event | None = None,
+    window_shift: int | None = None,
+    restart_id: int | None = None,
+    end_id: int | None = None,
+    on_context: ContextWatcher | None = None,
+) -> Iterator[list[int | None]]:
+    """``stream`` for ``len(constraints)`` variations of one prompt in one batch: each step
+    yields one new id per row, or None for a row that has ended. Row r draws from its own
+    generator seeded ``settings.seed + r``, so a variation is the piece its seed makes alone
+    (up to the rounding of a batched matrix product). The rows move in lockstep: one forward
+    pass a step for all of them, which on a CPU costs little more than for one row, since each
+    step reads every weight once whatever the batch."""
     settings.validate()
     if count <= 0:
         raise CantorError(f"the number of words to generate must be at least 1 (got {count})")
     if not prompt:
         raise CantorError("the prompt must hold at least one id")
+    if not 1 <= len(constraints) <= MAX_ROWS:
+        raise CantorError(f"variations must be from 1 to {MAX_ROWS} (got {len(constraints)})")
     block = model.config.block_size
     shift = window_shift if window_shift is not None else max(1, block // 4)
     if not 1 <= shift < block:
         raise CantorError(f"the window shift must be from 1 to {block - 1} (got {shift})")
-    return _steps(model, prompt, count, settings, constraint, cancel, shift, restart_id, end_id, on_context)
+    return _steps(model, prompt, count, settings, constraints, cancel, shift, restart_id, end_id, on_context)
+
+
+MAX_ROWS = 8
 
 
 def _steps(
@@ -112,18 +141,18 @@ def _steps(
     prompt: list[int],
     count: int,
     settings: SamplingSettings,
-    constraint: Constraint | None,
+    constraints: list[Constraint | None],
     cancel: threading.Event | None,
     shift: int,
     restart_id: int | None,
     end_id: int | None,
     on_context: ContextWatcher | None,
-) -> Iterator[int]:
-    """The generator behind ``stream``, for arguments already checked."""
-    block = model.config.block_size
-    generator = torch.Generator(device="cpu").manual_seed(settings.seed)
+) -> Iterator[list[int | None]]:
+    """The generator behind ``stream_rows``, for arguments already checked."""
+    rows, block = len(constraints), model.config.block_size
+    generators = [torch.Generator(device="cpu").manual_seed(settings.seed + row) for row in range(rows)]
     device = model.lm_head.weight.device
-    history = list(prompt[-(block - 1) :])  # the model's view; the constraint has seen all of it
+    histories = [list(prompt[-(block - 1) :]) for _ in range(rows)]  # each row's view, all one length
     illegal_masks: dict[int, torch.Tensor] = {}
     model.eval()
 
@@ -135,66 +164,81 @@ def _steps(
             illegal_masks[key] = torch.from_numpy(~mask).to(device)
         return illegal_masks[key]
 
-    period = model.config.phase_period
-    total = len(prompt)  # ids in the whole sequence so far
+    def choose(row: int, logits: torch.Tensor) -> int:
+        constraint = constraints[row]
+        if constraint is not None:
+            mask = constraint.legal_mask()
+            if not mask.any():
+                raise CantorError("no word may follow here (the piece has ended: pass end_id to stop)")
+            logits = logits.masked_fill(illegal(mask), float("-inf"))
+            if (bias := constraint.logit_bias()) is not None:  # a weight w multiplies a probability by w
+                logits = logits + settings.temperature * torch.from_numpy(bias).to(device)
+        probs = torch.softmax(filter_logits(logits, settings), dim=-1)
+        return int(torch.multinomial(probs.cpu(), 1, generator=generators[row]))
 
-    def run(ids: list[int]) -> torch.Tensor:
-        """Feed ``ids``, the newest of the sequence, through the cache; the logits after the last.
-        An id's phase is its index in the whole sequence less one (the start token comes first),
-        modulo the period."""
-        idx = torch.tensor([ids], dtype=torch.long, device=device)
+    period = model.config.phase_period
+    total = len(prompt)  # ids in the whole sequence so far (in each row)
+
+    def run(ids: list[list[int]]) -> torch.Tensor:
+        """Feed ``ids`` (one list a row), the newest of the sequence, through the cache; the
+        logits after the last, (rows, V). An id's phase is its index in the whole sequence less
+        one (the start token comes first), modulo the period."""
+        idx = torch.tensor(ids, dtype=torch.long, device=device)
         phases = None
         if period:
-            phases = ((torch.arange(total - len(ids), total, device=device) - 1) % period)[None, :]
-        return model(idx, cache=cache, last_only=True, phases=phases)[0][0, -1].float()
+            phases = ((torch.arange(total - idx.size(1), total, device=device) - 1) % period)[None, :]
+        return model(idx, cache=cache, last_only=True, phases=phases)[0][:, -1].float()
 
     with torch.inference_mode():
-        cache = model.new_cache(1)
+        cache = model.new_cache(rows)
 
-        def prefill(ids: list[int]) -> torch.Tensor:
+        def prefill(ids: list[list[int]]) -> torch.Tensor:
             cache.reset()
             return run(ids)
 
-        logits = prefill(history)
+        logits = prefill(histories)
         made = 0
-        pending_restart = False
+        restarting = [False] * rows
+        ended = [False] * rows  # a row that met end_id with no restart: fed end_id, never read again
         while made < count:
             if cancel is not None and cancel.is_set():
                 return
             if on_context is not None:
                 on_context(cache.length)
-            if pending_restart:
-                next_id, pending_restart = restart_id, False
-                if constraint is not None:
-                    constraint.reset()
-            else:
-                step_logits = logits
-                if constraint is not None:
-                    mask = constraint.legal_mask()
-                    if not mask.any():
-                        raise CantorError("no word may follow here (the piece has ended: pass end_id to stop)")
-                    step_logits = step_logits.masked_fill(illegal(mask), float("-inf"))
-                    if (bias := constraint.logit_bias()) is not None:  # a weight w multiplies a probability by w
-                        step_logits = step_logits + settings.temperature * torch.from_numpy(bias).to(device)
-                probs = torch.softmax(filter_logits(step_logits, settings), dim=-1)
-                next_id = int(torch.multinomial(probs.cpu(), 1, generator=generator))
-            if constraint is not None:
-                constraint.advance(next_id)
+            chosen: list[int | None] = []
+            for row in range(rows):
+                if ended[row]:
+                    chosen.append(None)
+                    continue
+                if restarting[row]:
+                    next_id, restarting[row] = restart_id, False
+                    if constraints[row] is not None:
+                        constraints[row].reset()
+                else:
+                    next_id = choose(row, logits[row])
+                if constraints[row] is not None:
+                    constraints[row].advance(next_id)
+                chosen.append(next_id)
             made += 1
             total += 1
-            yield next_id
-            if next_id == end_id:
-                if restart_id is None:
-                    return
-                pending_restart = True
+            yield chosen
+            for row, next_id in enumerate(chosen):
+                if next_id is not None and next_id == end_id:
+                    ended[row] = restart_id is None
+                    restarting[row] = restart_id is not None
+            if all(ended):
+                return
+            fed = [end_id if next_id is None else next_id for next_id in chosen]
             if cache.full and model.config.positions == "learned":
-                history.append(next_id)
-                del history[: len(history) - (block - shift + 1)]
-                logits = prefill(history)
+                for row_history, next_id in zip(histories, fed, strict=True):
+                    row_history.append(next_id)
+                    del row_history[: len(row_history) - (block - shift + 1)]
+                logits = prefill(histories)
             else:
                 if model.config.positions == "learned":
-                    history.append(next_id)
-                logits = run([next_id])
+                    for row_history, next_id in zip(histories, fed, strict=True):
+                        row_history.append(next_id)
+                logits = run([[next_id] for next_id in fed])
 
 
 def generate(model: GPT, prompt: list[int], count: int, settings: SamplingSettings, **kwargs) -> list[int]:

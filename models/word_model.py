@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.checkpoint import load_gpt, steps_per_quarter_of
-from models.sampling import SamplingSettings, stream
+from models.sampling import SamplingSettings, stream_rows
 from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
@@ -95,17 +95,37 @@ class WordModel:
 
         ``rules``: musical constraints on top of the grammar (tokenizer/constraints.py).
         ``window_shift``: see ``models.sampling.stream`` (checkpoints with learned positions only)."""
-        grammar = word_grammar(self.vocab)
+        rows = self.stream_variations(count, settings, 1, primer, cancel, stop_at_end, window_shift, rules)
+        return (ids[0] for ids in rows)
+
+    def stream_variations(
+        self,
+        count: int,
+        settings: SamplingSettings,
+        variations: int,
+        primer: Primer | None = None,
+        cancel: threading.Event | None = None,
+        stop_at_end: bool = True,
+        window_shift: int | None = None,
+        rules: Rules | None = None,
+    ) -> Iterator[list[int | None]]:
+        """``variations`` pieces at once, in one batch (``models.sampling.stream_rows``): each step
+        a list of one new id per variation (None once one has ended). Variation r is the piece
+        seed ``settings.seed + r`` makes alone."""
         prompt = primer.ids if primer else [self.vocab.start_id]
-        for word_id in prompt:
-            grammar.advance(word_id)
-        grammar.seal()
-        return stream(
+        constraints = []
+        for _ in range(variations):
+            grammar = word_grammar(self.vocab)
+            for word_id in prompt:
+                grammar.advance(word_id)
+            grammar.seal()
+            constraints.append(RuleConstraint(grammar, rules) if rules else grammar)
+        return stream_rows(
             self.model,
             prompt,
             count,
             settings,
-            constraint=RuleConstraint(grammar, rules) if rules else grammar,
+            constraints,
             cancel=cancel,
             end_id=self.vocab.end_id,
             restart_id=None if stop_at_end else self.vocab.start_id,

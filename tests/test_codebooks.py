@@ -261,10 +261,12 @@ def test_encode_codes_then_train_prior_makes_a_matching_pair(tmp_path, chorales)
 def test_the_layout_measure_knows_real_quarters_and_finds_a_shifted_phase():
     from bench.codebooks import in_layout, layout_table
 
-    def split(name: str) -> np.ndarray:
-        return np.fromfile(f"data/chorales/codes/{name}.bin", dtype=np.uint16).reshape(-1, 16).astype(np.int64)
+    codes = ROOT / "data" / "chorales" / "codes"
 
-    table = layout_table(split("train"), 16)
+    def split(name: str) -> np.ndarray:
+        return np.fromfile(codes / f"{name}.bin", dtype=np.uint16).reshape(-1, 16).astype(np.int64)
+
+    table = layout_table(split("train"), json.loads((codes / "index.json").read_text())["codes"])
     val = split("val")
     assert in_layout(val, table).mean() > 0.9
     for shift in (1, 2, 8, 15):  # a prior out of phase writes each code where another position belongs

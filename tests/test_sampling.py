@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from models.gpt import GPT, SIZES, GPTConfig
-from models.sampling import SamplingSettings, filter_logits, generate, stream
+from models.sampling import SamplingSettings, filter_logits, generate, stream, stream_rows
 from models.word_model import WordModel
 from tokenizer import CantorError
 from tokenizer.words import decode, word_grammar
@@ -222,3 +222,51 @@ def test_a_phase_model_streams_exactly_what_a_full_forward_with_the_same_phases_
             context.append(expected)
     with pytest.raises(ValueError, match="phase"):
         model(torch.tensor([[1, 2]]))
+
+
+@pytest.mark.parametrize("positions", ["rope", "learned"])
+def test_each_row_of_a_batch_is_the_piece_its_seed_makes_alone(positions):
+    """Variations run in one batch: row r draws with seed + r and sees only its own words, past
+    the context too (rolled or re-prefilled), under its own grammar and rules."""
+    from tokenizer.constraints import RuleConstraint, Rules
+    from tokenizer.words import WordVocabulary
+
+    vocab = WordVocabulary(encoding="steps")
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=vocab.size, block_size=48, dropout=0.0, positions=positions, **SIZES["tiny"])
+    model = GPT(config).eval()
+
+    def rules() -> RuleConstraint:
+        grammar = word_grammar(vocab)
+        grammar.advance(vocab.start_id)
+        return RuleConstraint(grammar, Rules())
+
+    ends = dict(end_id=vocab.end_id, restart_id=vocab.start_id)
+    batch = list(
+        stream_rows(model, [vocab.start_id], 150, SamplingSettings(seed=10), [rules() for _ in range(4)], **ends)
+    )
+    assert len(batch) == 150 and all(len(ids) == 4 for ids in batch)
+    for row in range(4):
+        alone = generate(model, [vocab.start_id], 150, SamplingSettings(seed=10 + row), constraint=rules(), **ends)
+        assert [ids[row] for ids in batch] == alone
+    assert len({tuple(ids[row] for ids in batch) for row in range(4)}) == 4  # four different pieces
+
+
+def test_a_row_that_ends_yields_none_and_the_batch_goes_on_until_every_row_has_ended():
+    from tokenizer.words import WordVocabulary
+
+    vocab = WordVocabulary(encoding="steps")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=vocab.size, block_size=48, dropout=0.0, **SIZES["tiny"])).eval()
+    grammars = []
+    for _ in range(3):
+        grammars.append(word_grammar(vocab))
+        grammars[-1].advance(vocab.start_id)
+    batch = list(stream_rows(model, [vocab.start_id], 500, SamplingSettings(seed=1), grammars, end_id=vocab.end_id))
+    for row in range(3):
+        ids = [step[row] for step in batch]
+        written = [i for i in ids if i is not None]
+        assert written[-1] == vocab.end_id and ids[len(written) :] == [None] * (len(ids) - len(written))
+    assert len(batch) == max(len([s[row] for s in batch if s[row] is not None]) for row in range(3))
+    with pytest.raises(CantorError, match="variations must be from 1 to 8"):
+        stream_rows(model, [vocab.start_id], 5, SamplingSettings(), [None] * 9)

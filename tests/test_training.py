@@ -250,9 +250,20 @@ def test_the_rule_flags_hold_in_the_written_file(tiny_word_checkpoint, tmp_path)
     assert piece_features(piece).max_sounding <= 3 and piece_features(piece).clash == 0.0
 
 
+def test_variations_write_one_file_each_and_each_is_the_piece_of_its_seed(tiny_word_checkpoint, tmp_path, capsys):
+    args = ["--checkpoint", str(tiny_word_checkpoint), "--words", "120", "--through-end", "--seed", "5"]
+    assert sample_main([*args, "--variations", "3", "--out", str(tmp_path / "take.mid")]) == 0
+    written = [read_midi(tmp_path / f"take-{row}.mid").notes for row in (1, 2, 3)]
+    assert all(written) and len({tuple(notes) for notes in written}) == 3
+    assert sample_main([*args[:-1], "7", "--out", str(tmp_path / "alone.mid")]) == 0  # seed 5 + 2
+    assert read_midi(tmp_path / "alone.mid").notes == written[2]
+    assert capsys.readouterr().out.count("wrote ") == 4
+
+
 @pytest.mark.parametrize(
     "bad, said",
     [
+        (["--variations", "9"], "argument --variations: 9 is outside 1-8"),
         (["--key", "C major", "--out-of-key-weight", "0", "--lowest", "61", "--highest", "61"], "holds no note"),
         (["--lowest", "80", "--highest", "60"], "the range must run upward"),
         (["--key", "H major"], "argument --key: invalid choice"),

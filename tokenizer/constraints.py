@@ -210,20 +210,21 @@ class RuleConstraint:
         if len(before) != 4:
             return allowed
         known = np.sort(self._side * sounding)
-        for slot, pitch in enumerate(range(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)):
-            new = self._side * pitch
-            written = known[known < new]  # the voices between the written side and this note
-            voice = len(written)
-            if voice > 3:
-                continue
-            for other in range(voice):
-                moves = (new - before[voice], written[other] - before[other])
-                if moves[0] == 0 or moves[1] == 0 or (moves[0] > 0) != (moves[1] > 0):
-                    continue
-                interval = abs(new - written[other]) % 12
-                if interval in (0, 7) and abs(before[voice] - before[other]) % 12 == interval:
-                    allowed[slot] = False
-                    break
+        new = self._side * np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)  # every candidate at once
+        voice = np.searchsorted(known, new)  # the voices between the written side and each candidate
+        moved = new - before[np.minimum(voice, 3)]  # how far each candidate's voice moves
+        for other in range(min(3, len(known))):  # a voice written before the candidate's
+            other_moved = known[other] - before[other]
+            interval = np.abs(new - known[other]) % 12
+            allowed &= ~(
+                (voice > other)
+                & (voice <= 3)
+                & (moved != 0)
+                & (other_moved != 0)
+                & ((moved > 0) == (other_moved > 0))
+                & ((interval == 0) | (interval == 7))
+                & (np.abs(before[np.minimum(voice, 3)] - before[other]) % 12 == interval)
+            )
         return allowed
 
     def _allowed_pitches(self) -> np.ndarray:
