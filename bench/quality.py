@@ -10,8 +10,10 @@ Sets, each of N pieces with fixed seeds (0..N-1):
   top-k or top-p; studio/engine's GenerationSettings);
 - word_continued: the word model continuing the first 4 bars of each test chorale (only the
   continuation is judged, not Bach's primer);
-- word_new_constrained: as word_new, with the sampler's musical constraints (at most 4 voices,
-  no semitone against a sounding note), so the model's own figures stay visible beside them;
+- word_new_constrained: as word_new, with the sampler's rules (by default the studio's four-part
+  rules: at most 4 voices, no semitone against a sounding note, no parallels; the rule flags of
+  models.sample change them, e.g. --key "C major" --no-repeat 24), so the model's own figures
+  stay visible beside them;
 - codebook_new: the codebook pipeline, 48 quarters from nothing (temperature 1, top-k 8);
 - trigram: a Kneser-Ney trigram over the train split, sampled under the grammar mask: the floor.
 
@@ -33,6 +35,7 @@ from tqdm import tqdm
 from bench.metrics import PieceFeatures, overlap, piece_features, summary
 from models.codebooks import Codebooks
 from models.ngram import KneserNeyTrigram
+from models.sample import add_rule_arguments, rules_from
 from models.sampling import SamplingSettings
 from models.word_model import WordModel
 from studio.engine import GenerationSettings
@@ -82,15 +85,15 @@ CODEBOOK_QUARTERS = 48
 
 
 def word_pieces(
-    model: WordModel, n: int, words: int, primers: list[NoteSequence] | None, constrained: bool
+    model: WordModel, n: int, words: int, primers: list[NoteSequence] | None, rules: Rules | None
 ) -> list[NoteSequence]:
-    """N pieces (only the generated notes) from seeds 0..N-1, with or without primers."""
+    """N pieces (only the generated notes) from seeds 0..N-1, with or without primers and rules."""
     pieces = []
     for seed in tqdm(range(n), desc="word model", unit="piece", leave=False):
         primer = model.primer(primers[seed % len(primers)]) if primers else None
         studio = GenerationSettings()
         settings = SamplingSettings(studio.temperature, studio.top_k, studio.top_p, seed)
-        ids = list(model.stream_words(words, settings, primer, rules=Rules() if constrained else None))
+        ids = list(model.stream_words(words, settings, primer, rules=rules))
         pieces.append(model.continuation(ids, primer, name=f"seed {seed}").generated)
     return pieces
 
@@ -134,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vqvae", type=Path, default=Path("checkpoints/chorales_vqvae"))
     parser.add_argument("--prior", type=Path, default=Path("checkpoints/chorales_prior"))
     parser.add_argument("--threads", type=whole(1, 256), default=None, help="torch CPU threads")
+    add_rule_arguments(parser)
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = sorted(set(chosen) - set(SETS))
@@ -142,11 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    print(
-        f"bench.quality: n={args.n}, data={args.data}, word={args.word}, words={args.words}, "
-        f"vqvae={args.vqvae}, prior={args.prior}, threads={torch.get_num_threads()}"
-    )
     try:
+        args.rules = rules_from(args)
+        print(
+            f"bench.quality: n={args.n}, data={args.data}, word={args.word}, words={args.words}, "
+            f"vqvae={args.vqvae}, prior={args.prior}, threads={torch.get_num_threads()}\n"
+            f"  rules of '{TITLES['word_new_constrained']}': {args.rules}"
+        )
         results, timings = run_sets(args, chosen)
     except CantorError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -179,9 +185,9 @@ def run_sets(args: argparse.Namespace, chosen: list[str]) -> tuple[dict[str, dic
     makers: dict[str, Callable[[], list[NoteSequence]]] = {
         "bach_test": lambda: [dataset.piece(name) for name in test_names[: args.n]],
         "train": lambda: [dataset.piece(name) for name in train_names[:: max(1, len(train_names) // args.n)][: args.n]],
-        "word_new": lambda: word_pieces(words_model(), args.n, args.words, None, False),
-        "word_continued": lambda: word_pieces(words_model(), args.n, args.words, primers(), False),
-        "word_new_constrained": lambda: word_pieces(words_model(), args.n, args.words, None, True),
+        "word_new": lambda: word_pieces(words_model(), args.n, args.words, None, None),
+        "word_continued": lambda: word_pieces(words_model(), args.n, args.words, primers(), None),
+        "word_new_constrained": lambda: word_pieces(words_model(), args.n, args.words, None, args.rules),
         "codebook_new": lambda: codebook_pieces(Codebooks(args.vqvae, args.prior), args.n),
         "trigram": lambda: trigram_pieces(dataset, args.n, args.words),
     }

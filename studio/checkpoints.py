@@ -18,6 +18,7 @@ class CheckpointEntry:
     label: str  # what the dropdown shows: name, size and validation loss
     summary: str = ""  # a VQ-VAE's codebook size and held-out onset F1, from its card
     trained_on: str = ""  # a prior's VQ-VAE, from its card
+    codes: int = 0  # a VQ-VAE's or a prior's codebook size K, from its card
 
 
 def list_checkpoints(folder: Path, kind: str = "word") -> list[CheckpointEntry]:
@@ -31,13 +32,17 @@ def list_checkpoints(folder: Path, kind: str = "word") -> list[CheckpointEntry]:
                 continue
             card = info.get("model_card", {})
             label = f"{json_path.stem} · {card.get('size', '?')} · val {card.get('val_loss', float('nan')):.3f}"
-            summary = ""
+            summary, codes = "", 0
             if kind == "vqvae":
-                summary = f"{int(info['vqvae_config']['codes'])} codes"
+                codes = int(info["vqvae_config"]["codes"])
+                summary = f"{codes} codes"
                 if "onset_f1" in card:
                     summary += f", held-out onset F1 {float(card['onset_f1']):.3f}"
+            elif kind == "prior":
+                codes = int(info.get("codes", 0))
             trained_on = str(info.get("vqvae", ""))[:100]
         except (CantorError, AttributeError, KeyError, TypeError, ValueError):
-            label, summary, trained_on = f"{json_path.stem} · unreadable", "", ""
-        entries.append(CheckpointEntry(json_path.stem, json_path.with_suffix(""), label, summary, trained_on))
+            label, summary, trained_on, codes = f"{json_path.stem} · unreadable", "", "", 0
+        entry = CheckpointEntry(json_path.stem, json_path.with_suffix(""), label, summary, trained_on, codes)
+        entries.append(entry)
     return entries

@@ -325,16 +325,20 @@ class CodebooksPanel:
         return eng.LoadCodebooks(vq.path, prior)
 
     def _prior_menu(self, vqvae: str) -> UIDropDownMenu:
-        """The prior menu, showing the first prior trained on ``vqvae`` (or the first prior)."""
+        """The prior menu, showing the first prior trained on ``vqvae``, else the first of its K,
+        else none (the VQ-VAE alone still reconstructs)."""
         options = [c.name for c in self.priors] + [NO_PRIOR]
-        chosen = next((c.name for c in self.priors if c.trained_on == vqvae), options[0])
-        return UIDropDownMenu(options, chosen, self.prior_rect, self.manager, self.side)
+        codes = next((c.codes for c in self.vqvaes if c.name == vqvae), 0)
+        fits = [c.name for c in self.priors if c.trained_on == vqvae] + [
+            c.name for c in self.priors if c.codes == codes
+        ]
+        return UIDropDownMenu(options, (fits or [NO_PRIOR])[0], self.prior_rect, self.manager, self.side)
 
     def _vqvae_changed(self) -> None:
         """A VQ-VAE was picked: its own prior comes with it, as a prior of another K cannot load."""
         vqvae = self._menu_text(self.vqvae_menu)
         prior = next((c for c in self.priors if c.name == self._menu_text(self.prior_menu)), None)
-        if prior is None or prior.trained_on != vqvae:
+        if prior is None or prior.trained_on != vqvae:  # keep a pair the user chose; else find one
             self.prior_menu.kill()
             self.prior_menu = self._prior_menu(vqvae)
 

@@ -256,6 +256,30 @@ def test_encode_codes_then_train_prior_makes_a_matching_pair(tmp_path, chorales)
     assert train_prior_main([*args, "--batch-size", "4", "--threads", "1", "--out", str(out)]) == 0
     pair = Codebooks(SHIPPED_VQVAE, out)
     assert pair.prior.config.vocab_size == 17 and pair.prior.config.block_size == 192
+    assert pair.warning == "" and pair.prior_info["codes_per_quarter"] == 16
+
+
+def test_transposed_train_codes_are_the_codes_of_the_transposed_pieces(tmp_path, chorales):
+    from tokenizer.augment import transpose
+
+    data = small_dataset(tmp_path, chorales)
+    codes = tmp_path / "codes"
+    assert (
+        encode_main(["--vqvae", str(SHIPPED_VQVAE), "--data", str(data), "--out", str(codes), "--transpose", "2"]) == 0
+    )
+    index = json.loads((codes / "index.json").read_text())
+    train = [p for p in index["pieces"] if p["split"] == "train"]
+    assert len(train) == 4 * 5  # each of the 4 train pieces in 5 keys
+    val = [p["name"] for p in index["pieces"] if p["split"] == "val"]
+    assert len(val) == 2 and not any("@" in name for name in val)  # the val pieces as written
+    moved = next(p for p in train if p["name"].endswith("@-2"))
+    pipeline = Codebooks(SHIPPED_VQVAE)
+    from tokenizer.dataset import WordDataset
+
+    piece = WordDataset(data).piece(moved["name"].split("@")[0])
+    expected = pipeline.encode(pipeline.slices_of(transpose(piece, -2))[0]).reshape(-1)
+    stored = np.fromfile(codes / "train.bin", dtype=np.uint16)[moved["offset"] : moved["offset"] + moved["length"]]
+    assert np.array_equal(stored, expected)
 
 
 def test_the_layout_measure_knows_real_quarters_and_finds_a_shifted_phase():
