@@ -22,9 +22,10 @@ $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
 run: $(RUN_STAMP)
 	$(PY) main.py
 
-# pytest and ruff both run; the target fails if either failed
+# pytest (two workers: many tests wait on the studio's engine process) and ruff both run;
+# the target fails if either failed
 test: $(DEV_STAMP)
-	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest -q; tests=$$?; \
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(PY) -m pytest -q -n 2; tests=$$?; \
 	$(VENV)/bin/ruff check .; lint=$$?; \
 	test $$tests -eq 0 -a $$lint -eq 0
 
