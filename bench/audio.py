@@ -13,6 +13,7 @@ so "sound" means non-silent samples in that file:
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import tempfile
 import time
@@ -23,13 +24,14 @@ os.environ["SDL_AUDIODRIVER"] = "disk"
 os.environ["SDL_DISKAUDIOFILE"] = str(OUTPUT)
 
 import numpy as np  # noqa: E402
+import pretty_midi  # noqa: E402
 import pygame  # noqa: E402
 
 from studio.audio import Player  # noqa: E402
 from studio.synth import SAMPLE_RATE, Voice, render  # noqa: E402
 from tokenizer.dataset import WordDataset  # noqa: E402
 from tokenizer.notes import NoteSequence  # noqa: E402
-from tokenizer.writers import to_pretty_midi  # noqa: E402
+from tokenizer.writers import midi_bytes  # noqa: E402
 
 BYTES_PER_SECOND = SAMPLE_RATE * 2 * 2  # 16-bit stereo
 
@@ -68,7 +70,7 @@ def main() -> None:
     started = time.perf_counter()
     render(piece, Voice(program=0, qpm=qpm))
     ours = time.perf_counter() - started
-    midi = to_pretty_midi(NoteSequence(piece.notes, 4, [(0, qpm)]))
+    midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes(NoteSequence(piece.notes, 4, [(0, qpm)]))))
     started = time.perf_counter()
     midi.synthesize(fs=SAMPLE_RATE)
     theirs = time.perf_counter() - started

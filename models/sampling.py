@@ -24,6 +24,8 @@ import torch
 from models.gpt import GPT
 from tokenizer.errors import CantorError
 
+MAX_ROWS = 8  # variations a batch may hold
+
 
 @dataclass(frozen=True)
 class SamplingSettings:
@@ -131,9 +133,6 @@ def stream_rows(
     if not 1 <= shift < block:
         raise CantorError(f"the window shift must be from 1 to {block - 1} (got {shift})")
     return _steps(model, prompt, count, settings, constraints, cancel, shift, restart_id, end_id, on_context)
-
-
-MAX_ROWS = 8
 
 
 def _steps(
