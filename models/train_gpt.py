@@ -6,24 +6,35 @@
 Training windows are drawn from the train split augmented in memory: every transposition that
 stays within the piano range (up to +-6 semitones) of every time-stretched version (--stretch).
 Validation uses the val split as it is.
+
+With ``--tasks SHARE`` that share of each batch teaches filling a gap and harmonizing a melody
+(half each; ``tokenizer/tasks.py``), and the vocabulary gains the marker words. ``--init-from``
+starts from a trained word model (its words must be the first of the new vocabulary), e.g. to
+teach the shipped model the tasks::
+
+    python -m models.train_gpt --tasks 0.5 --init-from checkpoints/chorales_small --block-size 512 ...
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from models.checkpoint import load_gpt
 from models.gpt import GPT, SIZES, GPTConfig
 from models.training import TrainSettings, add_train_arguments, settings_from, train
 from tokenizer.augment import time_stretch
 from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
-from tokenizer.words import encode
+from tokenizer.notes import Note
+from tokenizer.tasks import training_example
+from tokenizer.words import WordVocabulary, encode
 
 DEFAULTS = TrainSettings(steps=3000, batch_size=16, lr=1e-3, min_lr=1e-4, warmup=100, eval_every=100)
 
@@ -68,6 +79,59 @@ def random_windows(ids: np.ndarray, rng: np.random.Generator, batch_size: int, b
     return torch.from_numpy(windows[:, :-1]), torch.from_numpy(windows[:, 1:])
 
 
+class TaskWindows:
+    """Batches in which a share of the rows are task sequences (a gap to fill from both sides, or
+    a melody to harmonize) drawn from random pieces in random transpositions, the rest plain
+    windows of the stream. Rows shorter than the block end in targets of -1 (not scored)."""
+
+    def __init__(
+        self, ids: np.ndarray, pieces: list[list[Note]], vocab: WordVocabulary, steps_per_quarter: int, share: float
+    ) -> None:
+        self.ids, self.pieces, self.vocab, self.share = ids, pieces, vocab, share
+        self.steps_per_quarter = steps_per_quarter
+
+    def task_row(self, rng: np.random.Generator, block: int, harmonize: bool) -> np.ndarray:
+        vocab = self.vocab
+        notes = self.pieces[int(rng.integers(len(self.pieces)))]
+        row = np.asarray(training_example(notes, self.steps_per_quarter, vocab, rng, block + 1, harmonize))
+        for shift in rng.permutation(13) - 6:
+            moved = transposed_ids(row, int(shift), vocab.first_pitch_id, vocab.first_duration_id - 1)
+            if moved is not None:
+                return moved.astype(np.int64)
+        return row.astype(np.int64)
+
+    def batch(self, rng: np.random.Generator, batch_size: int, block: int, kind: str = "mixed"):
+        """``kind``: "mixed", or only "plain", "fill" or "harmonize" rows."""
+        inputs, targets = (t.clone() for t in random_windows(self.ids, rng, batch_size, block))  # views of one array
+        for row in range(batch_size):
+            task = kind if kind != "mixed" else ("fill", "harmonize")[row % 2] if rng.random() < self.share else "plain"
+            if task == "plain":
+                continue
+            words = self.task_row(rng, block, task == "harmonize")
+            inputs[row] = self.vocab.end_id
+            targets[row] = -1
+            inputs[row, : len(words) - 1] = torch.from_numpy(words[:-1])
+            targets[row, : len(words) - 1] = torch.from_numpy(words[1:])
+        return inputs, targets
+
+
+def init_from(model: GPT, path: Path, vocab: WordVocabulary) -> str:
+    """Copy a trained word model's weights into ``model``, whose vocabulary may add words after
+    the checkpoint's (their embeddings keep their fresh initialisation); CantorError on a mismatch."""
+    trained, info = load_gpt(path, "word")
+    old_words = WordVocabulary.from_json(info.get("vocabulary")).words
+    if tuple(vocab.words[: len(old_words)]) != tuple(old_words):
+        raise CantorError(f"{path.name}: its words are not the first words of this dataset's vocabulary")
+    if replace(trained.config, vocab_size=model.config.vocab_size, dropout=model.config.dropout) != model.config:
+        raise CantorError(f"{path.name}: its shape ({trained.config}) differs from the model to train ({model.config})")
+    state = trained.state_dict()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            source = state[name]
+            tensor[: source.shape[0]].copy_(source)
+    return str(info.get("model_card", {}).get("command", path))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data/chorales"), help="a folder from tokenizer.prepare")
@@ -83,28 +147,50 @@ def main(argv: list[str] | None = None) -> int:
         help="time-stretch factors (2.0 writes rhythms Bach never wrote)",
     )
     parser.add_argument("--out", type=Path, default=None, help="checkpoint path stem (default checkpoints/DATA_SIZE)")
+    parser.add_argument(
+        "--tasks", type=real(0.0, 1.0), default=0.0, help="share of rows that fill a gap or harmonize a melody"
+    )
+    parser.add_argument("--init-from", type=Path, default=None, help="a word checkpoint to start from")
     add_train_arguments(parser, DEFAULTS)
     args = parser.parse_args(argv)
     try:
         dataset = WordDataset(args.data)
+        vocab = replace(dataset.vocab, tasks=args.tasks > 0) if args.tasks > 0 else dataset.vocab
         train_ids = augmented_train_ids(dataset, args.max_transpose, args.stretch)
         val_ids = np.asarray(dataset.split("val"))
+        val_split = "val"
         if len(val_ids) <= args.block_size + 1:
-            val_ids = train_ids  # a tiny folder of your own: no separate validation possible
+            val_ids, val_split = train_ids, "train"  # a tiny folder of your own: no separate validation possible
+        if args.tasks > 0 and vocab.encoding != "steps":
+            raise CantorError(f"{args.data}: the tasks need a dataset in the steps encoding")
+        splits = {
+            split: TaskWindows(
+                ids,
+                [dataset.piece(n).normalized().notes for n in dataset.names(source)],
+                vocab,
+                dataset.steps_per_quarter,
+                args.tasks,
+            )
+            for split, ids, source in (("train", train_ids, "train"), ("val", val_ids, val_split))
+        }
     except CantorError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     out = args.out or Path("checkpoints") / f"{dataset.folder.name}_{args.size}"
-    config = GPTConfig(
-        vocab_size=dataset.vocab.size, block_size=args.block_size, dropout=args.dropout, **SIZES[args.size]
-    )
+    config = GPTConfig(vocab_size=vocab.size, block_size=args.block_size, dropout=args.dropout, **SIZES[args.size])
     torch.manual_seed(args.seed)  # the same initial weights for the same seed
     model = GPT(config)
-    splits = {"train": train_ids, "val": val_ids}
+    started_from = None
+    if args.init_from is not None and not (args.resume and out.with_suffix(".train.safetensors").exists()):
+        try:
+            started_from = init_from(model, args.init_from, vocab)
+        except CantorError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     card = {
         "kind": "word",
         "model_config": config.to_json(),
-        "vocabulary": dataset.vocab.to_json(),
+        "vocabulary": vocab.to_json(),
         "tokenizer": {"steps_per_quarter": dataset.steps_per_quarter},
         "items": "tokens",
         "model_card": {
@@ -114,17 +200,40 @@ def main(argv: list[str] | None = None) -> int:
             "data_hash": dataset.content_hash(),
             "train_words_augmented": len(train_ids),
             "augmentation": {"max_transpose": args.max_transpose, "stretch": args.stretch},
+            "tasks": args.tasks,
         },
     }
+    if args.init_from is not None:
+        card["model_card"]["init_from"] = str(args.init_from)
+        if started_from:
+            card["model_card"]["init_from_command"] = started_from
+
+    def task_losses(model: GPT) -> dict:
+        """Val loss on plain windows alone and on each task alone (the same rows each time)."""
+        if args.tasks == 0:
+            return {}
+        result = {}
+        for index, kind in enumerate(("plain", "fill", "harmonize")):
+            rng = np.random.default_rng([args.seed, 4242, index])
+            losses = []
+            for _ in range(max(1, args.eval_batches // 2)):
+                inputs, targets = splits["val"].batch(rng, args.batch_size, args.block_size, kind)
+                losses.append(
+                    model(inputs.to(model.lm_head.weight.device), targets.to(model.lm_head.weight.device))[1].item()
+                )
+            result[f"val_{kind}"] = float(np.mean(losses))
+        return result
+
     try:
         train(
             model,
             loss_fn=lambda m, batch: m(batch[0], batch[1])[1],
-            get_batch=lambda split, rng, n: random_windows(splits[split], rng, n, args.block_size),
+            get_batch=lambda split, rng, n: splits[split].batch(rng, n, args.block_size),
             out=out,
             settings=settings_from(args),
             card=card,
             items_per_batch=args.block_size,
+            evaluate_extra=task_losses,
         )
     except CantorError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,10 +1,13 @@
-"""The Generate tab: model, mode (New piece | Continue) and Retry, sampling sliders, seed,
-Generate/Stop, progress, status and the piano roll.
+"""The Generate tab: model, mode (New piece | Continue | Harmonize), Retry and Regenerate,
+sampling sliders, seed, Generate/Stop, progress, status and the piano roll.
 
 Picking a piece to continue shows its opening on the roll at once, cut as the model will use it.
 Retry is an action: it writes another continuation of the last primer straight away, and is
-enabled once a continuation exists. The seed is random by default (the choice is remembered)
-and each take keeps the seed it was made with.
+enabled once a continuation exists. Harmonize writes three voices under a melody: the top line
+of the file you opened, else of the piece picked, else of the take on the roll. Regenerate
+rewrites the bars selected on the roll's ruler and keeps the rest; the earlier version stays a
+take. The seed is random by default (the choice is remembered) and each take keeps the seed it
+was made with.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ RANDOM_PIECE = "Random piece"
 STRETCH = {"left": "left", "right": "right", "top": "top", "bottom": "bottom"}
 DEFAULTS = {"temperature": 1.0, "words": eng.GenerationSettings.words, "top_k": 0, "top_p": 1.0, "primer": 8}
 NO_CHECKPOINT = "No checkpoint found"
+TASK_MODES = {"harmonize": "Harmonizing", "regenerate": "Regenerating"}  # modes that keep notes and write around them
 TRAIN_HINT = "No checkpoint in checkpoints/. Train one: python -m models.train_gpt --data data/chorales --size small"
 
 
@@ -87,18 +91,36 @@ class GeneratePanel:
 
         column.section("MODE")
         row = column.row(30, 6)
+        width = (row.w - 8) // 3
         self.mode_buttons = {
-            "new": UIButton(pygame.Rect(row.x, row.y, 100, 30), "New piece", manager, side),
-            "continue": UIButton(pygame.Rect(row.x + 104, row.y, 100, 30), "Continue", manager, side),
+            mode: UIButton(
+                pygame.Rect(row.x + i * (width + 4), row.y, width, 30), label, manager, side, tool_tip_text=tip
+            )
+            for i, (mode, label, tip) in enumerate(
+                (
+                    ("new", "New piece", "Write a new piece"),
+                    ("continue", "Continue", "Continue a piece: the one picked below, or a file you opened"),
+                    ("harmonize", "Harmonize", "Write alto, tenor and bass under a melody (its top line)"),
+                )
+            )
         }
+        row = column.row(30, 4)
         self.retry_button = UIButton(
-            pygame.Rect(row.right - 68, row.y, 68, 30),
+            pygame.Rect(row.x, row.y, width, 30),
             "Retry",
             manager,
             side,
             tool_tip_text="Another continuation of the last primer, with a new seed",
         )
         self.retry_button.disable()
+        self.regenerate_button = UIButton(
+            pygame.Rect(row.x + width + 4, row.y, row.w - width - 4, 30),
+            "Regenerate bars",
+            manager,
+            side,
+            tool_tip_text="Rewrite the bars selected on the ruler (drag across it), keeping the rest",
+        )
+        self.regenerate_button.disable()
         self.piece_button = UIButton(
             column.row(30, 2), f"Piece: {RANDOM_PIECE}…", manager, side, tool_tip_text="Pick the piece to continue"
         )
@@ -151,6 +173,7 @@ class GeneratePanel:
         self.status_text = "Loading the model…"
         self.sliders = [self.primer_slider, self.temperature, self.words, self.top_k, self.top_p]
         self.piano_roll = PianoRoll(roll_rect, manager, container, anchors=STRETCH)
+        self.piano_roll.on_select = self._selected
         self._select_mode("new")
         self.generate_button.disable()
 
@@ -201,7 +224,7 @@ class GeneratePanel:
         if mode == "continue":
             self.primer_slider.enable()
         else:
-            self.primer_slider.disable()  # a new piece has no primer
+            self.primer_slider.disable()  # a new piece has no primer; a melody is harmonized whole
 
     # -- actions --------------------------------------------------------------------------------
     def generate(self, mode: str | None = None) -> None:
@@ -212,9 +235,17 @@ class GeneratePanel:
         if self.loaded is None:
             self.set_status("No model is loaded yet")
             return
-        self.seed.roll(always=mode == "retry")  # a retry is another continuation: never the same seed
-        piece_name = None
-        if mode == "continue" and self.user_primer is None:
+        self.seed.roll(always=mode in ("retry", "regenerate"))  # another take of the same thing: a new seed
+        piece_name, primer, gap = None, self.user_primer if mode == "continue" else None, None
+        if mode == "harmonize":
+            primer = self._melody_source()
+        if mode == "regenerate":
+            current = self.current_piece()
+            if current is None or self.piano_roll.selection is None:
+                self.set_status("Select bars first: drag across the ruler above the roll")
+                return
+            primer, gap = current.combined(), self.piano_roll.selection
+        if mode in ("continue", "harmonize") and primer is None:
             piece_name = self.piece_name
             if piece_name == RANDOM_PIECE and self.piece_names:
                 piece_name = random.Random(self.seed.value).choice(self.piece_names)  # said, and kept with the take
@@ -223,7 +254,8 @@ class GeneratePanel:
             settings=self.settings(),
             piece_name=piece_name,
             primer_quarters=int(self.primer_slider.value),
-            primer=self.user_primer if mode == "continue" else None,
+            primer=primer,
+            gap=gap,
         )
         if not self.engine.submit(job):
             self.set_status("Busy: a job is already running")
@@ -233,13 +265,49 @@ class GeneratePanel:
         self.generating = True
         set_running(self.generate_button, True)
         self.retry_button.disable()
+        self.regenerate_button.disable()
         self.progress.set_current_progress(0)
         self.set_status("Starting…")
+
+    def _melody_source(self) -> NoteSequence | None:
+        """What Harmonize takes the top line of: the opened file, else None when a piece is picked
+        (the engine reads it), else the take on the roll, else None (a random piece)."""
+        if self.user_primer is not None:
+            return self.user_primer
+        current = self.current_piece()
+        if (
+            self.piece_name == RANDOM_PIECE
+            and current is not None
+            and (current.primer.notes or current.generated.notes)
+        ):
+            return current.combined()
+        return None
+
+    def _selected(self, selection: tuple[int, int] | None) -> None:
+        """Bars were selected on the ruler (or the selection cleared)."""
+        self._enable_regenerate()
+        if selection is not None:
+            bar = max(1, self.piano_roll.steps_per_bar)
+            first, last = selection[0] // bar + 1, selection[1] // bar
+            bars = f"Bar {first}" if first == last else f"Bars {first}–{last}"
+            self.set_status(f"{bars} selected: press Regenerate bars to rewrite them")
+
+    def _enable_regenerate(self) -> None:
+        ready = (
+            self.loaded is not None
+            and not self.generating
+            and self.piano_roll.selection is not None
+            and self.current_piece() is not None
+        )
+        self.regenerate_button.enable() if ready else self.regenerate_button.disable()
 
     def primer_label(self, job: eng.Generate) -> str:
         """What a take's primer was: a dataset piece, the user's file, or the last primer again."""
         if job.mode == "new":
             return ""
+        if job.mode == "regenerate":
+            bar = max(1, job.primer.steps_per_bar)
+            return f"bars {job.gap[0] // bar + 1}–{job.gap[1] // bar}"
         if job.primer is not None:
             return job.primer.name or "your file"
         if job.mode == "retry":
@@ -322,6 +390,9 @@ class GeneratePanel:
             if event.ui_element is self.retry_button:
                 self.generate("retry")
                 return True
+            if event.ui_element is self.regenerate_button:
+                self.generate("regenerate")
+                return True
             if event.ui_element is self.piece_button:
                 self._browse()
                 return True
@@ -360,6 +431,7 @@ class GeneratePanel:
             self.loaded = event
             self.piece_names = list(event.piece_names)
             self.generate_button.enable()
+            self._enable_regenerate()
             card = event.card.get("model_card", {})
             self.set_status(f"Ready: {event.name} ({card.get('size', '?')}, val loss {card.get('val_loss', 0):.3f})")
         elif isinstance(event, eng.PrimerReady):
@@ -373,16 +445,24 @@ class GeneratePanel:
             empty = NoteSequence(
                 steps_per_quarter=event.primer.steps_per_quarter, time_signature=event.primer.time_signature
             )
-            self.piano_roll.show_piece(event.primer, empty, fit=bool(event.primer.notes))
-            self.piano_roll.follow = True
+            regenerating = event.job.mode == "regenerate"
+            self.piano_roll.show_piece(event.primer, empty, fit=bool(event.primer.notes) and not regenerating)
+            self.piano_roll.follow = not regenerating
             label = self.running_label
-            self.job_note = (f" · continuing {label}" if label else "") + (f" · {event.note}" if event.note else "")
-            self.set_status("Generating…" + self.job_note)
+            verb = {"continue": "continuing", "retry": "continuing", "harmonize": "harmonizing"}.get(event.job.mode, "")
+            self.job_note = (f" · {verb or 'regenerating'} {label}" if label else "") + (
+                f" · {event.note}" if event.note else ""
+            )
+            self.set_status(f"{TASK_MODES.get(event.job.mode, 'Generating')}…" + self.job_note)
         elif isinstance(event, eng.NotesSoFar):
             self.piano_roll.update_generated(event.generated)
         elif isinstance(event, eng.Progress):
             self.progress.set_current_progress(100 * event.done / max(1, event.total))
-            self.set_status(f"Generating… {event.done}/{event.total} words{self.job_note}")
+            mode = self.running_job.mode if self.running_job else ""
+            if mode in TASK_MODES:
+                self.set_status(f"{TASK_MODES[mode]}… {100 * event.done // max(1, event.total)}%{self.job_note}")
+            else:
+                self.set_status(f"Generating… {event.done}/{event.total} words{self.job_note}")
         elif isinstance(event, eng.Finished):
             self.last_finished = event
             self._finish_job()
@@ -390,9 +470,10 @@ class GeneratePanel:
             self.piano_roll.update_generated(event.generated)
             self.progress.set_current_progress(100)
             rate = event.words / max(event.seconds, 1e-9)
-            self.piano_roll.frame_piece()
+            if event.job.mode != "regenerate":
+                self.piano_roll.frame_piece()
             notes = len(event.generated.notes)
-            self.set_status(f"Generation complete · {notes} notes · {rate:.0f} words/s{self.job_note}")
+            self.set_status(f"Generation complete · {notes} new notes · {rate:.0f} words/s{self.job_note}")
             self._after_job(event.job, False)
         elif isinstance(event, eng.Cancelled):
             self._finish_job()
@@ -412,6 +493,7 @@ class GeneratePanel:
                     self.retry_button.enable()
             if self.loaded is not None:
                 self.generate_button.enable()
+            self._enable_regenerate()
             self.show_error(event.message)
 
     def open_piece(self, piece: NoteSequence) -> None:
@@ -455,3 +537,4 @@ class GeneratePanel:
         self.on_take(self.result[0], self.result[1], job, stopped)
         if self.has_continuation:
             self.retry_button.enable()
+        self._enable_regenerate()

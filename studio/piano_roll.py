@@ -7,6 +7,8 @@ notes that stream in are drawn onto it one by one, and the layer is redrawn whol
 the view moves or zooms, so a 2000-note piece costs one blit a frame.
 While generating, the view follows the newest notes; afterwards the mouse wheel scrolls
 (Shift: pitch, Ctrl: zoom), dragging pans, and the arrow keys, +/- and Home move the view.
+A click on the time ruler seeks there; a drag across it selects whole bars (for Regenerate),
+and a click without a drag clears the selection.
 
 The roll is a Canvas (a UI element of the one UIManager): it repaints only when its notes, its
 view or its playhead change, and windows and menus lie above it.
@@ -46,7 +48,10 @@ COLOURS = {
     "playhead": (250, 90, 90),
     "empty_text": (120, 126, 140),
     "title": (150, 156, 170),
+    "selection": (110, 210, 150),
 }
+SELECTION_ALPHA = 48  # the selected bars' band over the notes
+DRAG_PX = 4  # a press on the ruler that moves this far is a selection, not a click
 
 
 def darker(colour: tuple[int, int, int], amount: int = 60) -> tuple[int, int, int]:
@@ -85,6 +90,9 @@ class PianoRoll(Canvas):
         self.full_redraws = 0  # for tests and the benchmark
         self.on_seek: Callable[[float], None] | None = None
         self.on_view_changed: Callable[[], None] = lambda: None
+        self.selection: tuple[int, int] | None = None  # selected bars, in steps [start, end)
+        self.on_select: Callable[[tuple[int, int] | None], None] | None = None  # None: no selecting
+        self._select_from: tuple[int, float] | None = None  # (x, step) where a press on the ruler began
         super().__init__(relative_rect, manager, container, anchors)
 
     # -- geometry (window coordinates) ---------------------------------------------------------
@@ -241,13 +249,29 @@ class PianoRoll(Canvas):
                 self.scroll_steps(-event.y * self.steps_visible / 8 + event.x * self.steps_visible / 8)
             return True
         if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
-            if self.on_seek is not None and self.ruler_rect.collidepoint(event.pos) and self.under_pointer(event.pos):
-                self.on_seek(max(0.0, self.x_to_step(event.pos[0])))
+            on_ruler = self.ruler_rect.collidepoint(event.pos) and self.under_pointer(event.pos)
+            if on_ruler and (self.on_seek is not None or self.on_select is not None):
+                step = max(0.0, self.x_to_step(event.pos[0]))
+                if self.on_seek is not None:
+                    self.on_seek(step)
+                if self.on_select is not None:
+                    self._select_from = (event.pos[0], step)
                 return True
             if self.notes_rect.collidepoint(event.pos) and self.under_pointer(event.pos):
                 self._drag_from = (event.pos[0], self.view_start)
                 self.follow = False
                 return True
+        if self._select_from is not None and event.type in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONUP):
+            x0, step0 = self._select_from
+            dragged = abs(event.pos[0] - x0) >= DRAG_PX
+            if dragged:
+                self.set_selection(self._bars_between(step0, max(0.0, self.x_to_step(event.pos[0]))))
+            if event.type == pygame.MOUSEBUTTONUP:
+                self._select_from = None
+                if not dragged:
+                    self.set_selection(None)
+                self.on_select(self.selection)
+            return True
         if event.type == pygame.MOUSEMOTION and self._drag_from is not None:
             x0, start0 = self._drag_from
             self.set_view(max(0.0, start0 - (event.pos[0] - x0) / self._px_per_step()), self.steps_visible)
@@ -257,6 +281,18 @@ class PianoRoll(Canvas):
             self._drag_from = None
             return True
         return False
+
+    def _bars_between(self, a: float, b: float) -> tuple[int, int]:
+        """The whole bars that ``a`` to ``b`` (steps, either way round) touch."""
+        bar = max(1, self.steps_per_bar)
+        first = int(min(a, b) // bar) * bar
+        last = -(-int(max(a, b)) // bar) * bar
+        return first, max(last, first + bar)
+
+    def set_selection(self, selection: tuple[int, int] | None) -> None:
+        if selection != self.selection:
+            self.selection = selection
+            self.invalidate()
 
     def handle_key(self, event: pygame.event.Event) -> bool:
         """Arrows, +/- and Home move the view; True if the key was the roll's."""
@@ -309,6 +345,8 @@ class PianoRoll(Canvas):
         surface.blit(self._notes_layer, notes_area.topleft)
         self._draw_keyboard(surface)
         self._draw_ruler(surface)
+        if self.selection is not None:
+            self._draw_selection(surface, notes_area)
         if self.title:
             label = self._font.render(self.title, True, COLOURS["title"], COLOURS["ruler"])
             surface.blit(label, (surface.get_width() - label.get_width() - 6, 5))
@@ -388,3 +426,16 @@ class PianoRoll(Canvas):
                 label = self._font.render(str(bar + 1), True, COLOURS["ruler_text"])
                 surface.blit(label, (x + 3, ruler.y + 4))
             bar += 1
+
+    def _draw_selection(self, surface: pygame.Surface, notes_area: pygame.Rect) -> None:
+        """The selected bars: a band over the notes and a solid mark on the ruler."""
+        x0 = max(notes_area.left, round(self.step_to_x(self.selection[0]) - self.rect.x))
+        x1 = min(notes_area.right, round(self.step_to_x(self.selection[1]) - self.rect.x))
+        if x1 <= x0:
+            return
+        band = pygame.Surface((x1 - x0, notes_area.h), pygame.SRCALPHA)
+        band.fill((*COLOURS["selection"], SELECTION_ALPHA))
+        surface.blit(band, (x0, notes_area.y))
+        pygame.draw.rect(surface, COLOURS["selection"], (x0, 0, x1 - x0, 5))
+        for x in (x0, x1 - 1):
+            pygame.draw.line(surface, COLOURS["selection"], (x, 0), (x, surface.get_height() - 1))

@@ -50,3 +50,27 @@ def tiny_word_checkpoint(tmp_path_factory, chorales) -> Path:
         "model_card": {"size": "tiny", "data": str(CHORALES), "val_loss": 4.6},
     }
     return save_checkpoint(path, GPT(config), info)
+
+
+@pytest.fixture(scope="session")
+def tiny_task_checkpoint(tmp_path_factory, chorales) -> Path:
+    """A tiny word model (random weights, block 256) over the vocabulary with the marker words, so
+    that it can be asked to regenerate bars and harmonize: its choices are close to uniform, and
+    only the grammar keeps a gap in place and a melody on top."""
+    import torch
+
+    from models.checkpoint import save_checkpoint
+    from models.gpt import GPT, SIZES, GPTConfig
+    from tokenizer.words import WordVocabulary
+
+    vocab = WordVocabulary(max_duration=chorales.vocab.max_duration, encoding="steps", tasks=True)
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=vocab.size, block_size=256, dropout=0.0, **SIZES["tiny"])
+    info = {
+        "kind": "word",
+        "model_config": config.to_json(),
+        "vocabulary": vocab.to_json(),
+        "tokenizer": {"steps_per_quarter": chorales.steps_per_quarter},
+        "model_card": {"size": "tiny", "data": str(CHORALES), "val_loss": 4.7},
+    }
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny_tasks", GPT(config), info)

@@ -134,7 +134,7 @@ class RuleConstraint:
         mask = self.grammar.legal_mask()
         vocab = self.vocab
         pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
-        durations = slice(vocab.first_duration_id, vocab.size)
+        durations = vocab.durations
         in_gap = self.grammar.in_gap
         repeated = self._repeating_words()
         if not mask[pitches].any() and not in_gap and not repeated:
@@ -253,5 +253,6 @@ class RuleConstraint:
             probe = copy.copy(grammar)  # a duration word changes only the probe's own counters
             probe.advance(vocab.duration_id(steps))
             landing = probe.onset_of(LOWEST_PIANO_PITCH)
-            allowed[steps - 1] = bool((probe.legal_mask()[pitches] & self._allowed_at(landing)).any())
+            after = probe.legal_mask()  # a note, or END where a gap must end (tokenizer/tasks.py)
+            allowed[steps - 1] = bool((after[pitches] & self._allowed_at(landing)).any() or after[vocab.end_id])
         return allowed

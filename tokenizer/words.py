@@ -38,6 +38,18 @@ ascending pitch order, and time moves forward in one of two ways:
 
 Both encodings round-trip exactly, and each has a grammar (``word_grammar``) that is both the
 decoder and the sampler's mask.
+
+Marker words (a vocabulary with ``tasks``)
+------------------------------------------
+``HOLE``, ``MELODY`` and ``FILL`` let one model harmonize a melody and fill a gap in a piece as
+well as write and continue (steps encoding only; ``tokenizer/tasks.py`` builds the sequences)::
+
+    <the piece before the gap> [HOLE <the piece after it>] [MELODY <its melody>] FILL <the gap> END
+
+The gap's words continue the piece before it; its last gap word lands on the gap's end, then
+END. What follows HOLE is the rest of the piece written from the gap's end as if it began there;
+what follows MELODY is the top line from the gap's start on (it may run past the gap's end, so the
+model knows where the tune is going).
 """
 
 from __future__ import annotations
@@ -62,6 +74,8 @@ PITCHES = range(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)
 ENCODINGS = ("steps", "implicit")
 MAX_DURATION_LIMIT = 256  # dMAX: the longest duration word a vocabulary may have, in steps
 MAX_WORDS = 200_000  # a piece: the longest real ones (20,000 notes) take about 50,000
+HOLE, MELODY, FILL = "HOLE", "MELODY", "FILL"
+MARKERS = (HOLE, MELODY, FILL)
 
 
 @dataclass(frozen=True)
@@ -69,10 +83,11 @@ class WordVocabulary:
     """Word <-> id tables. Ids: START=0, END=1, sepxx=2, then pitches, then durations d1..dMAX.
 
     ``encoding`` names the order the words of a piece are written in (see the module's docstring);
-    the words themselves are the same in both."""
+    the words themselves are the same in both. ``tasks`` adds the marker words after d1..dMAX."""
 
     max_duration: int = 16
     encoding: str = "implicit"
+    tasks: bool = False
     words: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -80,8 +95,10 @@ class WordVocabulary:
             raise ValueError("max_duration must be at least 1 step")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"unknown encoding {self.encoding!r}; Cantor knows {', '.join(ENCODINGS)}")
+        if self.tasks and self.encoding != "steps":
+            raise ValueError("the marker words need the steps encoding")
         words = (START, END, SEP, *(f"n{p}" for p in PITCHES), *tuple(f"d{d}" for d in range(1, self.max_duration + 1)))
-        object.__setattr__(self, "words", words)
+        object.__setattr__(self, "words", words + (MARKERS if self.tasks else ()))
 
     @property
     def size(self) -> int:
@@ -99,6 +116,17 @@ class WordVocabulary:
     def first_duration_id(self) -> int:
         return 3 + len(PITCHES)
 
+    @property
+    def durations(self) -> slice:
+        """The ids of d1..dMAX."""
+        return slice(self.first_duration_id, self.first_duration_id + self.max_duration)
+
+    def marker_id(self, marker: str) -> int:
+        """The id of HOLE, MELODY or FILL; CantorError where the vocabulary has no marker words."""
+        if not self.tasks:
+            raise CantorError("this vocabulary has no marker words (the model was not trained to harmonize or fill)")
+        return self.durations.stop + MARKERS.index(marker)
+
     def pitch_id(self, pitch: int) -> int:
         return self.first_pitch_id + pitch - LOWEST_PIANO_PITCH
 
@@ -109,7 +137,7 @@ class WordVocabulary:
         return self.first_pitch_id <= word_id < self.first_duration_id
 
     def is_duration(self, word_id: int) -> bool:
-        return self.first_duration_id <= word_id < self.size
+        return self.first_duration_id <= word_id < self.durations.stop
 
     def pitch_of(self, word_id: int) -> int:
         return word_id - self.first_pitch_id + LOWEST_PIANO_PITCH
@@ -132,7 +160,12 @@ class WordVocabulary:
         return " ".join(self.words[i] for i in ids)
 
     def to_json(self) -> dict:
-        return {"max_duration": self.max_duration, "encoding": self.encoding, "words": list(self.words)}
+        return {
+            "max_duration": self.max_duration,
+            "encoding": self.encoding,
+            "tasks": self.tasks,
+            "words": list(self.words),
+        }
 
     @classmethod
     def from_json(cls, data: object) -> WordVocabulary:
@@ -145,7 +178,10 @@ class WordVocabulary:
         encoding = data.get("encoding", "implicit")  # files written before the steps encoding
         if encoding not in ENCODINGS:
             raise CantorError(f"the words are in an encoding ({encoding!r}) this version of Cantor does not know")
-        vocab = cls(max_duration=max_duration, encoding=encoding)
+        tasks = data.get("tasks", False)  # files written before the marker words
+        if type(tasks) is not bool or (tasks and encoding != "steps"):
+            raise CantorError("the vocabulary's tasks flag must be true or false, and true only in the steps encoding")
+        vocab = cls(max_duration=max_duration, encoding=encoding, tasks=tasks)
         if list(vocab.words) != list(data.get("words", vocab.words)):
             raise CantorError("the vocabulary's words differ from this version of Cantor's")
         return vocab
@@ -181,6 +217,12 @@ def encode(piece: NoteSequence, vocab: WordVocabulary) -> list[int]:
     return [vocab.start_id, *body, vocab.end_id]
 
 
+def step_words(notes: list[Note], vocab: WordVocabulary, previous: int = 0) -> list[int]:
+    """The steps encoding's words of ``notes`` (sorted by start, then pitch, one per start and
+    pitch), without START or END; the first step is announced by a gap from step ``previous``."""
+    return _encode_steps([notes[i:j] for i, j in _step_bounds(notes)], vocab, previous)
+
+
 def _step_bounds(notes: list[Note]) -> list[tuple[int, int]]:
     """(first, end) indices of each run of notes that start together (notes sorted by start)."""
     bounds, first = [], 0
@@ -191,9 +233,9 @@ def _step_bounds(notes: list[Note]) -> list[tuple[int, int]]:
     return bounds
 
 
-def _encode_steps(steps: list[list[Note]], vocab: WordVocabulary) -> list[int]:
+def _encode_steps(steps: list[list[Note]], vocab: WordVocabulary, previous: int = 0) -> list[int]:
+    """The steps encoding's words of ``steps``, the first announced from step ``previous``."""
     ids: list[int] = []
-    previous = 0
     for chord in steps:
         if chord[0].start > previous:  # every step but one at step 0
             ids.append(vocab.sep_id)
@@ -385,7 +427,7 @@ class StepGrammar(Grammar):
 
     def _build_run_mask(self, key: tuple, mask: np.ndarray) -> None:
         vocab = self.vocab
-        durations = slice(vocab.first_duration_id, vocab.size)
+        durations = vocab.durations
         if key[0] == "first":  # a note (below the primer's last, in its step) or a gap
             mask[self._pitch_ids(highest=HIGHEST_PIANO_PITCH if key[1] is None else key[1] - 1)] = True
             mask[vocab.sep_id] = True
@@ -451,7 +493,7 @@ class ImplicitGrammar(Grammar):
 
     def _build_run_mask(self, key: tuple, mask: np.ndarray) -> None:
         vocab = self.vocab
-        durations = slice(vocab.first_duration_id, vocab.size)
+        durations = vocab.durations
         kind = key[0]
         if kind == "first":
             mask[self._pitch_ids()] = True

@@ -42,14 +42,16 @@ class LoadCheckpoint:
 
 @dataclass(frozen=True)
 class Generate:
-    """mode: "new" (from START), "continue" (a dataset piece or ``primer``) or "retry" (the last
-    continuation's primer again)."""
+    """mode: "new" (from START), "continue" (a dataset piece or ``primer``), "retry" (the last
+    continuation's primer again), "harmonize" (voices under the top line of ``primer``) or
+    "regenerate" (rewrite the steps ``gap`` of ``primer``, keep the rest)."""
 
     mode: str
     settings: GenerationSettings
     piece_name: str | None = None  # "continue": a dataset piece; None: a random one
     primer_quarters: int = 8
-    primer: NoteSequence | None = None  # "continue": the user's own piece instead
+    primer: NoteSequence | None = None  # "continue": the user's own piece instead; the piece to harmonize or regenerate
+    gap: tuple[int, int] | None = None  # "regenerate": the selection, in steps [start, end)
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,9 @@ class Worker:
         s = job.settings
         sampling = SamplingSettings(s.temperature, s.top_k, s.top_p, s.seed)
         sampling.validate()
+        if job.mode in ("harmonize", "regenerate"):
+            self._fill(job, sampling)
+            return
         primer = self._primer_for(job)
         if job.mode in ("continue", "retry"):
             self.last_primer = primer
@@ -195,6 +198,48 @@ class Worker:
         else:
             seconds = time.perf_counter() - started
             self.post(Finished(primer_piece, generated, job, len(words), seconds))
+
+    def _fill(self, job: Generate, sampling) -> None:
+        """Harmonize the top line of ``job.primer``, or regenerate its ``job.gap``: the kept notes
+        come as the primer, the new ones as generated."""
+        from models.fill import GapWriter
+        from tokenizer.tasks import Gap, top_line
+
+        source = job.primer
+        if source is None and job.piece_name is not None:
+            if self.dataset is None:
+                raise CantorError("this checkpoint's dataset is not here: open a melody file instead")
+            source = self.dataset.piece(job.piece_name)
+        if source is None or not source.notes:
+            raise CantorError("nothing to work on: open a piece or make a take first")
+        writer = GapWriter(self.model, sampling, job.settings.rules, self.cancel)
+        if job.mode == "harmonize":
+            words = writer.harmonize(source)
+            note = "harmonizing its top line" if top_line(source)[1] else ""
+        else:
+            if job.gap is None:
+                raise CantorError("select the bars to regenerate: drag across the ruler above the roll")
+            words = writer.regenerate(source, Gap(*job.gap))
+            note = ""
+        kept = replace(source, notes=[], name="kept")
+        count = 0
+        started = last_notes = time.perf_counter()
+        for _ in words:
+            if count == 0:
+                kept = replace(source, notes=sorted(writer.kept, key=lambda n: (n.start, n.pitch)), name="kept")
+                self.post(Started(job, kept, note))
+            count += 1
+            now = time.perf_counter()
+            if now - last_notes >= NOTES_EVENT_INTERVAL_S:
+                last_notes = now
+                self.post(Progress(*writer.progress()))
+                self.post(NotesSoFar(kept, replace(source, notes=writer.new_notes(), name="generated")))
+        generated = replace(source, notes=writer.new_notes(), name="generated")
+        self.post(Progress(*writer.progress()))
+        if self.cancel.is_set():
+            self.post(Cancelled(kept, generated, job, count))
+        else:
+            self.post(Finished(kept, generated, job, count, time.perf_counter() - started))
 
     @staticmethod
     def _generated(notes: NoteStream, primer_piece: NoteSequence) -> NoteSequence:

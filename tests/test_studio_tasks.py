@@ -1,0 +1,79 @@
+"""Harmonize and Regenerate in the studio, driven through real pygame events."""
+
+from __future__ import annotations
+
+import pygame
+import pytest
+
+from studio import engine as eng
+from studio.automation import click, drag, run_until
+from studio.piano_roll import COLOURS
+from tests.test_studio import copy_checkpoint, generate_and_wait, open_app
+from tokenizer.tasks import top_line
+from tokenizer.writers import write_midi
+
+
+@pytest.fixture
+def app(tmp_path, tiny_task_checkpoint):
+    app = open_app(copy_checkpoint(tiny_task_checkpoint, tmp_path / "checkpoints", "tiny_tasks").parent)
+    yield app
+    app.close()
+
+
+def test_dragging_the_ruler_selects_bars_and_regenerate_rewrites_only_them(app):
+    panel, roll = app.generate, app.generate.piano_roll
+    generate_and_wait(app)
+    before = panel.current_piece().combined()
+    assert not panel.regenerate_button.is_enabled  # nothing selected yet
+    y = roll.ruler_rect.centery
+    drag(app, (round(roll.step_to_x(20)), y), (round(roll.step_to_x(40)), y))  # inside bars 2 and 3
+    assert roll.selection == (16, 48)
+    assert "Bars 2–3 selected" in panel.status_text
+    app.step()
+    mark = (round(roll.step_to_x(32)), roll.rect.y + 2)
+    assert tuple(app.window.get_at(mark))[:3] == COLOURS["selection"]
+    takes_before = len(app.takes.takes)
+    generate_and_wait(app, panel.regenerate_button)
+    job = app.engine.received[-1]
+    assert job.mode == "regenerate" and job.gap == (16, 48)
+    kept, new = panel.result
+    assert sorted(kept.notes) == sorted(n for n in before.notes if not 16 <= n.start < 48)
+    assert new.notes and all(16 <= n.start < 48 for n in new.notes)
+    assert len(app.takes.takes) == takes_before + 1  # the earlier version stays a take
+    earlier = next(t for t in app.takes.takes if t.mode == "new")
+    assert sorted(earlier.primer.notes + earlier.generated.notes) == sorted(before.notes)
+    click(app, (round(roll.step_to_x(80)), y))  # a click without a drag clears the selection
+    assert roll.selection is None and not panel.regenerate_button.is_enabled
+
+
+def test_harmonize_writes_voices_under_a_dropped_melody_and_keeps_it_exactly(app, chorales, tmp_path):
+    panel = app.generate
+    melody, _ = top_line(chorales.piece(chorales.names("test")[0]))
+    melody_piece = chorales.piece(chorales.names("test")[0])
+    path = write_midi(type(melody_piece)(notes=melody, steps_per_quarter=4), tmp_path / "tune.mid")
+    pygame.event.post(pygame.event.Event(pygame.DROPFILE, file=str(path)))
+    run_until(app, lambda: panel.user_primer is not None, what="the melody to open")
+    click(app, panel.mode_buttons["harmonize"].rect.center)
+    generate_and_wait(app)
+    job = app.engine.received[-1]
+    assert isinstance(job, eng.Generate) and job.mode == "harmonize"
+    kept, lower = panel.result
+    assert [(n.pitch, n.start, n.duration) for n in kept.notes] == [(n.pitch, n.start, n.duration) for n in melody]
+    assert len(lower.notes) > len(melody)
+    for note in lower.notes:
+        assert all(note.pitch < m.pitch for m in melody if m.start <= note.start < m.end), note
+    app.step()
+    roll = panel.piano_roll
+    shown = [n for n in kept.notes if roll.notes_rect.contains(roll.note_rect(n))]
+    assert shown and all(tuple(app.window.get_at(roll.note_rect(n).center))[:3] == COLOURS["primer"] for n in shown[:8])
+
+
+def test_a_model_without_the_marker_words_says_so(tmp_path, tiny_word_checkpoint):
+    app = open_app(copy_checkpoint(tiny_word_checkpoint, tmp_path / "checkpoints", "tiny").parent)
+    try:
+        click(app, app.generate.mode_buttons["harmonize"].rect.center)
+        click(app, app.generate.generate_button.rect.center)
+        run_until(app, lambda: "not trained to fill or harmonize" in app.generate.status_text, what="the message")
+        assert not app.generate.generating and app.generate.generate_button.is_enabled
+    finally:
+        app.close()

@@ -1,0 +1,123 @@
+"""Filling a gap and harmonizing a melody: the task sequences, their grammar, and sampling them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.metrics import piece_features
+from models.fill import GapWriter
+from models.sampling import SamplingSettings
+from models.word_model import WordModel
+from tokenizer import CantorError, Note, NoteSequence
+from tokenizer.constraints import Rules
+from tokenizer.tasks import FillGrammar, Gap, context_ids, gap_ids, top_line, training_example
+from tokenizer.words import FILL, HOLE, MELODY, WordVocabulary
+
+VOCAB = WordVocabulary(max_duration=16, encoding="steps", tasks=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_task_model(tiny_task_checkpoint) -> WordModel:
+    return WordModel(tiny_task_checkpoint)
+
+
+def chorale(chorales, index: int = 0) -> NoteSequence:
+    return chorales.piece(chorales.names("test")[index])
+
+
+def test_marker_words_come_after_the_durations_and_old_vocabularies_have_none():
+    assert VOCAB.words[-3:] == (HOLE, MELODY, FILL)
+    assert VOCAB.marker_id(FILL) == VOCAB.size - 1
+    assert not VOCAB.is_duration(VOCAB.marker_id(HOLE))
+    plain = WordVocabulary(max_duration=16, encoding="steps")
+    assert plain.size == VOCAB.size - 3
+    assert WordVocabulary.from_json({k: v for k, v in plain.to_json().items() if k != "tasks"}) == plain
+    assert WordVocabulary.from_json(VOCAB.to_json()) == VOCAB
+    with pytest.raises(CantorError, match="no marker words"):
+        plain.marker_id(FILL)
+
+
+def test_the_top_line_of_a_four_part_progression_is_its_soprano():
+    chords = [(72, 67, 64, 48), (74, 67, 62, 55), (76, 67, 60, 48)]
+    notes = [Note(p, 4 * i, 4) for i, chord in enumerate(chords) for p in chord]
+    notes.append(Note(65, 2, 2))  # an alto passing note under the held soprano: not the melody
+    melody, left_out = top_line(NoteSequence(notes))
+    assert [(n.pitch, n.start, n.duration) for n in melody] == [(72, 0, 4), (74, 4, 4), (76, 8, 4)]
+    assert left_out
+    alone, left_out = top_line(NoteSequence(melody))
+    assert alone == melody and not left_out
+
+
+def test_a_gap_s_words_rebuild_the_piece_exactly_through_the_fill_grammar(chorales):
+    for index in range(6):
+        notes = chorale(chorales, index).normalized().notes
+        end = max(n.end for n in notes)
+        for gap in (Gap(0, 32), Gap(16, 48), Gap(40, 104), Gap(end - 20, end)):
+            grammar = FillGrammar(VOCAB, gap)
+            for word_id in context_ids(notes, gap, VOCAB):
+                grammar.advance(word_id)
+            grammar.seal()
+            for word_id in gap_ids(notes, gap, VOCAB):
+                grammar.advance(word_id)
+            assert grammar.ended
+            assert sorted(grammar.notes) == sorted(n for n in notes if n.start < gap.end)
+
+
+def test_training_sequences_fit_the_block_and_hold_their_markers(chorales):
+    rng = np.random.default_rng(0)
+    notes = chorale(chorales).normalized().notes
+    for harmonize in (False, True):
+        for _ in range(20):
+            ids = training_example(notes, 4, VOCAB, rng, 257, harmonize)
+            assert len(ids) <= 257
+            assert VOCAB.marker_id(FILL) in ids
+            assert (VOCAB.marker_id(MELODY) in ids) == harmonize
+
+
+@pytest.mark.parametrize("rules", [None, Rules()])
+def test_regenerating_keeps_every_note_outside_the_selection(tiny_task_model, chorales, rules):
+    piece = chorale(chorales, 1).normalized()
+    gap = Gap(32, 64)
+    writer = GapWriter(tiny_task_model, SamplingSettings(seed=3), rules)
+    words = list(writer.regenerate(piece, gap))
+    assert words[-1] == VOCAB.end_id
+    result = writer.piece()
+    outside = [n for n in piece.notes if not gap.start <= n.start < gap.end]
+    assert sorted(n for n in result.notes if not gap.start <= n.start < gap.end) == sorted(outside)
+    new = writer.new_notes()
+    assert new and all(gap.start <= n.start < gap.end for n in new)
+    if rules:
+        assert piece_features(NoteSequence(new)).max_sounding <= 4
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_harmonizing_keeps_the_melody_exactly_and_on_top(tiny_task_model, chorales, seed):
+    piece = chorale(chorales, 2)
+    melody, _ = top_line(piece)
+    writer = GapWriter(tiny_task_model, SamplingSettings(seed=seed), Rules())
+    list(writer.harmonize(piece))
+    result = writer.piece()
+    assert set(melody) <= set(result.notes)
+    lower = writer.new_notes()
+    assert len(lower) > len(melody)
+    for note in lower:
+        sounding = [m for m in melody if m.start <= note.start < m.end]
+        assert all(note.pitch < m.pitch for m in sounding), note
+
+
+def test_bad_tasks_get_one_clear_message(tiny_task_model, tiny_word_checkpoint, chorales):
+    piece = chorale(chorales)
+    writer = GapWriter(tiny_task_model, SamplingSettings())
+    with pytest.raises(CantorError, match="after the piece's end"):
+        list(writer.regenerate(piece, Gap(10_000, 10_040)))
+    with pytest.raises(CantorError, match="at most 16"):
+        list(writer.regenerate(piece, Gap(0, 200)))
+    with pytest.raises(CantorError, match="run forward"):
+        Gap(8, 8)
+    with pytest.raises(CantorError, match="no notes"):
+        list(writer.harmonize(NoteSequence([])))
+    with pytest.raises(CantorError, match="outside 48-96"):
+        list(writer.harmonize(NoteSequence([Note(100, 0, 4), Note(60, 4, 4)])))
+    with pytest.raises(CantorError, match="not trained to fill"):
+        GapWriter(WordModel(tiny_word_checkpoint), SamplingSettings())

@@ -1,0 +1,254 @@
+"""Filling a gap and harmonizing a melody: the word sequences that teach them, and their grammar.
+
+One model writes, continues, fills and harmonizes. A task is a prompt in the marker words
+(``tokenizer/words.py``)::
+
+    <the piece before the gap> [HOLE <the piece after it>] [MELODY <its top line>] FILL
+
+and the model writes the gap's words after FILL, then END. ``FillGrammar`` keeps those words
+inside the gap (notes start from its first step to before its last; the last gap lands exactly
+on its end) and, given a melody, writes the melody's notes as the top voice, exactly.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+import numpy as np
+
+from tokenizer.errors import CantorError
+from tokenizer.notes import Note, NoteSequence
+from tokenizer.words import FILL, HOLE, MELODY, StepGrammar, WordVocabulary, step_words
+
+AFTER_WORDS = 128  # at most this many words of the piece after the gap
+MELODY_WORDS = 96  # at most this many words of the melody
+LOOKAHEAD_QUARTERS = 8  # the melody may run this far past the gap's end
+MAX_GAP_QUARTERS = 16  # the longest gap the shipped model was trained to fill
+
+
+def top_line(piece: NoteSequence) -> tuple[list[Note], bool]:
+    """The melody of a piece: at each onset, its highest new note when it is above every note
+    still sounding, each cut where the next begins. Also whether anything was left out (the
+    piece had more than one voice)."""
+    notes = piece.normalized().notes
+    melody: list[Note] = []
+    sounding: list[Note] = []
+    first = 0
+    for index, note in enumerate(notes):
+        if index + 1 < len(notes) and notes[index + 1].start == note.start:
+            continue  # not the highest of its onset
+        sounding = [n for n in sounding if n.end > note.start]
+        if all(n.pitch < note.pitch for n in sounding):
+            if melody and melody[-1].end > note.start:
+                melody[-1] = melody[-1]._replace(duration=note.start - melody[-1].start)
+            melody.append(note)
+        sounding += notes[first : index + 1]
+        first = index + 1
+    return melody, len(melody) < len(notes)
+
+
+def _before(notes: list[Note], step: int) -> list[Note]:
+    return [n for n in notes if n.start < step]
+
+
+def _between(notes: list[Note], start: int, end: int, shift: int = 0) -> list[Note]:
+    return [n._replace(start=n.start - shift) for n in notes if start <= n.start < end]
+
+
+def _cut_at_step(ids: list[int], limit: int, vocab: WordVocabulary, keep_end: bool) -> list[int]:
+    """At most ``limit`` of ``ids``: the first ones (``keep_end=False``) or the last ones, cut
+    where a step begins (before a sepxx), so that no note is cut in two."""
+    if len(ids) <= limit:
+        return ids
+    if keep_end:
+        for first in range(len(ids) - limit, len(ids)):
+            if ids[first] == vocab.sep_id:
+                return ids[first:]
+        return []
+    for stop in range(limit, -1, -1):
+        if stop < len(ids) and ids[stop] == vocab.sep_id:
+            return ids[:stop]
+    return []
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Where a gap lies in a piece, in steps: notes may start from ``start`` to before ``end``."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.end:
+            raise CantorError(f"a gap must run forward from step 0 on (got {self.start}-{self.end})")
+
+
+def context_ids(notes: list[Note], gap: Gap, vocab: WordVocabulary) -> list[int]:
+    """START and the words of every note that starts before the gap."""
+    return [vocab.start_id, *step_words(_before(notes, gap.start), vocab)]
+
+
+def gap_ids(notes: list[Note], gap: Gap, vocab: WordVocabulary) -> list[int]:
+    """The gap's words as the model writes them after FILL: its notes' steps continuing the
+    piece before it, a last gap landing on its end, END."""
+    before = _before(notes, gap.start)
+    last_step = before[-1].start if before else 0
+    inside = _between(notes, gap.start, gap.end)
+    words = step_words(inside, vocab, previous=last_step)
+    last_step = inside[-1].start if inside else last_step
+    return [*words, vocab.sep_id, *_duration_words(gap.end - last_step, vocab), vocab.end_id]
+
+
+def _duration_words(steps: int, vocab: WordVocabulary) -> list[int]:
+    full, rest = divmod(steps - 1, vocab.max_duration)
+    return [vocab.duration_id(vocab.max_duration)] * full + [vocab.duration_id(rest + 1)]
+
+
+def fill_prompt(
+    context: list[int],
+    after: list[int] | None,
+    melody: list[int] | None,
+    vocab: WordVocabulary,
+    budget: int,
+) -> list[int]:
+    """The prompt of a task: the end of ``context``, then HOLE and the start of ``after``, then
+    MELODY and the start of ``melody``, then FILL; at most ``budget`` words (cut at steps; the
+    after part and the melody take at most a third of it each)."""
+    tail: list[int] = []
+    if after is not None:
+        cap = min(AFTER_WORDS, budget // 3)
+        tail += [vocab.marker_id(HOLE), *_cut_at_step(after, cap, vocab, keep_end=False)]
+    if melody is not None:
+        cap = min(MELODY_WORDS, budget // 3)
+        tail += [vocab.marker_id(MELODY), *_cut_at_step(melody, cap, vocab, keep_end=False)]
+    tail.append(vocab.marker_id(FILL))
+    room = budget - len(tail)
+    if room < 1:
+        raise CantorError(f"the model's context ({budget} words) cannot hold this task")
+    if len(context) > room:
+        context = _cut_at_step(context, room, vocab, keep_end=True)
+    return [*context, *tail]
+
+
+def after_ids(notes: list[Note], gap: Gap, vocab: WordVocabulary) -> list[int] | None:
+    """The words of the piece after the gap, as if it began at the gap's end (END included);
+    None when nothing starts after the gap."""
+    after = _between(notes, gap.end, max(n.end for n in notes) + 1, shift=gap.end)
+    return [*step_words(after, vocab), vocab.end_id] if after else None
+
+
+def melody_ids(melody: list[Note], gap: Gap, until: int, vocab: WordVocabulary) -> list[int]:
+    """The words of the melody's notes that start from the gap's start to before ``until``,
+    as if the piece began at the gap's start."""
+    return step_words(_between(melody, gap.start, until, shift=gap.start), vocab)
+
+
+def training_example(
+    notes: list[Note],
+    steps_per_quarter: int,
+    vocab: WordVocabulary,
+    rng: np.random.Generator,
+    length: int,
+    harmonize: bool,
+) -> list[int]:
+    """One task sequence from a piece (its notes normalized): a random gap of 2 to
+    MAX_GAP_QUARTERS quarters on quarter lines, filled from both sides (``harmonize=False``) or
+    from the left and the melody (True); at most ``length`` words."""
+    end = max(n.end for n in notes)
+    quarters = -(-end // steps_per_quarter)
+    start = int(rng.integers(0, quarters)) * steps_per_quarter
+    size = int(rng.integers(2, MAX_GAP_QUARTERS + 1)) * steps_per_quarter
+    gap = Gap(start, min(start + size, end))
+    middle = gap_ids(notes, gap, vocab)
+    budget = max(length - len(middle), length // 2)
+    if harmonize:
+        melody, _ = top_line(NoteSequence(notes=notes, steps_per_quarter=steps_per_quarter))
+        until = gap.end + int(rng.integers(0, LOOKAHEAD_QUARTERS + 1)) * steps_per_quarter
+        prompt = fill_prompt(context_ids(notes, gap, vocab), None, melody_ids(melody, gap, until, vocab), vocab, budget)
+    else:
+        prompt = fill_prompt(context_ids(notes, gap, vocab), after_ids(notes, gap, vocab), None, vocab, budget)
+    return (prompt + middle)[:length]
+
+
+class FillGrammar(StepGrammar):
+    """The steps grammar inside a gap, read after the piece before it (sealed).
+
+    Notes start only from ``gap.start`` to before ``gap.end``; a gap word may not run past the
+    end, and one landing on it is followed by END. With a ``melody`` (notes in steps, one at a
+    time), each of its onsets inside the gap is a step whose first (top) note is the melody's
+    pitch with the melody's duration, and every other step's notes lie below the melody note
+    sounding then. The melody's own notes are never in question: this mask is the grammar's, so
+    rules layered on top (``RuleConstraint``) step aside rather than refuse them.
+    """
+
+    def __init__(self, vocab: WordVocabulary, gap: Gap, melody: list[Note] | None = None) -> None:
+        self.gap = gap
+        melody = sorted(melody or [], key=lambda n: n.start)
+        self._melody_starts = [n.start for n in melody]
+        self._melody = melody
+        super().__init__(vocab)
+
+    def reset(self) -> None:
+        super().reset()
+        self._in_gap = False
+
+    def seal(self) -> None:
+        super().seal()
+        self._in_gap = True
+
+    def _melody_at(self, step: int) -> Note | None:
+        """The melody note sounding at ``step``."""
+        index = bisect.bisect_right(self._melody_starts, step) - 1
+        if index >= 0 and self._melody[index].end > step:
+            return self._melody[index]
+        return None
+
+    def _next_melody_onset(self, step: int) -> int:
+        """The first melody onset after ``step`` inside the gap, else the gap's end."""
+        index = bisect.bisect_right(self._melody_starts, step)
+        if index < len(self._melody_starts) and self._melody_starts[index] < self.gap.end:
+            return max(self._melody_starts[index], self.gap.start)
+        return self.gap.end
+
+    def legal_mask(self) -> np.ndarray:
+        base = super().legal_mask()
+        if not self._in_gap or self.ended:
+            return base
+        vocab, gap = self.vocab, self.gap
+        mask = base.copy()
+        pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
+        mask[vocab.end_id] = False
+        if self._run == "note":
+            melody = self._melody_at(self.step)
+            if melody is not None and melody.start == self.step and melody.pitch == self._pitch:
+                left = melody.duration - self._run_total  # the melody's note: its duration exactly
+                mask[vocab.durations] = False
+                if left > 0:
+                    mask[vocab.duration_id(min(left, vocab.max_duration))] = True
+                    mask[pitches] = False
+                    mask[vocab.sep_id] = False
+            return mask
+        if self._run == "sep":
+            land = self.step + self._run_total
+            limit = self._next_melody_onset(self.step)
+            for steps in range(1, vocab.max_duration + 1):
+                closes_early = steps < vocab.max_duration and land + steps < gap.start
+                if land + steps > limit or closes_early:
+                    mask[vocab.duration_id(steps)] = False
+            if self._run_total > 0 and land == gap.end:
+                mask[vocab.end_id] = True
+        onset = self.onset_of(0)
+        if not gap.start <= onset < gap.end or (self._run == "sep" and self._run_total == 0):
+            mask[pitches] = False
+            return mask
+        if self._run == "sep" or self._last_in_step is None:  # the step's first (top) note
+            melody = self._melody_at(onset)
+            if melody is not None:
+                allowed = np.zeros(mask[pitches].shape, dtype=bool)
+                if melody.start == onset:
+                    allowed[vocab.pitch_id(melody.pitch) - vocab.first_pitch_id] = True
+                else:
+                    allowed[: vocab.pitch_id(melody.pitch) - vocab.first_pitch_id] = True
+                mask[pitches] &= allowed
+        return mask
