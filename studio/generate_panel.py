@@ -33,14 +33,34 @@ from studio.piano_roll import PianoRoll
 from studio.piece_browser import PieceBrowser
 from studio.rules_window import RulesWindow, describe
 from studio.settings import Settings
+from studio.thumbnails import Thumbnails
 from studio.transport import Piece
-from studio.widgets import SIDEBAR_W, Column, PercentBar, SeedField, refresh_moved_slider, set_running, sidebar
+from studio.widgets import (
+    SIDEBAR_W,
+    SLIDER_ROW_H,
+    Column,
+    LabeledSlider,
+    PercentBar,
+    SeedField,
+    refresh_moved_slider,
+    set_running,
+    sidebar,
+)
 from tokenizer.notes import NoteSequence
 
 MARGIN = 12
 RANDOM_PIECE = "Random piece"
 STRETCH = {"left": "left", "right": "right", "top": "top", "bottom": "bottom"}
-DEFAULTS = {"temperature": 1.0, "words": eng.GenerationSettings.words, "top_k": 0, "top_p": 1.0, "primer": 8}
+DEFAULTS = {
+    "temperature": 1.0,
+    "words": eng.GenerationSettings.words,
+    "top_k": 0,
+    "top_p": 1.0,
+    "primer": 8,
+    "variations": 1,
+}
+MAX_VARIATIONS = 8  # models.sampling.MAX_ROWS: the studio imports no torch
+THUMBNAILS_H = 84  # the strip of variation thumbnails above the roll
 NO_CHECKPOINT = "No checkpoint found"
 TASK_MODES = {"harmonize": "Harmonizing", "regenerate": "Regenerating"}  # modes that keep notes and write around them
 TRAIN_HINT = "No checkpoint in checkpoints/. Train one: python -m models.train_gpt --data data/chorales --size small"
@@ -91,40 +111,60 @@ class GeneratePanel:
 
         column.section("MODE")
         row = column.row(30, 6)
-        width = (row.w - 8) // 3
+        widths = (60, 72, 84, row.w - 60 - 72 - 84 - 12)
+        lefts = [row.x + sum(widths[:i]) + 4 * i for i in range(4)]
         self.mode_buttons = {
-            mode: UIButton(
-                pygame.Rect(row.x + i * (width + 4), row.y, width, 30), label, manager, side, tool_tip_text=tip
-            )
-            for i, (mode, label, tip) in enumerate(
+            mode: UIButton(pygame.Rect(left, row.y, width, 30), label, manager, side, tool_tip_text=tip)
+            for left, width, (mode, label, tip) in zip(
+                lefts,
+                widths,
                 (
-                    ("new", "New piece", "Write a new piece"),
+                    ("new", "New", "Write a new piece"),
                     ("continue", "Continue", "Continue a piece: the one picked below, or a file you opened"),
                     ("harmonize", "Harmonize", "Write alto, tenor and bass under a melody (its top line)"),
-                )
+                ),
+                strict=False,
             )
         }
-        row = column.row(30, 4)
         self.retry_button = UIButton(
-            pygame.Rect(row.x, row.y, width, 30),
+            pygame.Rect(lefts[3], row.y, widths[3], 30),
             "Retry",
             manager,
             side,
             tool_tip_text="Another continuation of the last primer, with a new seed",
         )
         self.retry_button.disable()
+        row = column.row(30, 4)
+        self.piece_button = UIButton(
+            pygame.Rect(row.x, row.y, row.w - 104, 30),
+            f"Piece: {RANDOM_PIECE}…",
+            manager,
+            side,
+            tool_tip_text="Pick the piece to continue or harmonize",
+        )
         self.regenerate_button = UIButton(
-            pygame.Rect(row.x + width + 4, row.y, row.w - width - 4, 30),
-            "Regenerate bars",
+            pygame.Rect(row.right - 100, row.y, 100, 30),
+            "Regenerate",
             manager,
             side,
             tool_tip_text="Rewrite the bars selected on the ruler (drag across it), keeping the rest",
         )
         self.regenerate_button.disable()
-        self.piece_button = UIButton(
-            column.row(30, 2), f"Piece: {RANDOM_PIECE}…", manager, side, tool_tip_text="Pick the piece to continue"
+        row = column.row(SLIDER_ROW_H, 2)
+        half = (row.w - 12) // 2
+        self.primer_slider = LabeledSlider(
+            pygame.Rect(row.x, row.y, half, row.h), "Primer", (1, 32), 8, manager, side, lambda v: f"{int(v)} quarters"
         )
-        self.primer_slider = column.slider("Primer length", (1, 32), 8, lambda v: f"{int(v)} quarters", gap=6)
+        self.variations = LabeledSlider(
+            pygame.Rect(row.right - half, row.y, half, row.h),
+            "Variations",
+            (1, MAX_VARIATIONS),
+            1,
+            manager,
+            side,
+            lambda v: f"{int(v)}",
+            value_w=24,
+        )
 
         row = column.section("SAMPLING")
         self.voice_rules = UICheckBox(
@@ -171,9 +211,19 @@ class GeneratePanel:
         self.progress = PercentBar(column.row(20, 6), manager, side)
         self.status = column.status_box("Loading the model…", rect.h, 62)
         self.status_text = "Loading the model…"
-        self.sliders = [self.primer_slider, self.temperature, self.words, self.top_k, self.top_p]
+        self.sliders = [self.primer_slider, self.temperature, self.words, self.top_k, self.top_p, self.variations]
+        self.roll_rect = roll_rect
         self.piano_roll = PianoRoll(roll_rect, manager, container, anchors=STRETCH)
         self.piano_roll.on_select = self._selected
+        self.thumbnails = Thumbnails(
+            pygame.Rect(roll_rect.x, roll_rect.y, roll_rect.w, THUMBNAILS_H),
+            manager,
+            container,
+            anchors={"left": "left", "right": "right", "top": "top"},
+            on_pick=self._pick_variation,
+        )
+        self.thumbnails.hide()
+        self.variation_takes: list[tuple[NoteSequence, NoteSequence]] = []  # the last request's, to pick from
         self._select_mode("new")
         self.generate_button.disable()
 
@@ -207,12 +257,13 @@ class GeneratePanel:
             top_p=1.0 if top_p >= 0.999 else round(top_p, 3),
             seed=self.seed.value,
             rules=self.app_settings.rules(),
+            variations=int(self.variations.value) if self.mode in ("new", "continue") else 1,
         )
 
     def reset_sliders(self) -> None:
         for slider, key in zip(
-            (self.temperature, self.words, self.top_k, self.top_p, self.primer_slider),
-            ("temperature", "words", "top_k", "top_p", "primer"),
+            (self.temperature, self.words, self.top_k, self.top_p, self.primer_slider, self.variations),
+            ("temperature", "words", "top_k", "top_p", "primer", "variations"),
             strict=True,
         ):
             slider.set_value(DEFAULTS[key])
@@ -447,6 +498,9 @@ class GeneratePanel:
             )
             regenerating = event.job.mode == "regenerate"
             self.piano_roll.show_piece(event.primer, empty, fit=bool(event.primer.notes) and not regenerating)
+            self._show_thumbnails(event.job.settings.variations > 1)
+            self.thumbnails.choose(0)
+            self.thumbnails.set_pieces(event.primer, [empty] * event.job.settings.variations)
             self.piano_roll.follow = not regenerating
             label = self.running_label
             verb = {"continue": "continuing", "retry": "continuing", "harmonize": "harmonizing"}.get(event.job.mode, "")
@@ -455,7 +509,11 @@ class GeneratePanel:
             )
             self.set_status(f"{TASK_MODES.get(event.job.mode, 'Generating')}…" + self.job_note)
         elif isinstance(event, eng.NotesSoFar):
-            self.piano_roll.update_generated(event.generated)
+            if event.variations:
+                self.thumbnails.set_pieces(event.primer, list(event.variations))
+                self.piano_roll.update_generated(event.variations[self.thumbnails.chosen])
+            else:
+                self.piano_roll.update_generated(event.generated)
         elif isinstance(event, eng.Progress):
             self.progress.set_current_progress(100 * event.done / max(1, event.total))
             mode = self.running_job.mode if self.running_job else ""
@@ -466,8 +524,7 @@ class GeneratePanel:
         elif isinstance(event, eng.Finished):
             self.last_finished = event
             self._finish_job()
-            self.result = (event.primer, event.generated)
-            self.piano_roll.update_generated(event.generated)
+            self._keep_variations(event.primer, event.generated, event.variations)
             self.progress.set_current_progress(100)
             rate = event.words / max(event.seconds, 1e-9)
             if event.job.mode != "regenerate":
@@ -477,8 +534,7 @@ class GeneratePanel:
             self._after_job(event.job, False)
         elif isinstance(event, eng.Cancelled):
             self._finish_job()
-            self.result = (event.primer, event.generated)
-            self.piano_roll.update_generated(event.generated)
+            self._keep_variations(event.primer, event.generated, event.variations)
             self.piano_roll.frame_piece()
             self.set_status(f"Stopped · {event.words} words · {len(event.generated.notes)} notes kept")
             self._after_job(event.job, True)
@@ -508,6 +564,8 @@ class GeneratePanel:
         self.set_status(f"Opened {piece.name}: {len(piece.notes)} notes. Press Generate to continue it.")
 
     def show_take(self, primer: NoteSequence, generated: NoteSequence) -> None:
+        if all(piece is not generated for _, piece in self.variation_takes):
+            self._show_thumbnails(False)  # a take from the list: not one of the variations
         self.result = (primer, generated)
         self.piano_roll.show_piece(primer, generated)
         self.piano_roll.frame_piece()
@@ -530,10 +588,48 @@ class GeneratePanel:
         primer, generated = self.result
         return Piece(primer, generated, name=f"cantor_{self.mode}")
 
+    def _keep_variations(self, primer: NoteSequence, generated: NoteSequence, variations: tuple) -> None:
+        """The job's result on the roll: its one piece, or the variation picked while it ran."""
+        self.variation_takes = [(primer, piece) for piece in variations]
+        if variations:
+            self.thumbnails.set_pieces(primer, list(variations))
+            generated = variations[self.thumbnails.chosen]
+        self.result = (primer, generated)
+        self.piano_roll.update_generated(generated)
+
+    def _show_thumbnails(self, show: bool) -> None:
+        """The strip of thumbnails above the roll, which moves down to make room (or back up)."""
+        if show == self.thumbnails.wanted:
+            return
+        self.thumbnails.wanted = show
+        top = self.roll_rect.y + (THUMBNAILS_H + 6 if show else 0)
+        height = self.piano_roll.rect.bottom - self.piano_roll.rect.top + (self.piano_roll.relative_rect.y - top)
+        self.piano_roll.set_relative_position((self.roll_rect.x, top))
+        self.piano_roll.set_dimensions((self.piano_roll.rect.w, height))
+        self.thumbnails.show() if show else self.thumbnails.hide()
+
+    def _pick_variation(self, index: int) -> None:
+        """A thumbnail was clicked: that variation goes on the big roll (play and export take it)."""
+        if self.generating:
+            self.set_status(f"Showing variation {index + 1} as it grows")
+            return
+        if index < len(self.variation_takes):
+            primer, generated = self.variation_takes[index]
+            self.result = (primer, generated)
+            self.piano_roll.show_piece(primer, generated, fit=False)
+            seed = self.last_finished.job.settings.seed + index if self.last_finished else "?"
+            self.set_status(f"Variation {index + 1} of {len(self.variation_takes)} · seed {seed}")
+
     def _after_job(self, job: eng.Generate, stopped: bool) -> None:
         if job.mode in ("continue", "retry"):
             self.last_primer_label = self.running_label
             self.has_continuation = True
+        for index, (primer, generated) in enumerate(self.variation_takes):
+            if index != self.thumbnails.chosen:  # each variation is a take; the one on show comes last
+                variation = replace(job, settings=replace(job.settings, seed=job.settings.seed + index))
+                self.on_take(primer, generated, variation, stopped)
+        chosen = self.thumbnails.chosen if self.variation_takes else 0
+        job = replace(job, settings=replace(job.settings, seed=job.settings.seed + chosen))
         self.on_take(self.result[0], self.result[1], job, stopped)
         if self.has_continuation:
             self.retry_button.enable()

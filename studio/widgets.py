@@ -54,10 +54,13 @@ class LabeledSlider:
         container,
         format_value: Callable[[float], str] = lambda v: f"{v:g}",
         click_increment: float = 1,
+        value_w: int = 80,
     ) -> None:
         x, y, w = rect.x, rect.y, rect.w
-        self.caption = UILabel(pygame.Rect(x, y, w - 80, 20), caption, manager, container)
-        self.value_label = UILabel(pygame.Rect(x + w - 80, y, 80, 20), "", manager, container, object_id="#value_label")
+        self.caption = UILabel(pygame.Rect(x, y, w - value_w, 20), caption, manager, container)
+        self.value_label = UILabel(
+            pygame.Rect(x + w - value_w, y, value_w, 20), "", manager, container, object_id="#value_label"
+        )
         self.slider = UIHorizontalSlider(
             pygame.Rect(x, y + 20, w, 22),
             start,

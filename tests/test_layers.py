@@ -128,8 +128,8 @@ def test_the_instrument_menu_opens_above_the_roll_with_every_choice(app, tmp_pat
 
 
 def test_a_tooltip_is_drawn_above_everything(app, tmp_path):
-    button = app.generate.retry_button
-    app.generate.retry_button.enable()
+    button = app.generate.regenerate_button  # the sidebar's button nearest the roll
+    button.enable()
     move(app, button.rect.center)
     run_until(app, lambda: button.tool_tip is not None, what="the tooltip")
     assert_drawn_on_top(app, button.tool_tip, tmp_path / "tooltip.png")

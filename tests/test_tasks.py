@@ -121,3 +121,16 @@ def test_bad_tasks_get_one_clear_message(tiny_task_model, tiny_word_checkpoint, 
         list(writer.harmonize(NoteSequence([Note(100, 0, 4), Note(60, 4, 4)])))
     with pytest.raises(CantorError, match="not trained to fill"):
         GapWriter(WordModel(tiny_word_checkpoint), SamplingSettings())
+
+
+def test_bench_tasks_prints_its_three_tables_and_refuses_a_model_without_marker_words(
+    tiny_task_checkpoint, tiny_word_checkpoint, capsys
+):
+    from bench import tasks
+
+    assert tasks.main(["--word", str(tiny_task_checkpoint), "--n", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| both sides (tiny_tasks) |" in out and "| left side only (tiny_tasks) |" in out
+    assert "| melody kept exactly | 1.000 | 1.000 | 1.000 |" in out
+    assert tasks.main(["--word", str(tiny_word_checkpoint), "--n", "1"]) == 1
+    assert "not trained to fill" in capsys.readouterr().err

@@ -56,7 +56,7 @@ def _between(notes: list[Note], start: int, end: int, shift: int = 0) -> list[No
     return [n._replace(start=n.start - shift) for n in notes if start <= n.start < end]
 
 
-def _cut_at_step(ids: list[int], limit: int, vocab: WordVocabulary, keep_end: bool) -> list[int]:
+def cut_at_step(ids: list[int], limit: int, vocab: WordVocabulary, keep_end: bool) -> list[int]:
     """At most ``limit`` of ``ids``: the first ones (``keep_end=False``) or the last ones, cut
     where a step begins (before a sepxx), so that no note is cut in two."""
     if len(ids) <= limit:
@@ -118,16 +118,16 @@ def fill_prompt(
     tail: list[int] = []
     if after is not None:
         cap = min(AFTER_WORDS, budget // 3)
-        tail += [vocab.marker_id(HOLE), *_cut_at_step(after, cap, vocab, keep_end=False)]
+        tail += [vocab.marker_id(HOLE), *cut_at_step(after, cap, vocab, keep_end=False)]
     if melody is not None:
         cap = min(MELODY_WORDS, budget // 3)
-        tail += [vocab.marker_id(MELODY), *_cut_at_step(melody, cap, vocab, keep_end=False)]
+        tail += [vocab.marker_id(MELODY), *cut_at_step(melody, cap, vocab, keep_end=False)]
     tail.append(vocab.marker_id(FILL))
     room = budget - len(tail)
     if room < 1:
         raise CantorError(f"the model's context ({budget} words) cannot hold this task")
     if len(context) > room:
-        context = _cut_at_step(context, room, vocab, keep_end=True)
+        context = cut_at_step(context, room, vocab, keep_end=True)
     return [*context, *tail]
 
 

@@ -33,6 +33,7 @@ class GenerationSettings:
     top_p: float = 1.0
     seed: int = 1
     rules: Rules | None = field(default_factory=Rules)  # the sampler's musical rules; None: the grammar alone
+    variations: int = 1  # "new" and "continue": pieces written at once, seeds seed, seed + 1, ...
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Word:
 class NotesSoFar:
     primer: NoteSequence
     generated: NoteSequence
+    variations: tuple[NoteSequence, ...] = ()  # with several variations: each one's notes (the first is ``generated``)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class Finished:
     job: Generate
     words: int
     seconds: float
+    variations: tuple[NoteSequence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class Cancelled:
     generated: NoteSequence
     job: Generate
     words: int
+    variations: tuple[NoteSequence, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -178,26 +178,37 @@ class Worker:
         empty = NoteSequence(steps_per_quarter=model.steps_per_quarter)
         primer_piece = primer.piece if primer else empty
         self.post(Started(job, primer_piece, self._cut_note(primer) if primer else ""))
-        words: list[int] = []
+        count = 0
         started = last_notes = time.perf_counter()
-        notes = NoteStream(model.vocab, primer.ids if primer else None)
-        stream = model.stream_words(s.words, sampling, primer, cancel=self.cancel, stop_at_end=False, rules=s.rules)
-        for word_id in stream:
-            words.append(word_id)
-            notes.feed(word_id)
-            self.post(Word(model.vocab.words[word_id]))
+        rows = [NoteStream(model.vocab, primer.ids if primer else None) for _ in range(s.variations)]
+        stream = model.stream_variations(
+            s.words, sampling, s.variations, primer, cancel=self.cancel, stop_at_end=False, rules=s.rules
+        )
+
+        def generated() -> tuple[NoteSequence, ...]:
+            return tuple(self._generated(notes, primer_piece) for notes in rows)
+
+        for word_ids in stream:
+            count += 1
+            for notes, word_id in zip(rows, word_ids, strict=True):
+                if word_id is not None:
+                    notes.feed(word_id)
+            if word_ids[0] is not None:
+                self.post(Word(model.vocab.words[word_ids[0]]))
             now = time.perf_counter()
             if now - last_notes >= NOTES_EVENT_INTERVAL_S:
                 last_notes = now
-                self.post(Progress(len(words), s.words))
-                self.post(NotesSoFar(primer_piece, self._generated(notes, primer_piece)))
-        generated = self._generated(notes, primer_piece)
-        self.post(Progress(len(words), s.words))
-        if self.cancel.is_set() and len(words) < s.words:
-            self.post(Cancelled(primer_piece, generated, job, len(words)))
+                self.post(Progress(count, s.words))
+                pieces = generated()
+                self.post(NotesSoFar(primer_piece, pieces[0], pieces if s.variations > 1 else ()))
+        pieces = generated()
+        variations = pieces if s.variations > 1 else ()
+        self.post(Progress(count, s.words))
+        if self.cancel.is_set() and count < s.words:
+            self.post(Cancelled(primer_piece, pieces[0], job, count, variations))
         else:
             seconds = time.perf_counter() - started
-            self.post(Finished(primer_piece, generated, job, len(words), seconds))
+            self.post(Finished(primer_piece, pieces[0], job, count, seconds, variations))
 
     def _fill(self, job: Generate, sampling) -> None:
         """Harmonize the top line of ``job.primer``, or regenerate its ``job.gap``: the kept notes
