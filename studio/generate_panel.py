@@ -29,7 +29,7 @@ from pygame_gui.windows import UIMessageWindow
 
 from studio import engine as eng
 from studio.checkpoints import CheckpointEntry, list_checkpoints
-from studio.piano_roll import PianoRoll
+from studio.piano_roll import KEYBOARD_W, RULER_H, PianoRoll
 from studio.piece_browser import PieceBrowser
 from studio.rules_window import RulesWindow, describe
 from studio.settings import Settings
@@ -215,6 +215,14 @@ class GeneratePanel:
         self.roll_rect = roll_rect
         self.piano_roll = PianoRoll(roll_rect, manager, container, anchors=STRETCH)
         self.piano_roll.on_select = self._selected
+        self.piano_roll.on_edit = self._notes_edited
+        self.edit_button = UIButton(  # on the roll's corner, above the keyboard
+            pygame.Rect(roll_rect.x, roll_rect.y, KEYBOARD_W, RULER_H),
+            "Edit",
+            manager,
+            container,
+            tool_tip_text="Enter notes: click to add a quarter note, drag to lengthen, right-click to delete",
+        )
         self.thumbnails = Thumbnails(
             pygame.Rect(roll_rect.x, roll_rect.y, roll_rect.w, THUMBNAILS_H),
             manager,
@@ -286,6 +294,8 @@ class GeneratePanel:
         if self.loaded is None:
             self.set_status("No model is loaded yet")
             return
+        if self.piano_roll.editing:
+            self._toggle_editing()
         self.seed.roll(always=mode in ("retry", "regenerate"))  # another take of the same thing: a new seed
         piece_name, primer, gap = None, self.user_primer if mode == "continue" else None, None
         if mode == "harmonize":
@@ -333,6 +343,29 @@ class GeneratePanel:
         ):
             return current.combined()
         return None
+
+    def _toggle_editing(self) -> None:
+        roll = self.piano_roll
+        roll.editing = not roll.editing and not self.generating
+        self.edit_button.select() if roll.editing else self.edit_button.unselect()
+        if roll.editing:
+            self.set_status("Enter notes: click to add, drag to lengthen, right-click to delete")
+
+    def _notes_edited(self) -> None:
+        """Notes were entered on the roll: they become your piece, which Continue continues and
+        Harmonize harmonizes (its top line)."""
+        roll = self.piano_roll
+        notes = sorted(roll.primer + roll.generated, key=lambda n: (n.start, n.pitch))
+        grid = self.result[0] if self.result else NoteSequence()
+        piece = replace(grid, notes=notes, name="your notes")
+        self.user_primer = piece
+        self.result = (piece, replace(piece, notes=[], name=""))
+        roll.show_layers({"primer": notes, "generated": []}, piece, fit=False)
+        self.piece_button.set_text("Piece: your notes…")
+        self._enable_regenerate()
+        self.set_status(
+            f"Your notes: {len(notes)}. Harmonize writes voices under their top line; Continue continues them"
+        )
 
     def _selected(self, selection: tuple[int, int] | None) -> None:
         """Bars were selected on the ruler (or the selection cleared)."""
@@ -440,6 +473,9 @@ class GeneratePanel:
                 return True
             if event.ui_element is self.retry_button:
                 self.generate("retry")
+                return True
+            if event.ui_element is self.edit_button:
+                self._toggle_editing()
                 return True
             if event.ui_element is self.regenerate_button:
                 self.generate("regenerate")
@@ -605,6 +641,7 @@ class GeneratePanel:
         top = self.roll_rect.y + (THUMBNAILS_H + 6 if show else 0)
         height = self.piano_roll.rect.bottom - self.piano_roll.rect.top + (self.piano_roll.relative_rect.y - top)
         self.piano_roll.set_relative_position((self.roll_rect.x, top))
+        self.edit_button.set_relative_position((self.roll_rect.x, top))
         self.piano_roll.set_dimensions((self.piano_roll.rect.w, height))
         self.thumbnails.show() if show else self.thumbnails.hide()
 

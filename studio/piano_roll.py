@@ -8,7 +8,9 @@ the view moves or zooms, so a 2000-note piece costs one blit a frame.
 While generating, the view follows the newest notes; afterwards the mouse wheel scrolls
 (Shift: pitch, Ctrl: zoom), dragging pans, and the arrow keys, +/- and Home move the view.
 A click on the time ruler seeks there; a drag across it selects whole bars (for Regenerate),
-and a click without a drag clears the selection.
+and a click without a drag clears the selection. With ``editing`` on, the mouse enters notes
+instead of panning: a click adds a quarter note on the beat (drag to lengthen it, by sixteenths),
+a drag on a note lengthens or shortens it, a right-click deletes it.
 
 The roll is a Canvas (a UI element of the one UIManager): it repaints only when its notes, its
 view or its playhead change, and windows and menus lie above it.
@@ -16,6 +18,7 @@ view or its playhead change, and windows and menus lie above it.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Callable
 
@@ -23,7 +26,7 @@ import pygame
 import pygame_gui
 
 from studio.canvas import Canvas
-from tokenizer.notes import Note, NoteSequence
+from tokenizer.notes import DEFAULT_VELOCITY, Note, NoteSequence
 
 KEYBOARD_W = 46
 RULER_H = 22
@@ -93,6 +96,9 @@ class PianoRoll(Canvas):
         self.selection: tuple[int, int] | None = None  # selected bars, in steps [start, end)
         self.on_select: Callable[[tuple[int, int] | None], None] | None = None  # None: no selecting
         self._select_from: tuple[int, float] | None = None  # (x, step) where a press on the ruler began
+        self.editing = False  # the mouse enters notes (into the primer layer) instead of panning
+        self.on_edit: Callable[[], None] = lambda: None  # after each added, lengthened or deleted note
+        self._held: tuple[str, Note] | None = None  # (layer, note) being lengthened
         super().__init__(relative_rect, manager, container, anchors)
 
     # -- geometry (window coordinates) ---------------------------------------------------------
@@ -248,6 +254,8 @@ class PianoRoll(Canvas):
             else:
                 self.scroll_steps(-event.y * self.steps_visible / 8 + event.x * self.steps_visible / 8)
             return True
+        if self.editing and self._select_from is None and self._edit(event):
+            return True
         if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
             on_ruler = self.ruler_rect.collidepoint(event.pos) and self.under_pointer(event.pos)
             if on_ruler and (self.on_seek is not None or self.on_select is not None):
@@ -279,6 +287,55 @@ class PianoRoll(Canvas):
             return True
         if event.type == pygame.MOUSEBUTTONUP and event.button == 1 and self._drag_from is not None:
             self._drag_from = None
+            return True
+        return False
+
+    def pitch_at(self, y: float) -> int:
+        """The pitch of the row at window ``y``."""
+        return self.high_pitch - int((y - self.notes_rect.y) // self._row_h())
+
+    def note_at(self, position: tuple[int, int]) -> tuple[str, Note] | None:
+        """(layer, note) drawn at ``position``, if any."""
+        for layer in reversed(list(self.layers)):
+            for note in self.layers[layer]:
+                if self.note_rect(note).collidepoint(position):
+                    return layer, note
+        return None
+
+    def _replace_note(self, layer: str, old: Note | None, new: Note | None) -> None:
+        notes = [n for n in self.layers.setdefault(layer, []) if n != old]
+        self.layers[layer] = sorted(notes + ([new] if new else []), key=lambda n: (n.start, n.pitch))
+        self._invalidate()
+
+    def _edit(self, event: pygame.event.Event) -> bool:
+        """Note entry (``editing``): add, lengthen, delete. True if the event was used."""
+        spq = max(1, self.steps_per_quarter)
+        if event.type == pygame.MOUSEBUTTONDOWN and event.button in (1, 3):
+            if not (self.notes_rect.collidepoint(event.pos) and self.under_pointer(event.pos)):
+                return False
+            hit = self.note_at(event.pos)
+            if event.button == 3:
+                if hit is not None:
+                    self._replace_note(hit[0], hit[1], None)
+                    self.on_edit()
+                return True
+            if hit is None:
+                start = int(max(0.0, self.x_to_step(event.pos[0])) // spq) * spq
+                hit = ("primer", Note(self.pitch_at(event.pos[1]), start, spq, DEFAULT_VELOCITY))
+                self._replace_note("primer", None, hit[1])
+            self._held = hit
+            return True
+        if event.type == pygame.MOUSEMOTION and self._held is not None:
+            layer, note = self._held
+            duration = max(1, math.ceil(self.x_to_step(event.pos[0]) - note.start))
+            if duration != note.duration:
+                longer = note._replace(duration=duration)
+                self._replace_note(layer, note, longer)
+                self._held = (layer, longer)
+            return True
+        if event.type == pygame.MOUSEBUTTONUP and event.button == 1 and self._held is not None:
+            self._held = None
+            self.on_edit()
             return True
         return False
 

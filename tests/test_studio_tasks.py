@@ -107,3 +107,33 @@ def test_variations_grow_side_by_side_and_a_click_shows_one(tmp_path, tiny_word_
         assert not thumbs.visible and roll.rect.top == thumbs.rect.top  # one piece: the strip goes away
     finally:
         app.close()
+
+
+def test_notes_entered_on_the_roll_are_harmonized_with_the_melody_kept(app):
+    panel, roll = app.generate, app.generate.piano_roll
+    click(app, panel.edit_button.rect.center)
+    assert roll.editing
+    app.step()
+    centre = panel.edit_button.rect.center
+    assert tuple(app.window.get_at(centre))[:3] != tuple(app.window.get_at((roll.rect.x + 2, roll.rect.bottom - 2)))[:3]
+    tune = [(72, 0), (74, 4), (76, 8), (72, 12), (71, 16), (72, 20)]  # (pitch, start step)
+
+    def at(pitch: int, step: float) -> tuple[int, int]:
+        return round(roll.step_to_x(step)), round(roll.pitch_to_y(pitch) + roll._row_h() / 2)
+
+    for pitch, start in tune:
+        click(app, at(pitch, start + 1))  # anywhere in the beat: snapped to it
+    drag(app, at(72, 22), at(72, 27.5))  # lengthen the last note to 8 steps
+    click(app, at(60, 30))
+    click(app, at(60, 30), button=3)  # a stray note, deleted
+    entered = sorted((n.pitch, n.start, n.duration) for n in roll.primer)
+    assert entered == sorted((p, s, 8 if s == 20 else 4) for p, s in tune)
+    assert panel.user_primer is not None and "your notes" in panel.piece_button.text
+    click(app, panel.mode_buttons["harmonize"].rect.center)
+    generate_and_wait(app)
+    assert not roll.editing  # generating ends note entry
+    kept, lower = panel.result
+    assert sorted((n.pitch, n.start, n.duration) for n in kept.notes) == entered
+    assert lower.notes
+    for note in lower.notes:
+        assert all(note.pitch < m.pitch for m in kept.notes if m.start <= note.start < m.end), note
