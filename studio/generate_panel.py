@@ -533,6 +533,9 @@ class GeneratePanel:
                 steps_per_quarter=event.primer.steps_per_quarter, time_signature=event.primer.time_signature
             )
             regenerating = event.job.mode == "regenerate"
+            if not regenerating:
+                self.piano_roll.set_selection(None)  # a new piece: the bars selected were the last one's
+                self._enable_regenerate()
             self.piano_roll.show_piece(event.primer, empty, fit=bool(event.primer.notes) and not regenerating)
             self._show_thumbnails(event.job.settings.variations > 1)
             self.thumbnails.choose(0)

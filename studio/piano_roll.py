@@ -7,8 +7,8 @@ notes that stream in are drawn onto it one by one, and the layer is redrawn whol
 the view moves or zooms, so a 2000-note piece costs one blit a frame.
 While generating, the view follows the newest notes; afterwards the mouse wheel scrolls
 (Shift: pitch, Ctrl: zoom), dragging pans, and the arrow keys, +/- and Home move the view.
-A click on the time ruler seeks there; a drag across it selects whole bars (for Regenerate),
-and a click without a drag clears the selection. With ``editing`` on, the mouse enters notes
+A click on the time ruler plays from there and clears the selection; a drag across it selects
+whole bars (for Regenerate). With ``editing`` on, the mouse enters notes
 instead of panning: a click adds a quarter note on the beat (drag to lengthen it, by sixteenths),
 a drag on a note lengthens or shortens it, a right-click deletes it.
 
@@ -259,11 +259,7 @@ class PianoRoll(Canvas):
         if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
             on_ruler = self.ruler_rect.collidepoint(event.pos) and self.under_pointer(event.pos)
             if on_ruler and (self.on_seek is not None or self.on_select is not None):
-                step = max(0.0, self.x_to_step(event.pos[0]))
-                if self.on_seek is not None:
-                    self.on_seek(step)
-                if self.on_select is not None:
-                    self._select_from = (event.pos[0], step)
+                self._select_from = (event.pos[0], max(0.0, self.x_to_step(event.pos[0])))
                 return True
             if self.notes_rect.collidepoint(event.pos) and self.under_pointer(event.pos):
                 self._drag_from = (event.pos[0], self.view_start)
@@ -272,13 +268,16 @@ class PianoRoll(Canvas):
         if self._select_from is not None and event.type in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONUP):
             x0, step0 = self._select_from
             dragged = abs(event.pos[0] - x0) >= DRAG_PX
-            if dragged:
+            if dragged and self.on_select is not None:
                 self.set_selection(self._bars_between(step0, max(0.0, self.x_to_step(event.pos[0]))))
             if event.type == pygame.MOUSEBUTTONUP:
                 self._select_from = None
-                if not dragged:
-                    self.set_selection(None)
-                self.on_select(self.selection)
+                if not dragged and self.on_seek is not None:
+                    self.on_seek(step0)  # a click, not a drag: play from there
+                if self.on_select is not None:
+                    if not dragged:
+                        self.set_selection(None)
+                    self.on_select(self.selection)
             return True
         if event.type == pygame.MOUSEMOTION and self._drag_from is not None:
             x0, start0 = self._drag_from

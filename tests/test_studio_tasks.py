@@ -61,7 +61,7 @@ def test_harmonize_writes_voices_under_a_dropped_melody_and_keeps_it_exactly(app
     assert [(n.pitch, n.start, n.duration) for n in kept.notes] == [(n.pitch, n.start, n.duration) for n in melody]
     assert len(lower.notes) > len(melody)
     for note in lower.notes:
-        assert all(note.pitch < m.pitch for m in melody if m.start <= note.start < m.end), note
+        assert all(note.pitch < m.pitch for m in melody if m.start < note.end and note.start < m.end), note
     app.step()
     roll = panel.piano_roll
     shown = [n for n in kept.notes if roll.notes_rect.contains(roll.note_rect(n))]
@@ -136,4 +136,4 @@ def test_notes_entered_on_the_roll_are_harmonized_with_the_melody_kept(app):
     assert sorted((n.pitch, n.start, n.duration) for n in kept.notes) == entered
     assert lower.notes
     for note in lower.notes:
-        assert all(note.pitch < m.pitch for m in kept.notes if m.start <= note.start < m.end), note
+        assert all(note.pitch < m.pitch for m in kept.notes if m.start < note.end and note.start < m.end), note

@@ -211,6 +211,15 @@ class FillGrammar(StepGrammar):
             return max(self._melody_starts[index], self.gap.start)
         return self.gap.end
 
+    def _room_under_melody(self) -> int:
+        """How long the note being read may last: until the first melody onset after it at or
+        below its pitch (the voices never cross the melody)."""
+        index = bisect.bisect_right(self._melody_starts, self.step)
+        for note in self._melody[index:]:
+            if note.pitch <= self._pitch:
+                return note.start - self.step
+        return 1 << 30
+
     def legal_mask(self) -> np.ndarray:
         base = super().legal_mask()
         if not self._in_gap or self.ended:
@@ -228,6 +237,10 @@ class FillGrammar(StepGrammar):
                     mask[vocab.duration_id(min(left, vocab.max_duration))] = True
                     mask[pitches] = False
                     mask[vocab.sep_id] = False
+            elif self._melody:  # another voice's note: it ends before the melody comes down to it
+                room = self._room_under_melody() - self._run_total
+                for steps in range(max(1, room + 1), vocab.max_duration + 1):
+                    mask[vocab.duration_id(steps)] = False
             return mask
         if self._run == "sep":
             land = self.step + self._run_total
