@@ -24,13 +24,12 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from models.sample import add_rule_arguments, rules_from
+from models.sample import add_rule_arguments, add_sampling_arguments, rules_from, sampling_from
 from models.sampling import SamplingSettings, stream
 from models.word_model import WordModel
-from tokenizer.cli import HelpFormatter, real, whole
+from tokenizer.cli import HelpFormatter
 from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.errors import CantorError
 from tokenizer.notes import Note, NoteSequence
@@ -225,11 +224,7 @@ def bars_gap(text: str, piece: NoteSequence) -> Gap:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/chorales_small"))
-    parser.add_argument("--temperature", type=real(0.01, 100.0), default=1.0)
-    parser.add_argument("--top-k", type=whole(1, 100_000), default=None)
-    parser.add_argument("--top-p", type=real(1e-6, 1.0), default=1.0)
-    parser.add_argument("--seed", type=whole(0, 2**63 - 1), default=1)
-    parser.add_argument("--threads", type=whole(1, 1024), default=None)
+    add_sampling_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("filled.mid"))
     tasks = parser.add_subparsers(dest="task", required=True)
     harmonize = tasks.add_parser("harmonize", help="write alto, tenor and bass under a melody")
@@ -239,23 +234,20 @@ def main(argv: list[str] | None = None) -> int:
     regenerate.add_argument("--bars", required=True, help="A-B: the bars to rewrite, from 1, both included")
     add_rule_arguments(parser)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
-        settings = SamplingSettings(args.temperature, args.top_k, args.top_p, args.seed)
-        writer = GapWriter(WordModel(args.checkpoint), settings, rules_from(args))
+        writer = GapWriter(WordModel(args.checkpoint), sampling_from(args), rules_from(args))
         grid = writer.model.steps_per_quarter
         if args.task == "harmonize":
             source = read_piece(args.melody, grid)
             if top_line(source)[1]:
                 print(f"note: {args.melody.name} has more than one voice; harmonizing its top line")
             words = writer.harmonize(source)
-            kept_name, total = "melody", None
+            kept_name = "melody"
         else:
             source = read_piece(args.piece, grid)
             words = writer.regenerate(source, bars_gap(args.bars, source))
-            kept_name, total = "kept", None
-        with tqdm(total=total, desc=args.task, unit="word") as bar:
+            kept_name = "kept"
+        with tqdm(desc=args.task, unit="word") as bar:
             for _ in words:
                 bar.update(1)
         result = writer.piece()

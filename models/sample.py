@@ -45,6 +45,25 @@ def variation_path(out: Path, row: int) -> Path:
     return out.with_name(f"{out.stem}-{row + 1}{out.suffix}")
 
 
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """Temperature, top-k, top-p, seed and threads: what every word-model sampling command takes."""
+    parser.add_argument("--temperature", type=real(0.01, 100.0), default=1.0)
+    parser.add_argument("--top-k", type=whole(1, 100_000), default=None)
+    parser.add_argument("--top-p", type=real(1e-6, 1.0), default=1.0)
+    parser.add_argument("--seed", type=whole(0, 2**63 - 1), default=1)
+    parser.add_argument("--threads", type=whole(1, 1024), default=None)
+
+
+def sampling_from(args: argparse.Namespace) -> SamplingSettings:
+    """The sampling settings the arguments ask for (torch's thread count is set here too);
+    CantorError for a bad combination."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = SamplingSettings(args.temperature, args.top_k, args.top_p, args.seed)
+    settings.validate()
+    return settings
+
+
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("musical rules (tokenizer/constraints.py)")
     group.add_argument("--no-rules", action="store_true", help="none of the four-part rules: the model alone")
@@ -84,10 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--words", type=whole(1, 100_000), default=768, help="words to generate")
-    parser.add_argument("--temperature", type=real(0.01, 100.0), default=1.0)
-    parser.add_argument("--top-k", type=whole(1, 100_000), default=None)
-    parser.add_argument("--top-p", type=real(1e-6, 1.0), default=1.0)
-    parser.add_argument("--seed", type=whole(0, 2**63 - 1), default=1)
+    add_sampling_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("piece.mid"))
     primer = parser.add_mutually_exclusive_group()
     primer.add_argument("--continue", dest="continue_file", type=Path, help="a MIDI or MusicXML file to continue")
@@ -100,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variations", type=whole(1, MAX_ROWS), default=1, help="pieces written at once (seeds SEED, SEED+1, ...)"
     )
-    parser.add_argument("--threads", type=whole(1, 1024), default=None)
     parser.add_argument(
         "--window-shift",
         type=int,
@@ -110,11 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_rule_arguments(parser)
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
-        settings = SamplingSettings(args.temperature, args.top_k, args.top_p, args.seed)
-        settings.validate()
+        settings = sampling_from(args)
         rules = rules_from(args)
         if args.words <= 0:
             raise CantorError(f"--words must be at least 1 (got {args.words})")

@@ -134,3 +134,32 @@ def test_bench_tasks_prints_its_three_tables_and_refuses_a_model_without_marker_
     assert "| melody kept exactly | 1.000 | 1.000 | 1.000 |" in out
     assert tasks.main(["--word", str(tiny_word_checkpoint), "--n", "1"]) == 1
     assert "not trained to fill" in capsys.readouterr().err
+
+
+def test_the_fill_command_harmonizes_a_file_and_regenerates_bars(tiny_task_checkpoint, chorales, tmp_path, capsys):
+    import pretty_midi
+
+    from models import fill
+    from tokenizer.readers import read_piece
+    from tokenizer.writers import write_midi
+
+    piece = chorale(chorales, 3)
+    song = write_midi(piece, tmp_path / "song.mid")
+    out = tmp_path / "harmonized.mid"
+    assert fill.main(["--checkpoint", str(tiny_task_checkpoint), "--out", str(out), "harmonize", str(song)]) == 0
+    said = capsys.readouterr().out
+    assert "more than one voice; harmonizing its top line" in said and "melody notes" in said
+    tracks = pretty_midi.PrettyMIDI(str(out)).instruments
+    assert [t.name for t in tracks] == ["melody", "new"]
+    assert len(tracks[0].notes) == len(top_line(read_piece(song))[0]) and tracks[1].notes
+    out = tmp_path / "new.mid"
+    args = ["--checkpoint", str(tiny_task_checkpoint), "--out", str(out), "regenerate", str(song), "--bars", "3-4"]
+    assert fill.main(args) == 0
+    kept, new = pretty_midi.PrettyMIDI(str(out)).instruments
+    seconds_per_step = 60 / piece.qpm / piece.steps_per_quarter
+    assert all(32 <= round(n.start / seconds_per_step) < 64 for n in new.notes)
+    assert all(not 32 <= round(n.start / seconds_per_step) < 64 for n in kept.notes)
+    for bars, said in (("x", "A-B"), ("4-3", "run forward"), ("2-9", "at most 16"), ("40-60", "after the piece")):
+        args[-1] = bars
+        assert fill.main(args) == 1
+        assert said in capsys.readouterr().err
