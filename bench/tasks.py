@@ -40,7 +40,7 @@ from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.notes import Note, NoteSequence
 from tokenizer.tasks import Gap, after_ids, context_ids, cut_at_step, fill_prompt, top_line
-from tokenizer.words import step_words
+from tokenizer.words import HOLE, step_words
 
 GAP_BARS = 2
 TEXTURE = (  # (summary key, label, format)
@@ -76,19 +76,23 @@ def middle_gap(piece: NoteSequence) -> Gap:
     return Gap(middle, middle + GAP_BARS * bar)
 
 
-def middle_nats(model: WordModel, notes: list[Note], gap: Gap, both_sides: bool) -> tuple[float, int]:
+def middle_nats(model: WordModel, notes: list[Note], gap: Gap, given: str) -> tuple[float, int]:
     """Nats the model gives Bach's middle (the words of the notes that start in the gap), and
-    the number of those notes; with both sides, or from the left only."""
+    the number of those notes. ``given``: "both" sides (the left side cut to leave room for the
+    right), "left" side only (as much as the context holds), or "left, as in both" (the left
+    side only, cut where "both" cuts it)."""
     vocab, block = model.vocab, model.block_size
     before = [n for n in notes if n.start < gap.start]
     inside = [n for n in notes if gap.start <= n.start < gap.end]
     middle = step_words(inside, vocab, previous=before[-1].start if before else 0)
     context = context_ids(notes, gap, vocab)
     budget = block - len(middle)
-    if both_sides:
-        prompt = fill_prompt(context, after_ids(notes, gap, vocab), None, vocab, budget)
-    else:
+    if given == "left":
         prompt = cut_at_step(context, budget, vocab, keep_end=True)  # a plain continuation
+    else:
+        prompt = fill_prompt(context, after_ids(notes, gap, vocab), None, vocab, budget)
+        if given != "both":
+            prompt = prompt[: prompt.index(vocab.marker_id(HOLE))]
     ids = torch.tensor([prompt + middle])
     with torch.inference_mode():
         logits = model.model(ids[:, :-1])[0][0].float()
@@ -162,12 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench.tasks: {args.word} on {len(pieces)} test chorales of {args.data}, {args.threads} thread(s)")
 
     rows = {}
-    for label, scorer, both in (("both sides", model, True), ("left side only", model, False)) + (
-        (("left side only, baseline", baseline, False),) if baseline else ()
-    ):
+    scorings = [
+        ("both sides", model, "both"),
+        ("left side only, as much as the context holds", model, "left"),
+        ("left side only, as far back as with both sides", model, "left, as in both"),
+    ]
+    if baseline:
+        scorings.append(("left side only, as much as the context holds, baseline", baseline, "left"))
+    for label, scorer, given in scorings:
         nats, notes = 0.0, 0
         for piece in pieces:
-            n, count = middle_nats(scorer, piece.normalized().notes, middle_gap(piece), both)
+            n, count = middle_nats(scorer, piece.normalized().notes, middle_gap(piece), given)
             nats, notes = nats + n, notes + count
         rows[label] = nats / math.log(2) / notes
     print(f"\nRegenerate: bits per note of Bach's own {GAP_BARS} middle bars ({notes} notes)")

@@ -141,7 +141,8 @@ def command_line() -> str:
 
 
 def plot_losses(history: list[dict], path: Path, title: str) -> None:
-    """A loss-curve PNG: train and val loss at each evaluation."""
+    """A loss-curve PNG: train and val loss at each evaluation, and, dashed, any other val loss
+    the run measures (``val_fill``: the val loss on one kind of row alone)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -151,6 +152,8 @@ def plot_losses(history: list[dict], path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.plot(steps, [h["train"] for h in history], label="train")
     ax.plot(steps, [h["val"] for h in history], label="val")
+    for key in (k for k in history[-1] if k.startswith("val_")):
+        ax.plot(steps, [h.get(key, float("nan")) for h in history], "--", linewidth=1, label=key.replace("_", " "))
     ax.set_xlabel("step")
     ax.set_ylabel("loss (nats)")
     ax.set_title(title)
