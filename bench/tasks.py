@@ -10,8 +10,8 @@ Bach's bass notes (pitch and onset; and pitch class) the harmonization also has.
 chorales are the reference row.
 
 **Regenerate.** In each test chorale, 2 bars from the bar nearest its middle are blanked.
-- Bits per note of Bach's own middle (the words of its notes), given both sides (the piece
-  before, HOLE, the piece after, FILL) and given the left side only (the piece before, as a
+- Bits per note of Bach's own middle (the words of its notes), given both sides (HOLE, the
+  piece after, FILL, the piece before) and given the left side only (the piece before, as a
   continuation). ``--baseline`` adds the left-only figure of another word model (one trained
   without the tasks).
 - The middle is regenerated (four-part rules, as in the studio) and the texture figures are
@@ -40,7 +40,7 @@ from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.notes import Note, NoteSequence
 from tokenizer.tasks import Gap, after_ids, context_ids, cut_at_step, fill_prompt, top_line
-from tokenizer.words import HOLE, step_words
+from tokenizer.words import FILL, step_words
 
 GAP_BARS = 2
 TEXTURE = (  # (summary key, label, format)
@@ -92,7 +92,7 @@ def middle_nats(model: WordModel, notes: list[Note], gap: Gap, given: str) -> tu
     else:
         prompt = fill_prompt(context, after_ids(notes, gap, vocab), None, vocab, budget)
         if given != "both":
-            prompt = prompt[: prompt.index(vocab.marker_id(HOLE))]
+            prompt = prompt[prompt.index(vocab.marker_id(FILL)) + 1 :]
     ids = torch.tensor([prompt + middle])
     with torch.inference_mode():
         logits = model.model(ids[:, :-1])[0][0].float()

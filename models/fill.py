@@ -1,10 +1,10 @@
 """Regenerate a selection of a piece, and harmonize a melody, with a word model that knows the
 marker words (trained with ``models.train_gpt --tasks``; the sequences are in tokenizer/tasks.py).
 
-Regenerating fills one gap from both sides: the model reads the piece before it, HOLE, the piece
-after it, FILL, and writes the gap. Harmonizing writes a melody's lower voices a window at a time
-(``WINDOW_QUARTERS``): each window reads the harmony so far, MELODY and the melody from the
-window's start up to ``LOOKAHEAD_QUARTERS`` past its end, FILL, and writes the window with the
+Regenerating fills one gap from both sides: the model reads HOLE, the piece after the gap, FILL,
+the piece before it, and writes the gap. Harmonizing writes a melody's lower voices a window at a
+time (``WINDOW_QUARTERS``): each window reads MELODY and the melody from the window's start up to
+``LOOKAHEAD_QUARTERS`` past its end, FILL, the harmony so far, and writes the window with the
 melody's notes forced in place as the top voice (``FillGrammar``).
 
     python -m models.fill --checkpoint checkpoints/chorales_small harmonize tune.mid --out harmonized.mid

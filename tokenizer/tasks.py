@@ -3,11 +3,14 @@
 One model writes, continues, fills and harmonizes. A task is a prompt in the marker words
 (``tokenizer/words.py``)::
 
-    <the piece before the gap> [HOLE <the piece after it>] [MELODY <its top line>] FILL
+    [HOLE <the piece after the gap>] [MELODY <its top line>] FILL <the piece before the gap>
 
-and the model writes the gap's words after FILL, then END. ``FillGrammar`` keeps those words
-inside the gap (notes start from its first step to before its last; the last gap lands exactly
-on its end) and, given a melody, writes the melody's notes as the top voice, exactly.
+and the model writes the gap's words next, then END: the gap follows the chord it continues, as
+in the FIM paper's "SPM" order (Bavarian et al. 2022). The piece after the gap and the melody are
+timed from the gap's start, so the model knows how long the gap is and where each melody note
+falls. ``FillGrammar`` keeps the gap's words inside it (notes start from its first step to
+before its last; the last gap word lands exactly on its end) and, given a melody, writes the
+melody's notes as the top voice, exactly.
 """
 
 from __future__ import annotations
@@ -112,29 +115,29 @@ def fill_prompt(
     vocab: WordVocabulary,
     budget: int,
 ) -> list[int]:
-    """The prompt of a task: the end of ``context``, then HOLE and the start of ``after``, then
-    MELODY and the start of ``melody``, then FILL; at most ``budget`` words (cut at steps; the
-    after part and the melody take at most a third of it each)."""
-    tail: list[int] = []
+    """The prompt of a task: HOLE and the start of ``after``, MELODY and the start of ``melody``,
+    FILL, then the end of ``context``; at most ``budget`` words (cut at steps; the after part and
+    the melody take at most a third of it each)."""
+    head: list[int] = []
     if after is not None:
         cap = min(AFTER_WORDS, budget // 3)
-        tail += [vocab.marker_id(HOLE), *cut_at_step(after, cap, vocab, keep_end=False)]
+        head += [vocab.marker_id(HOLE), *cut_at_step(after, cap, vocab, keep_end=False)]
     if melody is not None:
         cap = min(MELODY_WORDS, budget // 3)
-        tail += [vocab.marker_id(MELODY), *cut_at_step(melody, cap, vocab, keep_end=False)]
-    tail.append(vocab.marker_id(FILL))
-    room = budget - len(tail)
+        head += [vocab.marker_id(MELODY), *cut_at_step(melody, cap, vocab, keep_end=False)]
+    head.append(vocab.marker_id(FILL))
+    room = budget - len(head)
     if room < 1:
         raise CantorError(f"the model's context ({budget} words) cannot hold this task")
     if len(context) > room:
         context = cut_at_step(context, room, vocab, keep_end=True)
-    return [*context, *tail]
+    return [*head, *context]
 
 
 def after_ids(notes: list[Note], gap: Gap, vocab: WordVocabulary) -> list[int] | None:
-    """The words of the piece after the gap, as if it began at the gap's end (END included);
-    None when nothing starts after the gap."""
-    after = _between(notes, gap.end, max(n.end for n in notes) + 1, shift=gap.end)
+    """The words of the piece after the gap, timed from the gap's start (its first gap word is
+    at least as long as the gap), END included; None when nothing starts after the gap."""
+    after = _between(notes, gap.end, max(n.end for n in notes) + 1, shift=gap.start)
     return [*step_words(after, vocab), vocab.end_id] if after else None
 
 

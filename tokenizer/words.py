@@ -44,12 +44,12 @@ Marker words (a vocabulary with ``tasks``)
 ``HOLE``, ``MELODY`` and ``FILL`` let one model harmonize a melody and fill a gap in a piece as
 well as write and continue (steps encoding only; ``tokenizer/tasks.py`` builds the sequences)::
 
-    <the piece before the gap> [HOLE <the piece after it>] [MELODY <its melody>] FILL <the gap> END
+    [HOLE <the piece after the gap>] [MELODY <its melody>] FILL <the piece before the gap> <the gap> END
 
-The gap's words continue the piece before it; its last gap word lands on the gap's end, then
-END. What follows HOLE is the rest of the piece written from the gap's end as if it began there;
-what follows MELODY is the top line from the gap's start on (it may run past the gap's end, so the
-model knows where the tune is going).
+The gap's words continue the piece before it; its last gap word lands on the gap's end, then END.
+What follows HOLE is the rest of the piece and what follows MELODY its top line (which may run past
+the gap's end, so the model knows where the tune is going), each written as if the piece began at
+the gap's start.
 """
 
 from __future__ import annotations
