@@ -161,7 +161,8 @@ def main() -> None:
     vocab = WordDataset("data/chorales").vocab
     models = {}
     if SHIPPED.with_suffix(".json").exists():
-        models["shipped small"] = WordModel(SHIPPED).model
+        shipped = WordModel(SHIPPED)
+        models["shipped small"], vocab = shipped.model, shipped.vocab  # its vocabulary may add marker words
     if args.variations:
         variation_rows(models["shipped small"], vocab)
         return
