@@ -53,9 +53,9 @@ WORDS_PER_QUARTER = 40  # a gap stops if it has not ended after this many words 
 
 
 class GapWriter:
-    """One regeneration or harmonization in progress. Iterate ``words()`` for the word ids as
-    they are made; ``new_notes()`` are the notes written so far (in the gap, or under the
-    melody), ``piece()`` the whole result so far."""
+    """One regeneration or harmonization in progress. Iterate ``regenerate(...)`` or
+    ``harmonize(...)`` for the word ids as they are made; ``new_notes()`` are the notes written so
+    far (in the gap, or under the melody), ``piece()`` the whole result so far."""
 
     def __init__(
         self,
@@ -114,7 +114,7 @@ class GapWriter:
             yield from self._window(context, gap, None, melody_words, melody, window)
             if self._grammar is None or not self._grammar.ended:
                 return  # cancelled, or the window ran out of words
-            self._done = [n for n in self.new_notes() if not self._is_melody(n)]
+            self._done = self.new_notes()
             self._grammar = None
             start, window = gap.end, window + 1
 

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         splits = {
             split: TaskWindows(
                 ids,
-                [dataset.piece(n).normalized().notes for n in dataset.names(source)],
+                [dataset.piece(n).normalized().notes for n in dataset.names(source)] if args.tasks > 0 else [],
                 vocab,
                 dataset.steps_per_quarter,
                 args.tasks,

@@ -450,14 +450,22 @@ class GeneratePanel:
         if self.browser is not None and self.browser.alive():
             return
         self.browser = PieceBrowser(
-            self.manager, self.piece_names, self._pick_piece, "Pick a piece to continue", first_option=RANDOM_PIECE
+            self.manager,
+            self.piece_names,
+            self._pick_piece,
+            "Pick a piece to harmonize" if self.mode == "harmonize" else "Pick a piece to continue",
+            first_option=RANDOM_PIECE,
         )
 
     def _pick_piece(self, name: str) -> None:
-        """A dataset piece (or Random) replaces an opened file as what Continue continues."""
+        """A dataset piece (or Random) replaces an opened file as what Continue continues, or, in
+        Harmonize, as the melody's source (the mode stays)."""
         self.piece_name = name
         self.user_primer = None
         self.piece_button.set_text(f"Piece: {name}…")
+        if self.mode == "harmonize":
+            self.set_status(f"Generate harmonizes the top line of {name}")
+            return
         self._select_mode("continue")
         self._preview_primer()
 

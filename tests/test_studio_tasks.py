@@ -6,7 +6,7 @@ import pygame
 import pytest
 
 from studio import engine as eng
-from studio.automation import click, drag, run_until
+from studio.automation import click, drag, run_until, type_text
 from studio.piano_roll import COLOURS
 from tests.test_studio import copy_checkpoint, generate_and_wait, open_app
 from tokenizer.tasks import top_line
@@ -137,3 +137,18 @@ def test_notes_entered_on_the_roll_are_harmonized_with_the_melody_kept(app):
     assert lower.notes
     for note in lower.notes:
         assert all(note.pitch < m.pitch for m in kept.notes if m.start < note.end and note.start < m.end), note
+
+
+def test_a_piece_picked_in_harmonize_mode_is_harmonized_and_the_mode_stays(app, chorales):
+    panel = app.generate
+    click(app, panel.mode_buttons["harmonize"].rect.center)
+    click(app, panel.piece_button.rect.center)
+    assert panel.browser.window_display_title == "Pick a piece to harmonize"
+    type_text(app, panel.browser.search, "bwv66.6")  # Return picks the first match
+    run_until(app, lambda: "bwv66.6" in panel.piece_button.text, what="the pick")
+    assert panel.mode == "harmonize" and not panel.primer_slider.slider.is_enabled
+    generate_and_wait(app)
+    job = app.engine.received[-1]
+    assert job.mode == "harmonize" and job.piece_name == "bwv66.6"
+    melody, _ = top_line(chorales.piece("bwv66.6"))
+    assert [(n.pitch, n.start) for n in panel.result[0].notes] == [(n.pitch, n.start) for n in melody]

@@ -22,7 +22,7 @@ import numpy as np
 
 from tokenizer.errors import CantorError
 from tokenizer.notes import Note, NoteSequence
-from tokenizer.words import FILL, HOLE, MELODY, StepGrammar, WordVocabulary, step_words
+from tokenizer.words import FILL, HOLE, MELODY, StepGrammar, WordVocabulary, duration_run, step_words
 
 AFTER_WORDS = 128  # at most this many words of the piece after the gap
 MELODY_WORDS = 96  # at most this many words of the melody
@@ -100,12 +100,7 @@ def gap_ids(notes: list[Note], gap: Gap, vocab: WordVocabulary) -> list[int]:
     inside = _between(notes, gap.start, gap.end)
     words = step_words(inside, vocab, previous=last_step)
     last_step = inside[-1].start if inside else last_step
-    return [*words, vocab.sep_id, *_duration_words(gap.end - last_step, vocab), vocab.end_id]
-
-
-def _duration_words(steps: int, vocab: WordVocabulary) -> list[int]:
-    full, rest = divmod(steps - 1, vocab.max_duration)
-    return [vocab.duration_id(vocab.max_duration)] * full + [vocab.duration_id(rest + 1)]
+    return [*words, vocab.sep_id, *duration_run(vocab, gap.end - last_step), vocab.end_id]
 
 
 def fill_prompt(

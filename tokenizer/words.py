@@ -187,7 +187,7 @@ class WordVocabulary:
         return vocab
 
 
-def _duration_run(vocab: WordVocabulary, steps: int) -> list[int]:
+def duration_run(vocab: WordVocabulary, steps: int) -> list[int]:
     """Ids of the duration words that add up to ``steps``: dMAX ... dMAX d(rest)."""
     full, rest = divmod(steps - 1, vocab.max_duration)
     return [vocab.duration_id(vocab.max_duration)] * full + [vocab.duration_id(rest + 1)]
@@ -239,11 +239,11 @@ def _encode_steps(steps: list[list[Note]], vocab: WordVocabulary, previous: int 
     for chord in steps:
         if chord[0].start > previous:  # every step but one at step 0
             ids.append(vocab.sep_id)
-            ids += _duration_run(vocab, chord[0].start - previous)
+            ids += duration_run(vocab, chord[0].start - previous)
         previous = chord[0].start
         for note in reversed(chord):  # the top voice first
             ids.append(vocab.pitch_id(note.pitch))
-            ids += _duration_run(vocab, note.duration)
+            ids += duration_run(vocab, note.duration)
     return ids
 
 
@@ -261,11 +261,11 @@ def _encode_implicit(steps: list[list[Note]], vocab: WordVocabulary) -> list[int
             implicit = start == ends[0] and chord[0].pitch <= steps[index - 1][-1].pitch
         if not implicit:
             ids.append(vocab.sep_id)
-            ids += _duration_run(vocab, start - step)
+            ids += duration_run(vocab, start - step)
         step = start
         for note in chord:
             ids.append(vocab.pitch_id(note.pitch))
-            ids += _duration_run(vocab, note.duration)
+            ids += duration_run(vocab, note.duration)
             heapq.heappush(ends, note.end)
     return ids
 

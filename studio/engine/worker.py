@@ -236,7 +236,7 @@ class Worker:
         count = 0
         started = last_notes = time.perf_counter()
         for _ in words:
-            if count == 0:
+            if count == 0:  # the task has started: the writer knows what it keeps
                 kept = replace(source, notes=sorted(writer.kept, key=lambda n: (n.start, n.pitch)), name="kept")
                 self.post(Started(job, kept, note))
             count += 1
