@@ -152,3 +152,10 @@ def test_a_piece_picked_in_harmonize_mode_is_harmonized_and_the_mode_stays(app, 
     assert job.mode == "harmonize" and job.piece_name == "bwv66.6"
     melody, _ = top_line(chorales.piece("bwv66.6"))
     assert [(n.pitch, n.start) for n in panel.result[0].notes] == [(n.pitch, n.start) for n in melody]
+
+
+def test_the_variations_slider_ends_where_the_sampler_does():
+    from models.sampling import MAX_ROWS
+    from studio.generate_panel import MAX_VARIATIONS
+
+    assert MAX_VARIATIONS == MAX_ROWS  # the studio imports no torch, so it keeps its own copy
