@@ -49,7 +49,12 @@ def load_vqvae(path: str | Path) -> tuple[VQVAE, dict]:
         raise CantorError(f"{name}: a {info.get('kind')!r} checkpoint, not a VQ-VAE")
     config = info.get("vqvae_config")
     if isinstance(config, dict):
-        config = {"fsq_levels": "", **config}  # checkpoints from before FSQ
+        config = {
+            "fsq_levels": "",
+            "net": "conv",
+            "restart_by": "latent",
+            **config,
+        }  # checkpoints from before FSQ and band nets
     config = config_from(VQVAEConfig, config, name, VQVAE_LIMITS)
     return build_checked(path, lambda: VQVAE(config)), info
 

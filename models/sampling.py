@@ -185,7 +185,7 @@ def _steps(
         idx = torch.tensor(ids, dtype=torch.long, device=device)
         phases = None
         if period:
-            phases = ((torch.arange(total - idx.size(1), total, device=device) - 1) % period)[None, :]
+            phases = torch.tensor([[(i - 1) % period for i in range(total - idx.size(1), total)]], device=device)
         return model(idx, cache=cache, last_only=True, phases=phases)[0][:, -1].float()
 
     with torch.inference_mode():

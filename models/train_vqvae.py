@@ -19,7 +19,7 @@ import torch
 
 from models.slice_data import SliceBatches, dataset_slices
 from models.training import TrainSettings, add_train_arguments, settings_from, train
-from models.vqvae import MAX_CODES, VQVAE, VQVAEConfig, parse_levels, reconstruction_scores
+from models.vqvae import MAX_CODES, NETS, VQVAE, VQVAEConfig, parse_levels, reconstruction_scores
 from tokenizer.cli import HelpFormatter, whole
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
@@ -45,6 +45,21 @@ def main(argv: list[str] | None = None) -> int:
         "--fsq", default="", metavar="LEVELS", help="finite scalar quantization, e.g. 8,5,5,5 (K = 1000)"
     )
     parser.add_argument("--hidden", type=whole(1, 1024), default=VQVAEConfig.hidden)
+    parser.add_argument(
+        "--net", choices=NETS, default=VQVAEConfig.net, help="conv: strided convolutions; bands: an MLP per patch"
+    )
+    parser.add_argument(
+        "--dead-threshold",
+        type=float,
+        default=VQVAEConfig.dead_threshold,
+        help="a code whose EMA use falls below this share of an even share of a batch is restarted",
+    )
+    parser.add_argument(
+        "--restart-by",
+        choices=("latent", "recon"),
+        default=VQVAEConfig.restart_by,
+        help="a dead code restarts on the encoder output farthest from its code, or worst reconstructed",
+    )
     parser.add_argument("--original", action="store_true", help="random init, gradient codebook, no restart, BCE")
     parser.add_argument("--max-transpose", type=whole(0, 24), default=6)
     parser.add_argument("--out", type=Path, default=Path("checkpoints/chorales_vqvae"))
@@ -52,7 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         codes = math.prod(parse_levels(args.fsq)) if args.fsq else args.codes
-        config = VQVAEConfig(codes=codes, hidden=args.hidden, original=args.original, fsq_levels=args.fsq)
+        config = VQVAEConfig(
+            codes=codes,
+            hidden=args.hidden,
+            original=args.original,
+            fsq_levels=args.fsq,
+            net=args.net,
+            dead_threshold=args.dead_threshold,
+            restart_by=args.restart_by,
+        )
         dataset = WordDataset(args.data)
         train_slices, _ = dataset_slices(dataset, "train")
         val_slices, _ = dataset_slices(dataset, "val")

@@ -77,9 +77,44 @@ def test_dead_codes_are_restarted_on_encoder_outputs():
     for _ in range(100):
         z = torch.randn(256, 2)
         q(z)
+        q.restart_dead(z)
     assert q.restarts >= 7
     usage = torch.bincount(q.nearest(torch.randn(4096, 2)), minlength=8)
     assert (usage > 0).all()  # every code is in use again
+
+
+def test_dead_codes_restart_on_the_worst_reconstructed_outputs_when_told():
+    torch.manual_seed(0)
+    q = Quantizer(VQVAEConfig(codes=4, code_dim=2, restart_by="recon"))
+    q.initialised.fill_(True)
+    q.codebook.data = torch.tensor([[0.0, 0.0], [100.0, 100.0], [100.0, 100.0], [100.0, 100.0]])
+    q.ema_count.copy_(torch.tensor([10.0, 0.0, 0.0, 0.0]))  # three dead codes
+    z = torch.cat([torch.randn(34, 2) * 0.01, torch.full((30, 2), 3.0)])  # 30 outputs far off
+    badness = torch.zeros(64)
+    badness[:24] = 1.0  # yet the patches of 24 near ones are reconstructed worst
+    q.restart_dead(z, badness)  # each dead code picks among the 8 x 3 worst
+    assert q.codebook[1:].abs().max() < 0.1
+    q.ema_count.copy_(torch.tensor([10.0, 0.0, 0.0, 0.0]))
+    q.restart_dead(z)  # by distance to the codes: the far outputs
+    assert (q.codebook[1:] == 3.0).all()
+
+
+def test_band_nets_read_and_write_each_patch_on_its_own():
+    """A note lies in one row, so the 8 bands x 2 eighths of 12 x 16 cells partition a slice; the
+    band encoder's latent (b, e) sees only its patch, and the decoder's patch only its latent."""
+    torch.manual_seed(0)
+    model = VQVAE(VQVAEConfig(codes=8, net="bands")).eval()
+    slices = torch.zeros(2, 1, 88, 32)
+    slices[1, 0, 60 - 21, 20] = 1.0  # middle C (padded row 43: band 3) in the second eighth
+    with torch.no_grad():
+        z = model.encoder(slices)  # (B, D, 8, 2)
+        changed = (z[0] != z[1]).any(dim=0)
+        assert changed.nonzero().tolist() == [[3, 1]]
+        latents = z[:1].clone()
+        latents[0, :, 3, 1] += 1.0
+        logits = model.decoder(torch.cat([z[:1], latents]))
+    rows, ticks = (logits[0, 0] != logits[1, 0]).nonzero(as_tuple=True)
+    assert rows.min() >= 3 * 12 - 4 and rows.max() < 4 * 12 - 4 and ticks.min() >= 16
 
 
 def test_codebook_starts_from_k_means_of_encoder_outputs():
