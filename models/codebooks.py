@@ -25,12 +25,23 @@ from models.checkpoint import (
     steps_per_quarter_of,
 )
 from models.sampling import SamplingSettings, stream
-from models.vqvae import MAX_CODES, VQVAE, VQVAEConfig, f1, onsets
+from models.vqvae import (
+    BAND_ROWS,
+    EIGHTH_TICKS,
+    MAX_CODES,
+    PADDED_ROWS,
+    PITCH_ROWS,
+    VQVAE,
+    VQVAEConfig,
+    f1,
+    onsets,
+)
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
 from tokenizer.slices import piece_to_slices, slices_to_piece
 
 CODES_PER_QUARTER = 16
+SHOWN_BAND = 3  # the octave band the codebook explorer shows: MIDI 53-64, around middle C
 VQVAE_LIMITS = {  # the ranges a VQVAEConfig in a checkpoint may take
     "codes": (2, MAX_CODES),
     "code_dim": (1, 1_024),
@@ -142,6 +153,13 @@ class Codebooks:
     def decode_slices(self, codes: np.ndarray) -> np.ndarray:
         """(Q, 16) codes -> (Q, 88, 32) note probabilities."""
         return self.vqvae.decode(torch.from_numpy(np.asarray(codes, dtype=np.int64))).numpy()
+
+    def code_patterns(self) -> np.ndarray:
+        """(K, 12, 16) note probabilities, lowest pitch first: what each code means, decoded at
+        every position of a quarter and read in one octave band (F3-E4) over one eighth."""
+        slices = self.decode_slices(np.repeat(np.arange(self.codes)[:, None], CODES_PER_QUARTER, axis=1))
+        top = SHOWN_BAND * BAND_ROWS - (PADDED_ROWS - PITCH_ROWS) // 2
+        return slices[:, top : top + BAND_ROWS, :EIGHTH_TICKS]
 
     def decode(self, codes: np.ndarray, **piece_fields) -> NoteSequence:
         """(Q, 16) codes -> notes, on the VQ-VAE's grid unless ``steps_per_quarter`` is given."""

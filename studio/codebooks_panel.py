@@ -3,8 +3,9 @@
 Original (top) and reconstruction (bottom) on one time axis, with missed notes and extra notes
 marked; the piece's note-onset F1; A/B listening; under the rolls, each quarter's 16 codes as a
 coloured grid (8 octave bands x 2 eighths) where a cell can be changed and re-decoded at once;
-beside it the codebook explorer, each code drawn as the pattern it decodes to; and generation
-with the prior, streaming quarter by quarter, its codes shown in the same grid.
+beside it the codebook explorer, each code drawn as the pattern it decodes to (one octave band
+over one eighth); and generation with the prior, streaming quarter by quarter, its codes shown in
+the same grid.
 The rolls, the grid and the explorer are canvases: UI elements under windows and menus.
 """
 
@@ -144,7 +145,8 @@ class CodeGrid(Canvas):
 
 
 class CodebookExplorer(Canvas):
-    """Every code drawn as the pattern it decodes to; the code under the pointer in the grid is framed."""
+    """Every code drawn as the pattern it decodes to in one band over one eighth, in as large a grid as
+    fits; the code under the pointer in the code grid is framed."""
 
     def __init__(self, relative_rect: pygame.Rect, manager, container) -> None:
         self.patterns: list[pygame.Surface] = []
@@ -165,8 +167,8 @@ class CodebookExplorer(Canvas):
 
     @staticmethod
     def _pattern_surface(probabilities: np.ndarray) -> pygame.Surface:
-        """A code's decoded pattern (88 x 32 probabilities) as a small image, high notes on top."""
-        grey = (np.clip(probabilities, 0, 1) * 255).astype(np.uint8)[::-1].T  # (32, 88): x = tick, y = pitch
+        """A code's pattern (12 pitches x 16 ticks of probabilities) as a small image, high notes on top."""
+        grey = (np.clip(probabilities, 0, 1) * 255).astype(np.uint8)[::-1].T  # (16, 12): x = tick, y = pitch
         rgb = np.stack([grey // 3, grey, grey], axis=-1)
         return pygame.surfarray.make_surface(np.ascontiguousarray(rgb))
 
@@ -175,20 +177,35 @@ class CodebookExplorer(Canvas):
         surface.blit(self._font.render("CODEBOOK", True, (139, 147, 165)), (6, 4))
         if not self.patterns:
             return
-        columns = 2 if len(self.patterns) <= 32 else 4
-        width = (self.rect.w - 6 * (columns + 1)) // columns
-        rows = -(-len(self.patterns) // columns)
-        label_h = 16 if columns == 2 else 0
-        height = max(4, min(int(width * 88 / 64), (self.rect.h - 24) // rows - label_h - 2))
+        label_h = 14 if len(self.patterns) <= 32 else 0
+        columns, width, height = thumbnail_grid(len(self.patterns), self.rect.w - 4, self.rect.h - 24, label_h)
+        gap = THUMBNAIL_GAP
         for index, pattern in enumerate(self.patterns):
             row, column = divmod(index, columns)
-            x = 6 + column * (width + 6)
-            y = 22 + row * (height + label_h + 2)
+            x = 2 + gap + column * (width + gap)
+            y = 22 + row * (height + label_h + gap)
             surface.blit(pygame.transform.smoothscale(pattern, (width, height)), (x, y))
             frame = (255, 255, 255) if index == self.highlighted else self.colours[index % len(self.colours)]
-            pygame.draw.rect(surface, frame, (x, y, width, height), 3 if index == self.highlighted else 1)
+            pygame.draw.rect(surface, frame, (x, y, width, height), 2 if index == self.highlighted else 1)
             if label_h:
                 surface.blit(self._font.render(str(index), True, (200, 204, 214)), (x + 2, y + height + 1))
+
+
+THUMBNAIL_GAP = 3
+
+
+def thumbnail_grid(count: int, width: int, height: int, label_h: int = 0) -> tuple[int, int, int]:
+    """(columns, thumbnail width, height) of the largest thumbnails, 4:3 as a pattern's 16 ticks by
+    12 pitches, that lay ``count`` codes out in ``width`` x ``height`` pixels."""
+    best = (1, 1, 1)
+    for columns in range(1, count + 1):
+        rows = -(-count // columns)
+        across = (width - THUMBNAIL_GAP * (columns + 1)) // columns
+        down = (height - rows * (label_h + THUMBNAIL_GAP)) // rows
+        thumb_w = min(across, down * 4 // 3)
+        if thumb_w > best[1]:
+            best = (columns, thumb_w, max(1, thumb_w * 3 // 4))
+    return best
 
 
 class CodebooksPanel:

@@ -341,3 +341,13 @@ def test_the_codebook_bench_names_a_missing_checkpoint_in_one_line(tmp_path, cap
         "error: nope.json: no such checkpoint",
         "error: other.json: no such checkpoint",
     ]
+
+
+@pytest.mark.parametrize("stem", ["chorales_vqvae", "chorales_vqvae_k16"])
+def test_code_patterns_are_what_each_code_decodes_to_around_middle_c(stem):
+    pipeline = Codebooks(ROOT / "checkpoints" / stem)
+    patterns = pipeline.code_patterns()
+    assert patterns.shape == (pipeline.codes, 12, 16)
+    for code in (0, pipeline.codes // 2, pipeline.codes - 1):
+        slices = pipeline.decode_slices(np.full((1, 16), code))
+        assert np.array_equal(patterns[code], slices[0, 53 - 21 : 65 - 21, :16])  # MIDI 53-64, first eighth

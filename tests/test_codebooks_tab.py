@@ -15,6 +15,7 @@ from models.codebooks import Codebooks
 from models.vqvae import VQVAE, VQVAEConfig
 from studio.app import App
 from studio.automation import choose, click, press, run_until, type_text
+from studio.codebooks_panel import THUMBNAIL_GAP, thumbnail_grid
 from tests.test_codebooks import SHIPPED_VQVAE, make_prior
 from tokenizer import Note
 from tokenizer.slices import slices_to_piece
@@ -212,3 +213,31 @@ def test_picking_a_vqvae_brings_its_own_prior_and_shows_its_f1(tmp_path):
         assert "Error" not in panel.status_text and "held-out onset F1" in panel.status_text
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("count", [16, 256, 512, 1024])
+def test_the_explorer_fits_every_code_in_its_canvas(count):
+    width, height = 140, 560
+    label_h = 14 if count <= 32 else 0
+    columns, thumb_w, thumb_h = thumbnail_grid(count, width, height, label_h)
+    rows = -(-count // columns)
+    assert columns * (thumb_w + THUMBNAIL_GAP) + THUMBNAIL_GAP <= width
+    assert rows * (thumb_h + label_h + THUMBNAIL_GAP) <= height
+    assert thumb_w >= 6 and thumb_w * 3 // 4 == thumb_h  # as wide as a pattern's 16 ticks by 12 pitches
+
+
+def test_the_explorer_draws_each_code_of_the_loaded_vqvae(app):
+    explorer = app.codebooks.explorer
+    patterns = Codebooks(SHIPPED_VQVAE).code_patterns()
+    assert len(explorer.patterns) == len(patterns) == 16
+    app.step()
+    frame = pygame.surfarray.array3d(app.window)
+    columns, width, height = thumbnail_grid(16, explorer.rect.w - 4, explorer.rect.h - 24, 14)
+    brightness = []
+    for code in range(16):  # each code's thumbnail, inside its frame
+        row, column = divmod(code, columns)
+        x = explorer.rect.x + 2 + THUMBNAIL_GAP + column * (width + THUMBNAIL_GAP)
+        y = explorer.rect.y + 22 + row * (height + 14 + THUMBNAIL_GAP)
+        brightness.append(frame[x + 1 : x + width - 1, y + 1 : y + height - 1, 1].mean())
+    sounding = patterns.reshape(16, -1).mean(axis=1)
+    assert np.corrcoef(brightness, sounding)[0, 1] > 0.9  # bright where the code's pattern sounds

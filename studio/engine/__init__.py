@@ -166,7 +166,7 @@ class CodebooksLoaded:
     prior: str | None
     codes: int
     piece_names: list[str]
-    patterns: object  # (K, 88, 32) note probabilities: each code decoded alone
+    patterns: object  # (K, 12, 16) note probabilities: each code's meaning in one band over one eighth
     warning: str = ""  # e.g. that the prior was trained on another VQ-VAE's codes
 
 

@@ -266,7 +266,7 @@ class Worker:
         if self.dataset is None:
             self.dataset = dataset
         self.cb_dataset = dataset
-        patterns = codebooks.decode_slices(np.repeat(np.arange(codebooks.codes)[:, None], 16, axis=1))
+        patterns = codebooks.code_patterns()
         names = dataset.names() if dataset else []
         prior = job.prior.name if job.prior else None
         self.post(CodebooksLoaded(job.vqvae.name, prior, codebooks.codes, names, patterns, codebooks.warning))
