@@ -61,17 +61,17 @@ class ContextWatcher(Protocol):
 
 
 def filter_logits(logits: torch.Tensor, settings: SamplingSettings) -> torch.Tensor:
-    """Logits (V,) after temperature, top-k and top-p; filtered entries are -inf."""
+    """Logits (..., V) after temperature, top-k and top-p, row by row; filtered entries are -inf."""
     logits = logits / settings.temperature
-    if settings.top_k is not None and settings.top_k < logits.numel():
-        kth = torch.topk(logits, settings.top_k).values[-1]
+    if settings.top_k is not None and settings.top_k < logits.size(-1):
+        kth = torch.topk(logits, settings.top_k).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if settings.top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=True)
         probs = torch.softmax(sorted_logits, dim=-1)
         before = torch.cumsum(probs, dim=-1) - probs  # mass of the more likely ids
         drop = before >= settings.top_p  # the most likely id is always kept
-        logits = logits.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
+        logits = logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
     return logits
 
 
@@ -163,17 +163,32 @@ def _steps(
             illegal_masks[key] = torch.from_numpy(~mask).to(device)
         return illegal_masks[key]
 
-    def choose(row: int, logits: torch.Tensor) -> int:
-        constraint = constraints[row]
-        if constraint is not None:
+    allowed_all = torch.zeros(model.config.vocab_size, dtype=torch.bool, device=device)
+
+    def choose(drawing: list[int], logits: torch.Tensor) -> dict[int, int]:
+        """An id for each row in ``drawing`` from its logits (rows, V): each row's own mask, bias and
+        generator; the filtering and softmax for all of them at once (a few ops a step, not a few a row)."""
+        if not drawing:
+            return {}
+        masks, biases = [], []
+        for row in drawing:
+            constraint = constraints[row]
+            if constraint is None:
+                masks.append(allowed_all)
+                biases.append(None)
+                continue
             mask = constraint.legal_mask()
             if not mask.any():
                 raise CantorError("no word may follow here (the piece has ended: pass end_id to stop)")
-            logits = logits.masked_fill(illegal(mask), float("-inf"))
-            if (bias := constraint.logit_bias()) is not None:  # a weight w multiplies a probability by w
-                logits = logits + settings.temperature * torch.from_numpy(bias).to(device)
-        probs = torch.softmax(filter_logits(logits, settings), dim=-1)
-        return int(torch.multinomial(probs.cpu(), 1, generator=generators[row]))
+            masks.append(illegal(mask))
+            biases.append(constraint.logit_bias())
+        drawn = logits[drawing].masked_fill(torch.stack(masks), float("-inf"))
+        if any(bias is not None for bias in biases):  # a weight w multiplies a probability by w
+            zero = np.zeros(drawn.size(-1))
+            bias = np.stack([zero if b is None else b for b in biases])
+            drawn = drawn + settings.temperature * torch.from_numpy(bias).to(device, drawn.dtype)
+        probs = torch.softmax(filter_logits(drawn, settings), dim=-1).cpu()
+        return {row: int(torch.multinomial(probs[i], 1, generator=generators[row])) for i, row in enumerate(drawing)}
 
     period = model.config.phase_period
     total = len(prompt)  # ids in the whole sequence so far (in each row)
@@ -204,6 +219,7 @@ def _steps(
                 return
             if on_context is not None:
                 on_context(cache.length)
+            drawn = choose([r for r in range(rows) if not (ended[r] or restarting[r])], logits)
             chosen: list[int | None] = []
             for row in range(rows):
                 if ended[row]:
@@ -214,7 +230,7 @@ def _steps(
                     if constraints[row] is not None:
                         constraints[row].reset()
                 else:
-                    next_id = choose(row, logits[row])
+                    next_id = drawn[row]
                 if constraints[row] is not None:
                     constraints[row].advance(next_id)
                 chosen.append(next_id)
