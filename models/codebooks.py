@@ -29,8 +29,7 @@ from models.vqvae import (
     BAND_ROWS,
     EIGHTH_TICKS,
     MAX_CODES,
-    PADDED_ROWS,
-    PITCH_ROWS,
+    PAD_ROWS,
     VQVAE,
     VQVAEConfig,
     f1,
@@ -60,12 +59,8 @@ def load_vqvae(path: str | Path) -> tuple[VQVAE, dict]:
         raise CantorError(f"{name}: a {info.get('kind')!r} checkpoint, not a VQ-VAE")
     config = info.get("vqvae_config")
     if isinstance(config, dict):
-        config = {
-            "fsq_levels": "",
-            "net": "conv",
-            "restart_by": "latent",
-            **config,
-        }  # checkpoints from before FSQ and band nets
+        before = {"fsq_levels": "", "net": "conv", "restart_by": "latent"}  # checkpoints from before these fields
+        config = {**before, **config}
     config = config_from(VQVAEConfig, config, name, VQVAE_LIMITS)
     return build_checked(path, lambda: VQVAE(config)), info
 
@@ -158,7 +153,7 @@ class Codebooks:
         """(K, 12, 16) note probabilities, lowest pitch first: what each code means, decoded at
         every position of a quarter and read in one octave band (F3-E4) over one eighth."""
         slices = self.decode_slices(np.repeat(np.arange(self.codes)[:, None], CODES_PER_QUARTER, axis=1))
-        top = SHOWN_BAND * BAND_ROWS - (PADDED_ROWS - PITCH_ROWS) // 2
+        top = SHOWN_BAND * BAND_ROWS - PAD_ROWS
         return slices[:, top : top + BAND_ROWS, :EIGHTH_TICKS]
 
     def decode(self, codes: np.ndarray, **piece_fields) -> NoteSequence:

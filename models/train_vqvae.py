@@ -19,8 +19,8 @@ import torch
 
 from models.slice_data import SliceBatches, dataset_slices
 from models.training import TrainSettings, add_train_arguments, settings_from, train
-from models.vqvae import MAX_CODES, NETS, VQVAE, VQVAEConfig, parse_levels, reconstruction_scores
-from tokenizer.cli import HelpFormatter, whole
+from models.vqvae import MAX_CODES, NETS, RESTARTS, VQVAE, VQVAEConfig, parse_levels, reconstruction_scores
+from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 
@@ -50,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--dead-threshold",
-        type=float,
+        type=real(0.0, 1e6),
         default=VQVAEConfig.dead_threshold,
         help="a code whose EMA use falls below this share of an even share of a batch is restarted",
     )
     parser.add_argument(
         "--restart-by",
-        choices=("latent", "recon"),
+        choices=RESTARTS,
         default=VQVAEConfig.restart_by,
         help="a dead code restarts on the encoder output farthest from its code, or worst reconstructed",
     )

@@ -31,8 +31,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 PITCH_ROWS, TICKS, PADDED_ROWS = 88, 32, 96
+PAD_ROWS = (PADDED_ROWS - PITCH_ROWS) // 2  # empty rows added below and above the piano's 88
 MAX_CODES = 1024
 NETS = ("conv", "bands")
+RESTARTS = ("latent", "recon")
 
 
 @dataclass
@@ -52,8 +54,10 @@ class VQVAEConfig:
     def __post_init__(self) -> None:
         if not 2 <= self.codes <= MAX_CODES:
             raise ValueError(f"codes must be between 2 and {MAX_CODES}")
-        if self.restart_by not in ("latent", "recon"):
-            raise ValueError(f"restart_by must be latent or recon, not {self.restart_by!r}")
+        if self.restart_by not in RESTARTS:
+            raise ValueError(f"restart_by must be one of {', '.join(RESTARTS)}, not {self.restart_by!r}")
+        if not (math.isfinite(self.dead_threshold) and self.dead_threshold >= 0):
+            raise ValueError(f"dead_threshold must be 0 or more (got {self.dead_threshold})")
         if self.net not in NETS or (self.original and self.net != "conv"):
             raise ValueError(f"net must be one of {', '.join(NETS)} (the original design: conv), not {self.net!r}")
         if self.fsq_levels:
@@ -109,8 +113,7 @@ class Encoder(nn.Module):
         )
 
     def forward(self, slices: torch.Tensor) -> torch.Tensor:
-        pad = (PADDED_ROWS - PITCH_ROWS) // 2
-        x = F.pad(slices, (0, 0, pad, pad))  # (B, 1, 96, 32)
+        x = F.pad(slices, (0, 0, PAD_ROWS, PAD_ROWS))  # (B, 1, 96, 32)
         return self.net(x)
 
 
@@ -130,8 +133,7 @@ class Decoder(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        pad = (PADDED_ROWS - PITCH_ROWS) // 2
-        return self.net(z)[:, :, pad : pad + PITCH_ROWS, :]  # logits (B, 1, 88, 32)
+        return self.net(z)[:, :, PAD_ROWS : PAD_ROWS + PITCH_ROWS, :]  # logits (B, 1, 88, 32)
 
 
 BAND_ROWS, EIGHTH_TICKS = PADDED_ROWS // LATENT_GRID[0], TICKS // LATENT_GRID[1]  # a patch: 12 x 16 cells
@@ -151,8 +153,7 @@ class BandEncoder(nn.Module):
         self.net = mlp(BAND_ROWS * EIGHTH_TICKS, 4 * c.hidden, c.code_dim)
 
     def forward(self, slices: torch.Tensor) -> torch.Tensor:
-        pad = (PADDED_ROWS - PITCH_ROWS) // 2
-        x = F.pad(slices, (0, 0, pad, pad))  # (B, 1, 96, 32)
+        x = F.pad(slices, (0, 0, PAD_ROWS, PAD_ROWS))  # (B, 1, 96, 32)
         bands, eighths = LATENT_GRID
         patches = x.reshape(-1, bands, BAND_ROWS, eighths, EIGHTH_TICKS).permute(0, 1, 3, 2, 4)
         z = self.net(patches.reshape(-1, bands, eighths, BAND_ROWS * EIGHTH_TICKS))  # (B, 8, 2, D)
@@ -170,8 +171,7 @@ class BandDecoder(nn.Module):
         bands, eighths = LATENT_GRID
         patches = self.net(z.permute(0, 2, 3, 1)).reshape(-1, bands, eighths, BAND_ROWS, EIGHTH_TICKS)
         logits = patches.permute(0, 1, 3, 2, 4).reshape(-1, 1, PADDED_ROWS, TICKS)
-        pad = (PADDED_ROWS - PITCH_ROWS) // 2
-        return logits[:, :, pad : pad + PITCH_ROWS, :]
+        return logits[:, :, PAD_ROWS : PAD_ROWS + PITCH_ROWS, :]
 
 
 class Quantizer(nn.Module):
@@ -331,8 +331,8 @@ class VQVAE(nn.Module):
         if self.training and isinstance(self.quantizer, Quantizer) and not c.original:
             badness = None
             if c.restart_by == "recon":  # each latent's patch: 12 x 16 cells of the padded slice
-                pad = (PADDED_ROWS - PITCH_ROWS) // 2
-                patches = F.avg_pool2d(F.pad(cells.detach(), (0, 0, pad, pad)), (BAND_ROWS, EIGHTH_TICKS))
+                padded = F.pad(cells.detach(), (0, 0, PAD_ROWS, PAD_ROWS))
+                patches = F.avg_pool2d(padded, (BAND_ROWS, EIGHTH_TICKS))
                 badness = patches.reshape(-1)  # (B * 8 * 2,), in the order of flat's rows
             self.quantizer.restart_dead(flat.detach(), badness)
         return logits, indices.reshape(B, H * W), cells.mean() + vq_loss
