@@ -48,11 +48,21 @@ def app(tmp_path, tiny_word_checkpoint, home):
     app.close()
 
 
-def generate(app: App) -> None:
-    app.generate.words.set_value(96)
-    click(app, app.generate.generate_button.rect.center)
-    run_until(app, lambda: app.generate.generating)
-    run_until(app, lambda: not app.generate.generating)
+def generate(app: App, words: int = 96) -> None:
+    """Press Generate once the engine is free and wait for that job's take: not for the
+    ``generating`` flag, which a quick job can raise and lower within the click's own frames."""
+    panel = app.generate
+    panel.words.set_value(words)
+    run_until(app, lambda: not app.engine.busy, what="the engine to be free")
+    submitted_before, finished_before = panel.running_job, panel.last_finished
+    click(app, panel.generate_button.rect.center)
+    assert panel.running_job is not submitted_before, panel.status_text  # submitted, not refused
+    job = panel.running_job  # the worker's Finished event carries a copy of it
+
+    def finished() -> bool:
+        return panel.last_finished is not finished_before and panel.last_finished.job == job
+
+    run_until(app, finished, what="the take")
 
 
 def save_through_dialog(app: App, button, path: Path) -> None:
@@ -188,10 +198,7 @@ def test_a_long_file_is_cut_to_the_context_and_the_status_says_so(app, tmp_path,
     path = write_midi(chorales.piece("bwv66.6"), tmp_path / "long.mid")
     app.transport.open_path(path)
     run_until(app, lambda: app.generate.user_primer is not None, what="the file to be read")
-    app.generate.words.set_value(32)
-    click(app, app.generate.generate_button.rect.center)
-    run_until(app, lambda: app.generate.generating)
-    run_until(app, lambda: not app.generate.generating)
+    generate(app, words=32)
     assert "primer cut to its last 63 words" in app.generate.status_text
 
 
