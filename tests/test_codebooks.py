@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -115,6 +116,25 @@ def test_band_nets_read_and_write_each_patch_on_its_own():
         logits = model.decoder(torch.cat([z[:1], latents]))
     rows, ticks = (logits[0, 0] != logits[1, 0]).nonzero(as_tuple=True)
     assert rows.min() >= 3 * 12 - 4 and rows.max() < 4 * 12 - 4 and ticks.min() >= 16
+
+
+@pytest.mark.parametrize("original", [False, True])
+def test_decoded_probabilities_undo_the_weight_on_sounding_cells(original):
+    """Trained with "on" cells weighed 8x, a logit of log 8 means even odds: decode says 0.5
+    there, and a logit of 1 (sigmoid 0.73, but 3 to 8 against) is a silent cell. The original
+    design's plain BCE needs no shift."""
+    torch.manual_seed(0)
+    model = VQVAE(VQVAEConfig(codes=4, net="conv" if original else "bands", original=original)).eval()
+    last = model.decoder.net[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(1.0)
+    probabilities = model.decode(torch.zeros(1, 16, dtype=torch.long))
+    expected = torch.sigmoid(torch.tensor(1.0 if original else 1.0 - math.log(8.0)))
+    assert torch.allclose(probabilities[0, 40:48, 4:12], expected)
+    assert (probabilities[0, 40:48, 4:12] > 0.5).all() == original
+    with pytest.raises(ValueError, match="pos_weight"):
+        VQVAEConfig(pos_weight=0.0)
 
 
 def test_codebook_starts_from_k_means_of_encoder_outputs():
