@@ -87,19 +87,27 @@ class KVCache:
 
 
 @functools.cache
-def frequencies(head_size: int, device: torch.device) -> torch.Tensor:
-    """(head_size/2,) float64: ROPE_BASE^(-2i/head_size), made once (a sampler asks every step)."""
+def angle_table(
+    head_size: int, length: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin), each (length, head_size/2): the rotary angles of positions 0..length-1, channel
+    pair i turned by position * ROPE_BASE^(-2i/head_size). Computed in float64 so that positions
+    far past the block stay exact, and made once for a power-of-two length: a sampler asks for
+    one position a step, and a dozen ops a step to compute it cost more than the lookup."""
     half = head_size // 2
-    with torch.inference_mode(False):  # a plain tensor, whichever mode asks first
-        return ROPE_BASE ** (-torch.arange(half, dtype=torch.float64, device=device) / half)
+    with torch.inference_mode(False):  # plain tensors, whichever mode asks first
+        inverse = ROPE_BASE ** (-torch.arange(half, dtype=torch.float64, device=device) / half)
+        angles = torch.arange(length, dtype=torch.float64, device=device)[:, None] * inverse[None, :]
+        return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
-def rotation(positions: torch.Tensor, head_size: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cos, sin), each (T, head_size/2): the rotary angles of ``positions``, channel pair i turned
-    by position * ROPE_BASE^(-2i/head_size). Computed in float64 so that positions far past the
-    block stay exact, once per forward for every layer."""
-    angles = positions.to(torch.float64)[:, None] * frequencies(head_size, positions.device)[None, :]
-    return angles.cos().to(dtype), angles.sin().to(dtype)
+def rotation(
+    start: int, count: int, head_size: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin), each (count, head_size/2): the rotary angles of positions start..start+count-1."""
+    length = 1 << max(10, (start + count - 1).bit_length())
+    cos, sin = angle_table(head_size, length, device, dtype)
+    return cos[start : start + count], sin[start : start + count]
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -245,7 +253,6 @@ class GPT(nn.Module):
             and (cache is not None or self.config.positions != "rope")
         ):
             raise ValueError(f"{start + T} positions exceed the block size {self.config.block_size}")
-        pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)
         x = self.transformer.wte(idx)  # (B, T, C)
         angles = None
         if self.config.phase_period:
@@ -253,9 +260,9 @@ class GPT(nn.Module):
                 raise ValueError("this model needs the phase of every id")
             x = x + self.transformer.wphase(phases)
         if self.config.positions == "learned":
-            x = x + self.transformer.wpe(pos)
+            x = x + self.transformer.wpe(torch.arange(start, start + T, device=idx.device))
         else:
-            angles = rotation(pos, self.config.n_embd // self.config.n_head, x.dtype)
+            angles = rotation(start, T, self.config.n_embd // self.config.n_head, x.dtype, x.device)
         x = self.transformer.drop(x)
         for layer, block in enumerate(self.transformer.h):
             x = block(x, angles, cache, layer)

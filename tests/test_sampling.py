@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.gpt import GPT, SIZES, GPTConfig
+from models.gpt import GPT, SIZES, GPTConfig, rotation
 from models.sampling import SamplingSettings, filter_logits, generate, stream, stream_rows
 from models.word_model import WordModel
 from tokenizer import CantorError
@@ -64,6 +64,16 @@ def test_rolling_cache_equals_sliding_window_attention_over_the_whole_sequence_a
         cached += [model(ids[:, t : t + 1], cache=cache)[0][0, -1] for t in range(20, 150)]
     assert torch.allclose(torch.stack(cached), whole[19:], atol=1e-4)
     assert cache.length == 32 and cache.position == 150
+
+
+@pytest.mark.parametrize("start, count", [(0, 1), (191, 1), (1023, 2), (70_000, 3), (0, 600)])
+def test_rotary_angles_from_the_table_are_the_angles_of_their_positions(start, count):
+    """A sampler reads one position a step from a table made once; across a table's end and far
+    past the block the angles are those of the positions asked for, computed in float64."""
+    cos, sin = rotation(start, count, 32, torch.float32, torch.device("cpu"))
+    inverse = 10000.0 ** (-torch.arange(16, dtype=torch.float64) / 16)
+    angles = torch.arange(start, start + count, dtype=torch.float64)[:, None] * inverse[None, :]
+    assert torch.equal(cos, angles.cos().float()) and torch.equal(sin, angles.sin().float())
 
 
 def test_one_layer_rolling_cache_is_exactly_a_recompute_of_the_last_block():
