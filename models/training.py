@@ -202,6 +202,7 @@ def train(
         state = load_training_state(resume_path, raw_model, optimizer)
         if env.is_main:
             print(f"resuming from {resume_path} at step {state['step']}")
+    state["commands"] = [*state.get("commands", []), command_line()]  # a resumed run's card names each leg
     if env.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     if settings.compile:
@@ -233,7 +234,7 @@ def train(
         if not env.is_main:
             return
         record = {
-            "command": command_line(),
+            "command": " && ".join(state["commands"]),
             "steps": state["step"],
             f"{card.get('items', 'items')}_seen": state["items_seen"],
             "wall_time_s": round(state["wall_time_s"], 1),

@@ -60,6 +60,7 @@ def test_resumed_run_continues_the_step_count_and_matches_an_uninterrupted_one(t
     assert train_main([*args, "--out", str(crashed), "--resume"]) == 0
     card_whole, card_resumed = read_info(whole)["model_card"], read_info(crashed)["model_card"]
     assert card_resumed["steps"] == 8 and card_resumed["tokens_seen"] == card_whole["tokens_seen"]
+    assert card_resumed["command"].count(" && ") == 1 and " && " not in card_whole["command"]  # both legs named
     assert card_resumed["val_loss"] == pytest.approx(card_whole["val_loss"], abs=1e-5)
     a, _ = load_gpt(whole, "word")
     b, _ = load_gpt(crashed, "word")
