@@ -149,14 +149,16 @@ class CodebookExplorer(Canvas):
     fits; the code under the pointer in the code grid is framed."""
 
     def __init__(self, relative_rect: pygame.Rect, manager, container) -> None:
-        self.patterns: list[pygame.Surface] = []
+        self.patterns: list[np.ndarray] = []  # (12, 16) probabilities a code, high notes first
+        self._thumbnails: dict[tuple[int, int], list[pygame.Surface]] = {}
         self.colours = palette(16)
         self.highlighted: int | None = None
         self._font = pygame.font.Font(None, 16)
         super().__init__(relative_rect, manager, container)
 
     def show_patterns(self, patterns: list[np.ndarray], colours: list[tuple[int, int, int]]) -> None:
-        self.patterns = [self._pattern_surface(p) for p in patterns]
+        self.patterns = [np.clip(p, 0, 1)[::-1] for p in patterns]  # high notes on top
+        self._thumbnails = {}
         self.colours = colours
         self.invalidate()
 
@@ -165,12 +167,20 @@ class CodebookExplorer(Canvas):
             self.highlighted = code
             self.invalidate()
 
-    @staticmethod
-    def _pattern_surface(probabilities: np.ndarray) -> pygame.Surface:
-        """A code's pattern (12 pitches x 16 ticks of probabilities) as a small image, high notes on top."""
-        grey = (np.clip(probabilities, 0, 1) * 255).astype(np.uint8)[::-1].T  # (16, 12): x = tick, y = pitch
-        rgb = np.stack([grey // 3, grey, grey], axis=-1)
-        return pygame.surfarray.make_surface(np.ascontiguousarray(rgb))
+    def _thumbnails_of_size(self, width: int, height: int) -> list[pygame.Surface]:
+        """Every pattern drawn in width x height pixels, made once a size. Each pixel shows the
+        loudest cell it covers: a voice is one of 12 pitch rows, and averaging it into a thumbnail
+        a few pixels high would fade it to nothing."""
+        if (width, height) not in self._thumbnails:
+            rows = np.arange(height) * self.patterns[0].shape[0] // height
+            ticks = np.arange(width) * self.patterns[0].shape[1] // width
+            surfaces = []
+            for pattern in self.patterns:
+                pooled = np.maximum.reduceat(np.maximum.reduceat(pattern, rows, axis=0), ticks, axis=1)
+                grey = (pooled * 255).astype(np.uint8).T  # (width, height): x = tick, y = pitch
+                surfaces.append(pygame.surfarray.make_surface(np.stack([grey // 3, grey, grey], axis=-1)))
+            self._thumbnails = {(width, height): surfaces}
+        return self._thumbnails[(width, height)]
 
     def paint(self, surface: pygame.Surface) -> None:
         surface.fill((24, 26, 32))
@@ -179,12 +189,13 @@ class CodebookExplorer(Canvas):
             return
         label_h = 14 if len(self.patterns) <= 32 else 0
         columns, width, height = thumbnail_grid(len(self.patterns), self.rect.w - 4, self.rect.h - 24, label_h)
+        thumbnails = self._thumbnails_of_size(max(1, width - 2), max(1, height - 2))  # inside the frame
         gap = THUMBNAIL_GAP
-        for index, pattern in enumerate(self.patterns):
+        for index, thumbnail in enumerate(thumbnails):
             row, column = divmod(index, columns)
             x = 2 + gap + column * (width + gap)
             y = 22 + row * (height + label_h + gap)
-            surface.blit(pygame.transform.smoothscale(pattern, (width, height)), (x, y))
+            surface.blit(thumbnail, (x + 1, y + 1))
             frame = (255, 255, 255) if index == self.highlighted else self.colours[index % len(self.colours)]
             pygame.draw.rect(surface, frame, (x, y, width, height), 2 if index == self.highlighted else 1)
             if label_h:

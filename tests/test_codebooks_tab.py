@@ -226,6 +226,18 @@ def test_the_explorer_fits_every_code_in_its_canvas(count):
     assert thumb_w >= 6 and thumb_w * 3 // 4 == thumb_h  # as wide as a pattern's 16 ticks by 12 pitches
 
 
+def test_a_single_voice_stays_visible_in_a_thumbnail_a_few_pixels_high(app):
+    """With 1024 codes a thumbnail is about 8 x 6 pixels for 16 ticks x 12 pitches; a voice on one
+    pitch must still show at full brightness there, where averaging would fade it to a sixth."""
+    explorer = app.codebooks.explorer
+    voice, silence = np.zeros((12, 16)), np.zeros((12, 16))
+    voice[7] = 1.0  # one pitch held over the eighth
+    explorer.show_patterns([voice, silence], [(255, 0, 0)] * 2)
+    lit, dark = (pygame.surfarray.array3d(t)[:, :, 1] for t in explorer._thumbnails_of_size(8, 6))
+    assert (lit.max(axis=1) == 255).all() and (lit == 255).any(axis=0).sum() == 1  # one full row, every tick
+    assert dark.max() == 0
+
+
 def test_the_explorer_draws_each_code_of_the_loaded_vqvae(app):
     explorer = app.codebooks.explorer
     patterns = Codebooks(SHIPPED_VQVAE).code_patterns()
