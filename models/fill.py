@@ -32,6 +32,7 @@ from models.word_model import WordModel
 from tokenizer.cli import HelpFormatter
 from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.errors import CantorError
+from tokenizer.keys import estimate_key
 from tokenizer.notes import Note, NoteSequence
 from tokenizer.readers import read_piece
 from tokenizer.tasks import (
@@ -75,6 +76,9 @@ class GapWriter:
         self._fields: dict = {}
         self._melody_onsets: set[tuple[int, int]] = set()  # (pitch, start) of the melody's notes
         self._span = (0, 1)  # the steps the whole task writes
+        self.key: str | None = None  # the key the task keeps: the piece's or the melody's
+        self.key_estimated = False  # True where the input did not say its key and Cantor estimated it
+        self._phrases: list[int] = []  # phrase ends kept, and those of finished windows
 
     # -- the two tasks -------------------------------------------------------------------------
     def regenerate(self, piece: NoteSequence, gap: Gap) -> Iterator[int]:
@@ -91,14 +95,20 @@ class GapWriter:
             )
         self.kept = [n for n in notes if not gap.start <= n.start < gap.end]
         self._span = (gap.start, gap.end)
-        after = after_ids(notes, gap, self.model.vocab)
-        yield from self._window(context_ids(notes, gap, self.model.vocab), gap, after, None, None, 0)
+        self._keep_key(piece, notes)
+        self._phrases = [step for step in piece.phrase_ends if not gap.start <= step < gap.end]
+        vocab = self.model.vocab
+        after = after_ids(notes, gap, vocab, piece.phrase_ends)
+        context = context_ids(notes, gap, vocab, self.key, piece.phrase_ends)
+        yield from self._window(context, gap, after, None, None, 0)
 
     def harmonize(self, melody_piece: NoteSequence) -> Iterator[int]:
         """Write the voices under a melody (the top line of ``melody_piece``)."""
         melody = self.melody_of(melody_piece)
         self.kept = melody
         self._melody_onsets = {(n.pitch, n.start) for n in melody}
+        self._keep_key(melody_piece, melody)
+        fermatas = melody_piece.normalized().phrase_ends
         step = melody_piece.steps_per_quarter
         end = max(n.end for n in melody)
         self._span = (0, end)
@@ -108,12 +118,13 @@ class GapWriter:
             if self.cancel is not None and self.cancel.is_set():
                 return
             gap = Gap(start, min(start + WINDOW_QUARTERS * step, end))
-            written = self._done + self.kept
-            context = context_ids(sorted(written, key=lambda n: (n.start, n.pitch)), gap, vocab)
-            melody_words = melody_ids(melody, gap, gap.end + LOOKAHEAD_QUARTERS * step, vocab)
+            written = sorted(self._done + self.kept, key=lambda n: (n.start, n.pitch))
+            context = context_ids(written, gap, vocab, self.key, sorted(set(self._phrases) | set(fermatas)))
+            melody_words = melody_ids(melody, gap, gap.end + LOOKAHEAD_QUARTERS * step, vocab, fermatas)
             yield from self._window(context, gap, None, melody_words, melody, window)
             if self._grammar is None or not self._grammar.ended:
                 return  # cancelled, or the window ran out of words
+            self._phrases = self.phrase_ends()
             self._done = self.new_notes()
             self._grammar = None
             start, window = gap.end, window + 1
@@ -144,6 +155,11 @@ class GapWriter:
             notes += [n for n in current if not self._is_melody(n)]
         return sorted(notes, key=lambda n: (n.start, n.pitch))
 
+    def phrase_ends(self) -> list[int]:
+        """The phrase ends kept and those written so far."""
+        written = self._grammar.phrase_ends if self._grammar is not None else []
+        return sorted(set(self._phrases) | set(written))
+
     def progress(self) -> tuple[int, int]:
         """(steps written, steps to write) of the whole task."""
         if self._grammar is None:
@@ -153,9 +169,8 @@ class GapWriter:
 
     def piece(self) -> NoteSequence:
         """The kept notes and the new ones, on the grid and in the tempo of the input."""
-        return NoteSequence(
-            notes=sorted(self.kept + self.new_notes(), key=lambda n: (n.start, n.pitch)), **self._fields
-        )
+        notes = sorted(self.kept + self.new_notes(), key=lambda n: (n.start, n.pitch))
+        return NoteSequence(notes=notes, phrase_ends=self.phrase_ends(), key=self.key, **self._fields)
 
     # -- inside ------------------------------------------------------------------------------
     def _checked(self, piece: NoteSequence) -> NoteSequence:
@@ -173,6 +188,11 @@ class GapWriter:
             name=piece.name,
         )
         return piece
+
+    def _keep_key(self, piece: NoteSequence, notes: list[Note]) -> None:
+        """The key the task keeps: the one ``piece`` says, else the best estimate from ``notes``."""
+        self.key_estimated = piece.key is None
+        self.key = piece.key if piece.key is not None else estimate_key(notes)[0]
 
     def _is_melody(self, note: Note) -> bool:
         return (note.pitch, note.start) in self._melody_onsets
@@ -195,7 +215,7 @@ class GapWriter:
         quarters = -(-(gap.end - gap.start) // self.model.steps_per_quarter)
         budget = max(block - 16 * quarters, block // 2)  # leave the gap about the room it took in training
         prompt = fill_prompt(context, after, melody_words, vocab, budget)
-        constraint = RuleConstraint(grammar, self.rules) if self.rules else grammar
+        constraint = RuleConstraint(grammar, self.rules, self.model.steps_per_quarter) if self.rules else grammar
         settings = replace(self.settings, seed=self.settings.seed + window)
         yield from stream(
             self.model.model,

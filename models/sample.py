@@ -24,9 +24,10 @@ from tqdm import tqdm
 from models.sampling import MAX_ROWS, SamplingSettings
 from models.word_model import Continuation, WordModel
 from tokenizer.cli import HelpFormatter, real, whole
-from tokenizer.constraints import KEYS, NO_RULES, Rules
+from tokenizer.constraints import NO_RULES, Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
+from tokenizer.keys import KEYS
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 from tokenizer.readers import read_piece
 from tokenizer.writers import write_midi
@@ -72,7 +73,14 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--allow-parallels", action="store_true", help="allow parallel fifths and octaves")
     group.add_argument("--lowest", type=whole(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH), default=LOWEST_PIANO_PITCH)
     group.add_argument("--highest", type=whole(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH), default=HIGHEST_PIANO_PITCH)
-    group.add_argument("--key", choices=KEYS, metavar="KEY", default=None, help='e.g. "D minor"; default: any key')
+    group.add_argument(
+        "--key",
+        choices=KEYS,
+        metavar="KEY",
+        default=None,
+        help='e.g. "D minor": a new piece is in it (a model with key words) and other pitches are weighed down; '
+        "default: the model's choice, as Bach's",
+    )
     group.add_argument(
         "--out-of-key-weight", type=real(0.0, 1.0), default=0.1, help="with --key: the weight of other pitches"
     )
@@ -154,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             stop_at_end=not args.through_end,
             window_shift=args.window_shift,
             rules=rules,
+            key=args.key,
         )
         words: list[list[int]] = [[] for _ in range(args.variations)]
         with tqdm(total=args.words, desc="generating", unit="word") as bar:
@@ -170,9 +179,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for result, out, row_words in zip(results, outs, words, strict=True):
+        ending = (
+            "ended by itself"
+            if row_words and row_words[-1] == word_model.vocab.end_id
+            else "stopped at the length limit"
+        )
+        key = f" in {result.generated.key}" if result.generated.key else ""
         print(
             f"wrote {out}: {len(result.primer.notes)} primer notes + {len(result.generated.notes)} generated notes "
-            f"from {len(row_words)} words"
+            f"from {len(row_words)} words{key}; {ending}"
         )
     return 0
 

@@ -4,8 +4,11 @@
     torchrun --nproc_per_node=2 -m models.train_gpt --data data/chorales --size small
 
 Training windows are drawn from the train split augmented in memory: every transposition that
-stays within the piano range (up to +-6 semitones) of every time-stretched version (--stretch).
-Validation uses the val split as it is.
+stays within the piano range (up to +-6 semitones) of every time-stretched version (--stretch),
+but, for a piece whose key word names its key, only into keys of at most --max-fifths sharps or
+flats, so that the model's keys follow Bach's rather than all twelve alike. Half the plain rows
+(--whole-pieces) start at a piece's START, so a long context sees whole pieces, their phrases and
+their endings. Validation uses the val split as it is.
 
 With ``--tasks SHARE`` that share of each batch teaches filling a gap and harmonizing a melody
 (half each; ``tokenizer/tasks.py``), and the vocabulary gains the marker words. ``--init-from``
@@ -19,7 +22,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,70 +36,108 @@ from tokenizer.augment import time_stretch
 from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
-from tokenizer.notes import Note
+from tokenizer.keys import KEYS, fifths_of, transposed_key
+from tokenizer.notes import NoteSequence
 from tokenizer.tasks import training_example
 from tokenizer.words import WordVocabulary, encode
 
 DEFAULTS = TrainSettings(steps=3000, batch_size=16, lr=1e-3, min_lr=1e-4, warmup=100, eval_every=100)
 
 
-def transposed_ids(ids: np.ndarray, semitones: int, first_pitch_id: int, last_pitch_id: int) -> np.ndarray | None:
+def transposed_ids(ids: np.ndarray, semitones: int, vocab: WordVocabulary) -> np.ndarray | None:
     """Word ids of the same piece moved by ``semitones``, or None if a pitch would leave the range.
 
-    Moving every pitch word keeps the encoding canonical: the encoder's choices depend only on
-    times and on which of two pitches is higher.
+    Moving every pitch word (and the key word with them) keeps the encoding canonical: the
+    encoder's choices depend only on times and on which of two pitches is higher.
     """
-    is_pitch = (ids >= first_pitch_id) & (ids <= last_pitch_id)
+    ids = np.asarray(ids)
+    is_pitch = (ids >= vocab.first_pitch_id) & (ids < vocab.first_duration_id)
     moved = ids.astype(np.int32) + semitones * is_pitch
-    if (moved[is_pitch] < first_pitch_id).any() or (moved[is_pitch] > last_pitch_id).any():
+    if (moved[is_pitch] < vocab.first_pitch_id).any() or (moved[is_pitch] >= vocab.first_duration_id).any():
         return None
+    if vocab.form:
+        first_key = vocab.phrase_id + 1
+        is_key = (ids >= first_key) & (ids < first_key + len(KEYS))
+        keys = moved[is_key] - first_key  # mode * 12 + tonic, as KEYS are ordered
+        moved[is_key] = first_key + keys - keys % 12 + (keys + semitones) % 12
     return moved.astype(np.uint16)
 
 
-def augmented_train_ids(dataset: WordDataset, max_transpose: int, stretch: list[float]) -> np.ndarray:
-    """The train split, every piece in every legal transposition of every stretch, concatenated."""
+def key_word_of(ids: np.ndarray, vocab: WordVocabulary) -> str | None:
+    """The key a piece's words name (its second word), or None."""
+    return vocab.key_of(int(ids[1])) if vocab.form and len(ids) > 1 and vocab.is_key(int(ids[1])) else None
+
+
+def transpositions(key: str | None, max_transpose: int, max_fifths: int) -> list[int]:
+    """The shifts in semitones a piece in ``key`` is trained in: up to ``max_transpose`` either way,
+    and, where the key is known, only those that land in a key of at most ``max_fifths`` sharps or
+    flats (Bach's chorales: 94 % within three); the piece's own key always."""
+    shifts = range(-max_transpose, max_transpose + 1)
+    if key is None:
+        return list(shifts)
+    return [k for k in shifts if k == 0 or abs(fifths_of(transposed_key(key, k))) <= max_fifths]
+
+
+def augmented_train_ids(
+    dataset: WordDataset, max_transpose: int, stretch: list[float], max_fifths: int = 6
+) -> tuple[np.ndarray, np.ndarray]:
+    """The train split, every piece in every transposition it is trained in (``transpositions``)
+    of every stretch, concatenated; and the offset of each version's START."""
     vocab = dataset.vocab
-    last_pitch = vocab.first_duration_id - 1
     parts = []
     for name in dataset.names("train"):
         versions = [dataset.piece_ids(name)]
         versions += [np.asarray(encode(time_stretch(dataset.piece(name), f), vocab)) for f in stretch if f != 1.0]
         for ids in versions:
-            for k in range(-max_transpose, max_transpose + 1):
-                moved = transposed_ids(ids, k, vocab.first_pitch_id, last_pitch)
+            for k in transpositions(key_word_of(ids, vocab), max_transpose, max_fifths):
+                moved = transposed_ids(ids, k, vocab)
                 if moved is not None:
                     parts.append(moved)
     if not parts:
         raise CantorError(f"{dataset.folder}: the train split is empty")
-    return np.concatenate(parts)
+    starts = np.cumsum([0, *(len(part) for part in parts[:-1])])
+    return np.concatenate(parts), starts
 
 
-def random_windows(ids: np.ndarray, rng: np.random.Generator, batch_size: int, block: int):
-    """Inputs and next-word targets, (batch_size, block) each, from random offsets."""
+def random_windows(
+    ids: np.ndarray, rng: np.random.Generator, batch_size: int, block: int, starts: np.ndarray | None = None
+):
+    """Inputs and next-word targets, (batch_size, block) each, from random offsets; with ``starts``
+    (offsets of pieces' START), each row begins at a piece's start, so it sees a whole piece from
+    its first word (a chorale fits a 1024-word block)."""
     if len(ids) <= block + 1:
         raise CantorError(f"the data holds {len(ids)} words, fewer than one window of {block + 1}")
-    offsets = rng.integers(0, len(ids) - block - 1, size=batch_size)
+    if starts is not None:
+        starts = starts[starts < len(ids) - block - 1]
+    if starts is not None and len(starts):
+        offsets = starts[rng.integers(0, len(starts), size=batch_size)]
+    else:
+        offsets = rng.integers(0, len(ids) - block - 1, size=batch_size)
     windows = np.stack([ids[o : o + block + 1] for o in offsets]).astype(np.int64)
     return torch.from_numpy(windows[:, :-1]), torch.from_numpy(windows[:, 1:])
 
 
+@dataclass
 class TaskWindows:
     """Batches in which a share of the rows are task sequences (a gap to fill from both sides, or
-    a melody to harmonize) drawn from random pieces in random transpositions, the rest plain
-    windows of the stream. Rows shorter than the block end in targets of -1 (not scored)."""
+    a melody to harmonize) drawn from random pieces in random transpositions (``shifts``), the rest
+    plain windows of the stream, ``whole`` of them from a piece's start (``starts``). Rows shorter
+    than the block end in targets of -1 (not scored)."""
 
-    def __init__(
-        self, ids: np.ndarray, pieces: list[list[Note]], vocab: WordVocabulary, steps_per_quarter: int, share: float
-    ) -> None:
-        self.ids, self.pieces, self.vocab, self.share = ids, pieces, vocab, share
-        self.steps_per_quarter = steps_per_quarter
+    ids: np.ndarray
+    pieces: list[NoteSequence]
+    vocab: WordVocabulary
+    share: float
+    shifts: Callable[[str | None], list[int]] = lambda key: list(range(-6, 7))
+    starts: np.ndarray | None = None
+    whole: float = 0.0
 
     def task_row(self, rng: np.random.Generator, block: int, harmonize: bool) -> np.ndarray:
         vocab = self.vocab
-        notes = self.pieces[int(rng.integers(len(self.pieces)))]
-        row = np.asarray(training_example(notes, self.steps_per_quarter, vocab, rng, block + 1, harmonize))
-        for shift in rng.permutation(13) - 6:
-            moved = transposed_ids(row, int(shift), vocab.first_pitch_id, vocab.first_duration_id - 1)
+        piece = self.pieces[int(rng.integers(len(self.pieces)))]
+        row = np.asarray(training_example(piece, vocab, rng, block + 1, harmonize))
+        for shift in rng.permutation(self.shifts(piece.key)):
+            moved = transposed_ids(row, int(shift), vocab)
             if moved is not None:
                 return moved.astype(np.int64)
         return row.astype(np.int64)
@@ -103,6 +145,10 @@ class TaskWindows:
     def batch(self, rng: np.random.Generator, batch_size: int, block: int, kind: str = "mixed"):
         """``kind``: "mixed", or only "plain", "fill" or "harmonize" rows."""
         inputs, targets = (t.clone() for t in random_windows(self.ids, rng, batch_size, block))  # views of one array
+        if self.starts is not None and self.whole > 0:
+            whole = torch.from_numpy(rng.random(batch_size) < self.whole)
+            from_start = random_windows(self.ids, rng, batch_size, block, self.starts)
+            inputs[whole], targets[whole] = from_start[0][whole], from_start[1][whole]
         for row in range(batch_size):
             task = kind if kind != "mixed" else ("fill", "harmonize")[row % 2] if rng.random() < self.share else "plain"
             if task == "plain":
@@ -122,7 +168,10 @@ def init_from(model: GPT, path: Path, vocab: WordVocabulary) -> str:
     old_words = WordVocabulary.from_json(info.get("vocabulary")).words
     if tuple(vocab.words[: len(old_words)]) != tuple(old_words):
         raise CantorError(f"{path.name}: its words are not the first words of this dataset's vocabulary")
-    if replace(trained.config, vocab_size=model.config.vocab_size, dropout=model.config.dropout) != model.config:
+    same_shape = replace(trained.config, vocab_size=model.config.vocab_size, dropout=model.config.dropout)
+    if model.config.positions == "rope":  # rotary positions have no table: any context length goes
+        same_shape = replace(same_shape, block_size=model.config.block_size)
+    if same_shape != model.config:
         raise CantorError(f"{path.name}: its shape ({trained.config}) differs from the model to train ({model.config})")
     state = trained.state_dict()
     with torch.no_grad():
@@ -140,6 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dropout", type=real(0.0, 0.9), default=0.1)
     parser.add_argument("--max-transpose", type=whole(0, 24), default=6, help="semitones up and down")
     parser.add_argument(
+        "--max-fifths",
+        type=whole(0, 6),
+        default=3,
+        help="transpose a piece whose key is known only into keys of this many sharps or flats at most (6: any)",
+    )
+    parser.add_argument(
+        "--whole-pieces", type=real(0.0, 1.0), default=0.5, help="share of plain rows that start at a piece's start"
+    )
+    parser.add_argument(
         "--stretch",
         type=float,
         nargs="+",
@@ -156,22 +214,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dataset = WordDataset(args.data)
         vocab = replace(dataset.vocab, tasks=args.tasks > 0) if args.tasks > 0 else dataset.vocab
-        train_ids = augmented_train_ids(dataset, args.max_transpose, args.stretch)
+        train_ids, train_starts = augmented_train_ids(dataset, args.max_transpose, args.stretch, args.max_fifths)
         val_ids = np.asarray(dataset.split("val"))
+        val_starts = np.flatnonzero(val_ids == vocab.start_id)
         val_split = "val"
-        if len(val_ids) <= args.block_size + 1:
-            val_ids, val_split = train_ids, "train"  # a tiny folder of your own: no separate validation possible
+        if len(val_ids) <= args.block_size + 1:  # a tiny folder of your own: no separate validation possible
+            val_ids, val_starts, val_split = train_ids, train_starts, "train"
         if args.tasks > 0 and vocab.encoding != "steps":
             raise CantorError(f"{args.data}: the tasks need a dataset in the steps encoding")
         splits = {
             split: TaskWindows(
                 ids,
-                [dataset.piece(n).normalized().notes for n in dataset.names(source)] if args.tasks > 0 else [],
+                [dataset.piece(n).normalized() for n in dataset.names(source)] if args.tasks > 0 else [],
                 vocab,
-                dataset.steps_per_quarter,
                 args.tasks,
+                lambda key: transpositions(key, args.max_transpose, args.max_fifths),
+                starts,
+                args.whole_pieces,
             )
-            for split, ids, source in (("train", train_ids, "train"), ("val", val_ids, val_split))
+            for split, ids, starts, source in (
+                ("train", train_ids, train_starts, "train"),
+                ("val", val_ids, val_starts, val_split),
+            )
         }
     except CantorError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -199,7 +263,12 @@ def main(argv: list[str] | None = None) -> int:
             "data": str(args.data),
             "data_hash": dataset.content_hash(),
             "train_words_augmented": len(train_ids),
-            "augmentation": {"max_transpose": args.max_transpose, "stretch": args.stretch},
+            "augmentation": {
+                "max_transpose": args.max_transpose,
+                "max_fifths": args.max_fifths,
+                "stretch": args.stretch,
+            },
+            "whole_pieces": args.whole_pieces,
             "tasks": args.tasks,
         },
     }

@@ -19,7 +19,8 @@ from pygame_gui.elements import UILabel, UISelectionList, UIWindow
 
 from studio.settings import Settings
 from studio.widgets import Column, centred, refresh_moved_slider
-from tokenizer.constraints import KEYS, TONICS, Rules
+from tokenizer.constraints import Rules
+from tokenizer.keys import KEYS, TONICS
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 
 ANY_KEY = "Any key"

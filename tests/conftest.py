@@ -52,18 +52,14 @@ def tiny_word_checkpoint(tmp_path_factory, chorales) -> Path:
     return save_checkpoint(path, GPT(config), info)
 
 
-@pytest.fixture(scope="session")
-def tiny_task_checkpoint(tmp_path_factory, chorales) -> Path:
-    """A tiny word model (random weights, block 256) over the vocabulary with the marker words, so
-    that it can be asked to regenerate bars and harmonize: its choices are close to uniform, and
-    only the grammar keeps a gap in place and a melody on top."""
+def _tiny_task_checkpoint(tmp_path_factory, chorales, form: bool) -> Path:
     import torch
 
     from models.checkpoint import save_checkpoint
     from models.gpt import GPT, SIZES, GPTConfig
     from tokenizer.words import WordVocabulary
 
-    vocab = WordVocabulary(max_duration=chorales.vocab.max_duration, encoding="steps", tasks=True)
+    vocab = WordVocabulary(max_duration=chorales.vocab.max_duration, encoding="steps", tasks=True, form=form)
     torch.manual_seed(0)
     config = GPTConfig(vocab_size=vocab.size, block_size=256, dropout=0.0, **SIZES["tiny"])
     info = {
@@ -73,4 +69,20 @@ def tiny_task_checkpoint(tmp_path_factory, chorales) -> Path:
         "tokenizer": {"steps_per_quarter": chorales.steps_per_quarter},
         "model_card": {"size": "tiny", "data": str(CHORALES), "val_loss": 4.7},
     }
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny_tasks", GPT(config), info)
+    name = "tiny_tasks" if form else "tiny_tasks_no_form"
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / name, GPT(config), info)
+
+
+@pytest.fixture(scope="session")
+def tiny_task_checkpoint(tmp_path_factory, chorales) -> Path:
+    """A tiny word model (random weights, block 256) over the vocabulary with the marker and form
+    words, so that it can be asked to regenerate bars and harmonize: its choices are close to
+    uniform, and only the grammar keeps a gap in place and a melody on top (and a piece ends
+    only after a phrase, which such a model seldom writes: its pieces run long)."""
+    return _tiny_task_checkpoint(tmp_path_factory, chorales, form=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_no_form_task_checkpoint(tmp_path_factory, chorales) -> Path:
+    """As ``tiny_task_checkpoint``, over the vocabulary of checkpoints trained before the form words."""
+    return _tiny_task_checkpoint(tmp_path_factory, chorales, form=False)

@@ -9,7 +9,8 @@ import torch
 from bench.metrics import piece_features
 from models.gpt import GPT, SIZES, GPTConfig
 from models.sampling import SamplingSettings, generate
-from tokenizer.constraints import RuleConstraint, Rules, scale_of
+from tokenizer.constraints import RuleConstraint, Rules
+from tokenizer.keys import scale_of
 from tokenizer.notes import NoteSequence
 from tokenizer.words import ENCODINGS, NoteStream, WordVocabulary, word_grammar
 
@@ -50,7 +51,7 @@ def sample(encoding: str, rules: Rules | None, seed: int, words: int = 700) -> t
 @pytest.mark.parametrize("encoding", ENCODINGS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_sampled_output_obeys_four_voices_and_no_clash_every_time(encoding, seed):
-    piece, relaxed = sample(encoding, Rules(max_voices=4, no_clash=True), seed)
+    piece, relaxed = sample(encoding, Rules(max_voices=4, no_clash=True, dissonances=False), seed)
     features = piece_features(piece)
     assert len(piece.notes) > 100
     assert features.max_sounding <= 4
@@ -62,7 +63,7 @@ def test_sampled_output_obeys_four_voices_and_no_clash_every_time(encoding, seed
 def test_each_rule_holds_on_its_own(encoding):
     two, _ = sample(encoding, Rules(max_voices=2, no_clash=False, no_parallels=False), seed=5)
     assert piece_features(two).max_sounding <= 2
-    free, _ = sample(encoding, Rules(max_voices=None, no_clash=True, no_parallels=False), seed=5)
+    free, _ = sample(encoding, Rules(max_voices=None, no_clash=True, dissonances=False, no_parallels=False), seed=5)
     assert piece_features(free).clash == 0.0 and piece_features(free).max_sounding > 4
     four, _ = sample(encoding, Rules(max_voices=4, no_clash=False, no_parallels=True), seed=5)
     assert piece_features(four).max_sounding <= 4 and piece_features(four).clash > 0
@@ -81,9 +82,34 @@ def test_a_held_chord_refuses_a_fifth_voice_and_a_semitone():
     mask = constraint.legal_mask()
     assert not mask[vocab.pitch_id(60)]  # a fifth voice over the held C major chord
     assert mask[vocab.pitch_id(72)]  # striking a sounding pitch again adds no voice
-    constraint = constrained(vocab, Rules(), "START n72 d16 n67 d16 n48 d16 sepxx d4")
+    constraint = constrained(vocab, Rules(dissonances=False), "START n72 d16 n67 d16 n48 d16 sepxx d4")
     mask = constraint.legal_mask()
     assert mask[vocab.pitch_id(64)] and not mask[vocab.pitch_id(66)] and not mask[vocab.pitch_id(73)]
+    # in the style, a note against a held one is a suspension: the held G must then resolve down
+    assert constrained(vocab, Rules(), "START n72 d16 n67 d16 n48 d16 sepxx d4").legal_mask()[vocab.pitch_id(66)]
+
+
+def test_a_passing_note_off_the_beat_may_clash_but_a_new_note_on_the_beat_may_not():
+    vocab = WordVocabulary(encoding="steps")
+    primer = "START n74 d8 n65 d8 n62 d6 n47 d8 sepxx d6"  # at step 6 the tenor's D ends, a step below E
+    assert constrained(vocab, Rules(), primer).legal_mask()[vocab.pitch_id(64)]
+    assert not constrained(vocab, Rules(dissonances=False), primer).legal_mask()[vocab.pitch_id(64)]
+    on_the_beat = constrained(vocab, Rules(), "START n72 d4 n67 d4 n64 d4 n48 d4 sepxx d4 n72 d4")
+    assert not on_the_beat.legal_mask()[vocab.pitch_id(71)]  # nothing held, nothing off the beat
+
+
+def test_a_dissonance_must_resolve_by_step_before_its_step_may_close():
+    vocab = WordVocabulary(encoding="steps")
+    constraint = constrained(vocab, Rules(), "START n74 d8 n65 d8 n62 d6 n47 d8 sepxx d6")
+    for word in vocab.ids("n64 d2 sepxx d2 n76 d4"):  # E against the held F, then step 8: F owes E or Eb
+        assert constraint.legal_mask()[word], vocab.words[word]
+        constraint.advance(word)
+    mask = constraint.legal_mask()
+    assert not mask[vocab.sep_id] and not mask[vocab.end_id]  # not before the F has resolved
+    assert mask[vocab.pitch_id(64)] and mask[vocab.pitch_id(63)] and not mask[vocab.pitch_id(60)]
+    for word in vocab.ids("n64 d4"):
+        constraint.advance(word)
+    assert constraint.legal_mask()[vocab.sep_id] and constraint.forgiven == 0
 
 
 def test_the_primer_s_held_notes_count():
@@ -169,7 +195,9 @@ def test_no_run_of_n_words_repeats_exactly():
 
 
 def test_the_rules_compose():
-    rules = Rules(max_voices=4, no_clash=True, no_parallels=True, lowest=48, highest=79, key="G major")
+    rules = Rules(
+        max_voices=4, no_clash=True, dissonances=False, no_parallels=True, lowest=48, highest=79, key="G major"
+    )
     piece, relaxed = sample("steps", rules, seed=7)
     features = piece_features(piece)
     assert len(piece.notes) > 100 and relaxed == 0

@@ -114,5 +114,5 @@ def test_shifting_pitch_words_equals_encoding_the_transposed_piece(chorales):
     for name in chorales.names()[:30]:
         piece = chorales.piece(name)
         for k in (-5, 3):
-            moved = transposed_ids(chorales.piece_ids(name), k, vocab.first_pitch_id, vocab.first_duration_id - 1)
+            moved = transposed_ids(chorales.piece_ids(name), k, vocab)
             assert moved.tolist() == encode(transpose(piece, k), vocab)

@@ -12,14 +12,16 @@ from models.word_model import WordModel
 from tokenizer import CantorError, Note, NoteSequence
 from tokenizer.constraints import Rules
 from tokenizer.tasks import FillGrammar, Gap, context_ids, gap_ids, top_line, training_example
-from tokenizer.words import FILL, HOLE, MELODY, WordVocabulary
+from tokenizer.words import FILL, HOLE, MELODY, WordVocabulary, duration_run
 
-VOCAB = WordVocabulary(max_duration=16, encoding="steps", tasks=True)
+TASK_VOCAB = WordVocabulary(max_duration=16, encoding="steps", tasks=True)  # the last checkpoints'
+VOCAB = WordVocabulary(max_duration=16, encoding="steps", tasks=True, form=True)
 
 
-@pytest.fixture(scope="module")
-def tiny_task_model(tiny_task_checkpoint) -> WordModel:
-    return WordModel(tiny_task_checkpoint)
+@pytest.fixture(scope="module", params=["form", "no form"])
+def tiny_task_model(request, tiny_task_checkpoint, tiny_no_form_task_checkpoint) -> WordModel:
+    """The task model with the form words, and one trained before them: both must keep working."""
+    return WordModel(tiny_task_checkpoint if request.param == "form" else tiny_no_form_task_checkpoint)
 
 
 def chorale(chorales, index: int = 0) -> NoteSequence:
@@ -27,13 +29,15 @@ def chorale(chorales, index: int = 0) -> NoteSequence:
 
 
 def test_marker_words_come_after_the_durations_and_old_vocabularies_have_none():
-    assert VOCAB.words[-3:] == (HOLE, MELODY, FILL)
-    assert VOCAB.marker_id(FILL) == VOCAB.size - 1
-    assert not VOCAB.is_duration(VOCAB.marker_id(HOLE))
+    assert TASK_VOCAB.words[-3:] == (HOLE, MELODY, FILL)
+    assert TASK_VOCAB.marker_id(FILL) == TASK_VOCAB.size - 1
+    assert not TASK_VOCAB.is_duration(TASK_VOCAB.marker_id(HOLE))
     plain = WordVocabulary(max_duration=16, encoding="steps")
-    assert plain.size == VOCAB.size - 3
+    assert plain.size == TASK_VOCAB.size - 3
     assert WordVocabulary.from_json({k: v for k, v in plain.to_json().items() if k != "tasks"}) == plain
+    assert WordVocabulary.from_json(TASK_VOCAB.to_json()) == TASK_VOCAB
     assert WordVocabulary.from_json(VOCAB.to_json()) == VOCAB
+    assert VOCAB.words[: TASK_VOCAB.size] == TASK_VOCAB.words  # the form words come after the markers
     with pytest.raises(CantorError, match="no marker words"):
         plain.marker_id(FILL)
 
@@ -50,26 +54,51 @@ def test_the_top_line_of_a_four_part_progression_is_its_soprano():
 
 
 def test_a_gap_s_words_rebuild_the_piece_exactly_through_the_fill_grammar(chorales):
-    for index in range(6):
-        notes = chorale(chorales, index).normalized().notes
-        end = max(n.end for n in notes)
-        for gap in (Gap(0, 32), Gap(16, 48), Gap(40, 104), Gap(end - 20, end)):
-            grammar = FillGrammar(VOCAB, gap)
-            for word_id in context_ids(notes, gap, VOCAB):
-                grammar.advance(word_id)
-            grammar.seal()
-            for word_id in gap_ids(notes, gap, VOCAB):
-                grammar.advance(word_id)
-            assert grammar.ended
-            assert sorted(grammar.notes) == sorted(n for n in notes if n.start < gap.end)
+    for vocab in (TASK_VOCAB, VOCAB):
+        for index in range(6):
+            piece = chorale(chorales, index).normalized()
+            notes, phrases = piece.notes, piece.phrase_ends
+            end = max(n.end for n in notes)
+            for gap in (Gap(0, 32), Gap(16, 48), Gap(40, 104), Gap(end - 20, end)):
+                grammar = FillGrammar(vocab, gap)
+                for word_id in context_ids(notes, gap, vocab, piece.key, phrases):
+                    grammar.advance(word_id)
+                grammar.seal()
+                for word_id in gap_ids(notes, gap, vocab, phrases):
+                    assert grammar.legal_mask()[word_id], vocab.words[word_id]
+                    grammar.advance(word_id)
+                assert grammar.ended
+                assert sorted(grammar.notes) == sorted(n for n in notes if n.start < gap.end)
+                marked = [step for step in phrases if step < gap.end] if vocab.form else []
+                assert grammar.phrase_ends == marked and grammar.key == (piece.key if vocab.form else None)
+
+
+def test_a_gap_may_end_a_phrase_only_inside_it_and_never_names_a_key(chorales):
+    piece = chorale(chorales, 1).normalized()
+    gap = Gap(16, 48)
+
+    def after_a_gap_to(step: int) -> FillGrammar:
+        grammar = FillGrammar(VOCAB, gap)
+        for word_id in context_ids(piece.notes, gap, VOCAB, piece.key, piece.phrase_ends):
+            grammar.advance(word_id)
+        grammar.seal()
+        for word_id in [VOCAB.sep_id, *duration_run(VOCAB, step - grammar.step)]:
+            grammar.advance(word_id)
+        return grammar
+
+    inside = after_a_gap_to(20).legal_mask()
+    assert inside[VOCAB.phrase_id] and not inside[VOCAB.key_id("C major")]
+    at_the_end = after_a_gap_to(48).legal_mask()
+    assert not at_the_end[VOCAB.phrase_id] and at_the_end[VOCAB.end_id]
 
 
 def test_training_sequences_fit_the_block_and_hold_their_markers(chorales):
     rng = np.random.default_rng(0)
-    notes = chorale(chorales).normalized().notes
+    piece = chorale(chorales, 1).normalized()
+    assert piece.phrase_ends and piece.key
     for harmonize in (False, True):
         for _ in range(20):
-            ids = training_example(notes, 4, VOCAB, rng, 257, harmonize)
+            ids = training_example(piece, VOCAB, rng, 257, harmonize)
             assert len(ids) <= 257
             assert VOCAB.marker_id(FILL) in ids
             assert (VOCAB.marker_id(MELODY) in ids) == harmonize

@@ -148,7 +148,8 @@ def test_checkpoint_mismatches_give_clear_errors(tiny_word_checkpoint, tmp_path)
     def wider(info):
         info["model_config"]["n_embd"] = 64
 
-    with pytest.raises(CantorError, match=r"lm_head.weight is \[107, 32\], the config says \[107, 64\]"):
+    words = len(json.loads(tiny_word_checkpoint.with_suffix(".json").read_text())["vocabulary"]["words"])
+    with pytest.raises(CantorError, match=rf"lm_head.weight is \[{words}, 32\], the config says \[{words}, 64\]"):
         WordModel(edited_copy(tiny_word_checkpoint, tmp_path, wider))
 
     def unknown_field(info):
@@ -238,7 +239,7 @@ def test_window_shift_one_writes_past_the_context_with_the_full_context(tiny_wor
 
 def test_the_rule_flags_hold_in_the_written_file(tiny_word_checkpoint, tmp_path):
     from bench.metrics import piece_features
-    from tokenizer.constraints import scale_of
+    from tokenizer.keys import scale_of
 
     out = tmp_path / "ruled.mid"
     args = ["--checkpoint", str(tiny_word_checkpoint), "--words", "300", "--through-end", "--seed", "3"]

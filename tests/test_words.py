@@ -65,7 +65,62 @@ def test_chorales_parsed_afresh_encode_to_the_committed_words(chorales, name):
     piece = read_music21(f"bach/{name}")
     ids = encode(piece, chorales.vocab)
     assert ids == chorales.piece_ids(name).tolist()
-    assert decode(ids, chorales.vocab).notes == piece.with_velocity().notes
+    decoded = decode(ids, chorales.vocab)
+    assert decoded.notes == piece.with_velocity().notes
+    assert decoded.phrase_ends == piece.phrase_ends and decoded.key == piece.key
+
+
+FORM = WordVocabulary(max_duration=16, encoding="steps", form=True)
+
+
+def test_fermatas_become_phrase_words_before_their_chord_and_the_key_follows_start():
+    piece = read_music21("bach/bwv66.6")
+    assert piece.key == "F# minor"
+    assert piece.phrase_ends[:3] == [12, 28, 44]  # the fermatas of its first three phrases, in steps
+    text = FORM.text(encode(piece, FORM))
+    assert text.startswith("START key:F#m n73 d2 n64 d4")
+    assert text.count("PHRASE") == len(piece.phrase_ends)
+    assert " sepxx d4 PHRASE n73 " in text  # announced after the step's gap, before its top note
+    plain = WordVocabulary(max_duration=16, encoding="steps")
+    assert "PHRASE" not in plain.text(encode(piece, plain))  # an old vocabulary simply drops them
+
+
+def test_the_grammar_places_phrase_and_key_words_only_where_they_belong():
+    grammar = word_grammar(FORM)
+    grammar.advance(FORM.start_id)
+    first = grammar.legal_mask()
+    assert first[FORM.key_id("D major")] and first[FORM.phrase_id]
+    grammar.advance(FORM.key_id("D major"))
+    assert not grammar.legal_mask()[FORM.key_id("A minor")]  # one key, right after START
+    for word in FORM.ids("n62 d4"):
+        grammar.advance(word)
+    assert not grammar.legal_mask()[FORM.phrase_id]  # not in the middle of a step
+    grammar.advance(FORM.sep_id)
+    assert not grammar.legal_mask()[FORM.phrase_id]  # not before the gap has a length
+    grammar.advance(FORM.duration_id(4))
+    assert grammar.legal_mask()[FORM.phrase_id]
+    grammar.advance(FORM.phrase_id)
+    after = grammar.legal_mask()
+    assert after[FORM.pitch_id(60)] and not after[FORM.sep_id] and not after[FORM.end_id]
+    assert grammar.phrase_ends == [4] and grammar.key == "D major"
+
+
+@given(st.data())
+@settings(max_examples=60, deadline=None)
+def test_pieces_with_phrases_and_a_key_round_trip_exactly(data):
+    from tokenizer.keys import KEYS
+
+    notes = data.draw(
+        st.lists(st.builds(Note, st.integers(21, 108), st.integers(0, 60), st.integers(1, 40)), min_size=1, max_size=20)
+    )
+    onsets = sorted({n.start for n in notes})
+    phrase_ends = sorted(data.draw(st.sets(st.sampled_from(onsets))))
+    key = data.draw(st.sampled_from([None, *KEYS]))
+    piece = NoteSequence(notes, phrase_ends=phrase_ends, key=key).normalized()
+    ids = encode(piece, FORM)
+    assert is_legal(ids, FORM)
+    decoded = decode(ids, FORM)
+    assert (decoded.notes, decoded.phrase_ends, decoded.key) == (piece.with_velocity().notes, phrase_ends, key)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tokenizer.keys import transposed_key
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH, NoteSequence
 
 
@@ -20,7 +21,8 @@ def transpose(piece: NoteSequence, semitones: int) -> NoteSequence:
     """``piece`` moved by ``semitones``; ValueError if a pitch would leave 21-108."""
     if semitones not in legal_transpositions(piece, abs(semitones)):
         raise ValueError(f"transposing by {semitones} leaves the piano range")
-    return replace(piece, notes=[n._replace(pitch=n.pitch + semitones) for n in piece.notes])
+    key = None if piece.key is None else transposed_key(piece.key, semitones)
+    return replace(piece, notes=[n._replace(pitch=n.pitch + semitones) for n in piece.notes], key=key)
 
 
 def time_stretch(piece: NoteSequence, factor: float) -> NoteSequence:
@@ -32,4 +34,5 @@ def time_stretch(piece: NoteSequence, factor: float) -> NoteSequence:
         n._replace(start=round(n.start * factor), duration=max(1, round(n.duration * factor))) for n in piece.notes
     ]
     tempos = [(round(step * factor), qpm) for step, qpm in piece.tempos]
-    return replace(piece, notes=notes, tempos=tempos).normalized()
+    phrase_ends = [round(step * factor) for step in piece.phrase_ends]
+    return replace(piece, notes=notes, tempos=tempos, phrase_ends=phrase_ends).normalized()

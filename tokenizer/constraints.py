@@ -4,7 +4,12 @@ The grammar knows, before each word, where a pitch word would start its note and
 will still be sounding then. ``RuleConstraint`` uses that to refuse
 
 * a note that would make more than ``max_voices`` different pitches sound at once;
-* a note a semitone away from a pitch sounding at its onset (``no_clash``);
+* a note a semitone away from a pitch sounding at its onset (``no_clash``), except the
+  dissonances of the style (``dissonances``, steps encoding): a passing or neighbour note on a
+  weak part of the beat, approached by step and left by step, and a prepared suspension (the
+  clash against a note held over from before), which resolves down by step. What a dissonance
+  owes is enforced where it falls due: at the step where the dissonant note ends, a note a step
+  away (down, for a suspension) must start, before the step may close; a gap may not pass it;
 * a note that moves in parallel fifths or octaves with a voice already known at its onset,
   after a four-voice chord (``no_parallels``). Voices are counted by pitch from the side the
   encoding writes first (the top in the steps encoding, the bass in the implicit one), so a
@@ -27,28 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tokenizer.keys import scale_of
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH, Note
 from tokenizer.words import Grammar
 
 PITCH_COUNT = HIGHEST_PIANO_PITCH - LOWEST_PIANO_PITCH + 1
-
-
-TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-MAJOR_SCALE, MINOR_SCALE = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10, 11)  # minor: with its leading tone
-KEYS = tuple(f"{tonic} {mode}" for mode in ("major", "minor") for tonic in TONICS)  # "D minor"
-
-
-def scale_of(key: str) -> np.ndarray:
-    """(12,) bool: the pitch classes of ``key`` ("D minor"; the minor scale keeps both its sixth
-    and its raised seventh, as chorales use them); ValueError for a key not in ``KEYS``."""
-    if key not in KEYS:
-        raise ValueError(f"unknown key {key[:20]!r} (try one of: C major, A minor, F# major, Bb minor)")
-    tonic, mode = key.split()
-    in_scale = np.zeros(12, dtype=bool)
-    in_scale[[(TONICS.index(tonic) + degree) % 12 for degree in (MAJOR_SCALE if mode == "major" else MINOR_SCALE)]] = (
-        True
-    )
-    return in_scale
 
 
 @dataclass(frozen=True)
@@ -58,6 +46,7 @@ class Rules:
 
     max_voices: int | None = 4  # None: any number
     no_clash: bool = True
+    dissonances: bool = True  # with no_clash: passing notes, neighbours and suspensions, resolved
     no_parallels: bool = True
     lowest: int = LOWEST_PIANO_PITCH
     highest: int = HIGHEST_PIANO_PITCH
@@ -86,14 +75,38 @@ class Rules:
 NO_RULES = Rules(max_voices=None, no_clash=False, no_parallels=False)  # the grammar alone
 
 
-class RuleConstraint:
-    """A grammar with musical rules on top; the sampler's ``Constraint``."""
+@dataclass
+class Dissonance:
+    """A dissonant note the rules let through, and what it owes: at ``due`` (the step where the
+    note ends; None while its duration is being read) a note ``pitch`` -1 or -2 must start, or, where
+    it need not resolve down, one a step away either way."""
 
-    def __init__(self, grammar: Grammar, rules: Rules) -> None:
+    pitch: int
+    start: int
+    down: bool
+    due: int | None = None
+
+    def resolutions(self) -> tuple[int, ...]:
+        return (
+            (self.pitch - 1, self.pitch - 2)
+            if self.down
+            else (self.pitch - 2, self.pitch - 1, self.pitch + 1, self.pitch + 2)
+        )
+
+
+class RuleConstraint:
+    """A grammar with musical rules on top; the sampler's ``Constraint``. ``steps_per_quarter``
+    tells the beats, where a passing note may not fall."""
+
+    def __init__(self, grammar: Grammar, rules: Rules, steps_per_quarter: int = 4) -> None:
         self.grammar = grammar
         self.vocab = grammar.vocab
         self.rules = rules
+        self.steps_per_quarter = steps_per_quarter
         self.relaxed = 0  # words for which the rules stepped aside
+        self.forgiven = 0  # dissonances left unresolved because the other rules left no room
+        self._styled = rules.no_clash and rules.dissonances and grammar.vocab.encoding == "steps"
+        self._owed: list[Dissonance] = []  # dissonances not yet resolved
         self._active: list[Note] = []  # closed notes that may still sound (or did at the last onset)
         self._seen = 0  # of grammar.notes, how many are in _active already
         written = grammar.notes + ([pending] if (pending := grammar.pending_note()) else [])
@@ -115,8 +128,11 @@ class RuleConstraint:
         self._active, self._seen = [], 0
         self._onset = self._previous_onset = None
         self._written, self._followers = [], {}
+        self._owed = []
 
     def advance(self, word_id: int) -> None:
+        if self._styled and self.vocab.is_pitch(word_id):
+            self._note_dissonance(self.vocab.pitch_of(word_id), self.grammar.onset_of(self.vocab.pitch_of(word_id)))
         self.grammar.advance(word_id)
         if self.vocab.is_pitch(word_id) and self.grammar.step != self._onset:
             self._previous_onset, self._onset = self._onset, self.grammar.step
@@ -134,20 +150,33 @@ class RuleConstraint:
         mask = self.grammar.legal_mask()
         vocab = self.vocab
         pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
-        durations = vocab.durations
         in_gap = self.grammar.in_gap
         repeated = self._repeating_words()
         if not mask[pitches].any() and not in_gap and not repeated:
             return mask  # read-only and cached by the grammar: the sampler caches it too
-        narrowed = mask.copy()
-        if mask[pitches].any():
-            narrowed[pitches] &= self._allowed_pitches()
-        if in_gap and mask[durations].any():
-            narrowed[durations] &= self._allowed_gap_ends(mask[durations])
-        narrowed[repeated] = False
+        narrowed = self._narrowed(mask, in_gap, repeated)
+        if not narrowed.any() and self._owed:  # a resolution the other rules leave no room for
+            self._owed = []
+            self.forgiven += 1
+            narrowed = self._narrowed(mask, in_gap, repeated)
         if not narrowed.any():
             self.relaxed += 1
             return mask
+        return narrowed
+
+    def _narrowed(self, mask: np.ndarray, in_gap: bool, repeated: list[int]) -> np.ndarray:
+        vocab = self.vocab
+        pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
+        narrowed = mask.copy()
+        if mask[pitches].any():
+            narrowed[pitches] &= self._allowed_pitches()
+        if in_gap and mask[vocab.durations].any():
+            narrowed[vocab.durations] &= self._allowed_gap_ends(mask[vocab.durations])
+        if self._styled and self._owed_at(self.grammar.step) and not in_gap:  # the step owes a resolution
+            narrowed[vocab.sep_id] = False
+        if self._styled and self._owed:  # nor may the piece end owing one
+            narrowed[vocab.end_id] = False
+        narrowed[repeated] = False
         return narrowed
 
     # -- the rules -----------------------------------------------------------------------------
@@ -193,10 +222,86 @@ class RuleConstraint:
             if len(sounding) == max_voices:
                 allowed[index] = self._in_range[index]  # striking a sounding pitch again adds no voice
         if self.rules.no_clash:
+            clashing = np.zeros(PITCH_COUNT, dtype=bool)
             for neighbour in (index - 1, index + 1):
-                allowed[neighbour[(neighbour >= 0) & (neighbour < PITCH_COUNT)]] = False
+                clashing[neighbour[(neighbour >= 0) & (neighbour < PITCH_COUNT)]] = True
+            if self._styled:
+                clashing &= ~self._styled_dissonances(step)
+            allowed &= ~clashing
         if self.rules.no_parallels:
             allowed &= self._without_parallels(step, sounding)
+        if self._styled:
+            due = self._first_due()
+            if due is not None and due < step:
+                allowed[:] = False  # a resolution was due earlier: nothing may start past it
+            for owed in self._owed:  # a dissonant note may not be struck again before it resolves
+                if owed.start < step and (owed.due is None or step < owed.due):
+                    allowed[owed.pitch - LOWEST_PIANO_PITCH] = False
+            allowed &= self._keeping_resolutions(step)
+        return allowed
+
+    # -- the dissonances of the style ----------------------------------------------------------
+    def _held_and_ending(self, step: int) -> tuple[list[Note], list[Note]]:
+        """The notes sounding at ``step`` that began before it, and those that end exactly there."""
+        self.sounding_at(step)  # brings _active up to date
+        held = [n for n in self._active if n.start < step < n.end]
+        ending = [n for n in self._active if n.end == step]
+        return held, ending
+
+    def _styled_dissonances(self, step: int) -> np.ndarray:
+        """(88,) bool: pitches a semitone from a sounding note that the style allows at ``step``: a
+        passing or neighbour note (off the beat, a step from a note sounding just before), or a note against
+        a suspension (a note held over from the chord before)."""
+        held, ending = self._held_and_ending(step)
+        allowed = np.zeros(PITCH_COUNT, dtype=bool)
+        pitches = np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)
+        if step % self.steps_per_quarter:  # approached by step from a note sounding just before
+            for note in held + ending:
+                allowed |= (np.abs(pitches - note.pitch) >= 1) & (np.abs(pitches - note.pitch) <= 2)
+        for note in held:  # sounding in the chord before: prepared
+            allowed |= np.abs(pitches - note.pitch) == 1
+        return allowed
+
+    def _note_dissonance(self, pitch: int, step: int) -> None:
+        """Before ``pitch`` is written at ``step``: record what it owes if it clashes, and settle
+        what it resolves."""
+        self._owed = [d for d in self._owed if d.due is None or d.due >= step]  # a missed one is gone
+        for owed in self._owed:
+            if owed.due == step and pitch in owed.resolutions():
+                self._owed.remove(owed)
+                break
+        sounding = self.sounding_at(step)
+        if not np.isin([pitch - 1, pitch + 1], sounding).any():
+            return
+        held, _ = self._held_and_ending(step)
+        suspended = [n for n in held if abs(n.pitch - pitch) == 1]
+        if suspended:
+            for note in suspended:
+                if not any(d.pitch == note.pitch and d.start == note.start for d in self._owed):
+                    self._owed.append(Dissonance(note.pitch, note.start, down=True, due=note.end))
+        else:
+            self._owed.append(Dissonance(pitch, step, down=False))
+
+    def _first_due(self) -> int | None:
+        """The earliest step at which a resolution is owed (a dissonant note whose duration is
+        known ends there)."""
+        for owed in self._owed:
+            if owed.due is None:
+                closed = [n for n in self.grammar.notes[-8:] if n.pitch == owed.pitch and n.start == owed.start]
+                owed.due = closed[0].end if closed else None
+        return min((d.due for d in self._owed if d.due is not None), default=None)
+
+    def _owed_at(self, step: int) -> list[Dissonance]:
+        """The resolutions due at ``step`` and not yet made."""
+        self._first_due()
+        return [d for d in self._owed if d.due == step]
+
+    def _keeping_resolutions(self, step: int) -> np.ndarray:
+        """(88,) bool: at a step that owes resolutions, written top down, a pitch may not pass
+        below the lowest pitch that would resolve one still owed."""
+        allowed = np.ones(PITCH_COUNT, dtype=bool)
+        for owed in self._owed_at(step):
+            allowed[: max(0, min(owed.resolutions()) - LOWEST_PIANO_PITCH)] = False
         return allowed
 
     def _without_parallels(self, step: int, sounding: np.ndarray) -> np.ndarray:
@@ -247,6 +352,9 @@ class RuleConstraint:
         vocab, grammar = self.vocab, self.grammar
         pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
         allowed = legal.copy()
+        due = self._first_due() if self._styled else None
+        if due is not None and grammar.onset_of(LOWEST_PIANO_PITCH) + vocab.max_duration > due:
+            allowed[-1] = False  # dMAX would carry the gap past a step where a dissonance resolves
         for steps in range(1, vocab.max_duration):  # dMAX keeps the gap open: nothing to check yet
             if not legal[steps - 1]:
                 continue

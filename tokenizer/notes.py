@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import NamedTuple
 
+from tokenizer.keys import KEYS
+
 DEFAULT_VELOCITY = 80
 DEFAULT_TEMPO_QPM = 100.0
 TEMPO_RANGE_QPM = (1.0, 1000.0)  # what a musician can play; outside it a file's tempo is broken
@@ -43,6 +45,9 @@ class NoteSequence:
     tempos : list of (step, quarter notes per minute); the first starts at step 0.
     time_signature : (numerator, denominator), e.g. (4, 4).
     name : where the piece came from (file name or corpus entry), for messages.
+    phrase_ends : the steps at which a phrase ends (a chord under a fermata starts), sorted;
+        only a score has them (MIDI files carry no fermatas).
+    key : the key the piece is in ("D major", one of ``tokenizer.keys.KEYS``), or None: unknown.
     """
 
     notes: list[Note] = field(default_factory=list)
@@ -50,6 +55,8 @@ class NoteSequence:
     tempos: list[tuple[int, float]] = field(default_factory=lambda: [(0, DEFAULT_TEMPO_QPM)])
     time_signature: tuple[int, int] = (4, 4)
     name: str = ""
+    phrase_ends: list[int] = field(default_factory=list)
+    key: str | None = None
 
     @property
     def total_steps(self) -> int:
@@ -87,6 +94,10 @@ class NoteSequence:
             and signature[1] in (1, 2, 4, 8, 16, 32, 64)
         ):
             raise ValueError(f"a time signature of {signature} (a denominator must be a power of two)")
+        if self.key is not None and self.key not in KEYS:
+            raise ValueError(f"a key of {str(self.key)[:20]!r}")
+        if any(type(step) is not int or step < 0 for step in self.phrase_ends):
+            raise ValueError("a phrase end before the piece's start")
         for note in self.notes:
             if note.start < 0 or note.duration < 1 or not 0 <= note.pitch <= 127 or not 1 <= note.velocity <= 127:
                 raise ValueError(f"a note {tuple(note)} (pitch, start, duration, velocity) out of range")
@@ -98,7 +109,8 @@ class NoteSequence:
         """The canonical form the word tokenizer round-trips exactly.
 
         Notes sorted by (start, pitch); of two notes with the same pitch and start, the longer one
-        is kept; durations at least one step; velocities kept.
+        is kept; durations at least one step; velocities kept. Phrase ends are kept where a note
+        starts (a fermata over a rest marks nothing the words could carry).
         """
         longest: dict[tuple[int, int], Note] = {}
         for note in self.notes:
@@ -107,7 +119,8 @@ class NoteSequence:
             if key not in longest or note.duration > longest[key].duration:
                 longest[key] = note
         notes = [longest[key] for key in sorted(longest)]
-        return replace(self, notes=notes)
+        onsets = {note.start for note in notes}
+        return replace(self, notes=notes, phrase_ends=sorted(onsets.intersection(self.phrase_ends)))
 
     def as_played(self) -> NoteSequence:
         """The notes as a keyboard sounds them: per key, the union of its notes cut at each onset.
@@ -134,7 +147,9 @@ class NoteSequence:
     def __reduce__(self) -> tuple:
         """Pickle the notes as plain tuples: five times faster than Note by Note, which matters
         to the studio, whose engine process sends each growing piece to the window."""
-        fields = (list(map(tuple, self.notes)), self.steps_per_quarter, self.tempos, self.time_signature, self.name)
+        notes = list(map(tuple, self.notes))
+        fields = (notes, self.steps_per_quarter, self.tempos, self.time_signature, self.name)
+        fields += (self.phrase_ends, self.key)
         return _unpickle_sequence, fields
 
     def with_velocity(self, velocity: int = DEFAULT_VELOCITY) -> NoteSequence:
@@ -142,12 +157,14 @@ class NoteSequence:
 
     def merged(self, other: NoteSequence) -> NoteSequence:
         """This piece's notes together with ``other``'s (same grid and steps), sorted by (start, pitch);
-        tempos, time signature and name are this piece's."""
-        return replace(self, notes=sorted(self.notes + other.notes, key=lambda n: (n.start, n.pitch)))
+        tempos, time signature, name and key are this piece's; the phrase ends are both pieces'."""
+        notes = sorted(self.notes + other.notes, key=lambda n: (n.start, n.pitch))
+        return replace(self, notes=notes, phrase_ends=sorted(set(self.phrase_ends) | set(other.phrase_ends)))
 
     def shifted(self, steps: int) -> NoteSequence:
         """The same notes, moved later in time by ``steps`` (earlier if negative)."""
-        return replace(self, notes=[n._replace(start=n.start + steps) for n in self.notes])
+        notes = [n._replace(start=n.start + steps) for n in self.notes]
+        return replace(self, notes=notes, phrase_ends=[step + steps for step in self.phrase_ends])
 
     def cropped(self, start_step: int, end_step: int) -> NoteSequence:
         """Notes starting in [start_step, end_step), cut to end by end_step, moved to start at 0."""
@@ -156,14 +173,15 @@ class NoteSequence:
             for n in self.notes
             if start_step <= n.start < end_step
         ]
-        return replace(self, notes=notes)
+        phrase_ends = [step - start_step for step in self.phrase_ends if start_step <= step < end_step]
+        return replace(self, notes=notes, phrase_ends=phrase_ends)
 
     def extended(self, other: NoteSequence) -> NoteSequence:
         """This piece followed by ``other`` placed at this piece's total_steps (same grid)."""
         if other.steps_per_quarter != self.steps_per_quarter:
             raise ValueError("cannot join pieces on different grids")
-        offset = self.total_steps
-        return replace(self, notes=self.notes + other.shifted(offset).notes)
+        moved = other.shifted(self.total_steps)
+        return replace(self, notes=self.notes + moved.notes, phrase_ends=self.phrase_ends + moved.phrase_ends)
 
 
 _as_note = partial(tuple.__new__, Note)  # a Note from a plain tuple, without Python-level calls

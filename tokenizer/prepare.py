@@ -4,7 +4,9 @@
     python -m tokenizer.prepare --source ~/my_midi --name mine    # your own folder  -> data/mine
 
 Pieces that cannot be read are skipped and listed with their reasons; the command exits 0 only
-if at least one piece was prepared. Augmentation happens later, when training.
+if at least one piece was prepared. Augmentation happens later, when training. In the steps
+encoding each piece's words begin with its key (as the reader estimated it) and mark its
+phrase ends (a score's fermatas; tokenizer/words.py).
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ def _encode_one(job: tuple[str, str, int, WordVocabulary, Budget]) -> tuple[str,
         "qpm": piece.qpm,
         "notes": len(piece.notes),
         "dropped_out_of_range": dropped,
+        "key": piece.key,
+        "phrases": len(piece.phrase_ends),
     }
 
 
@@ -114,7 +118,7 @@ def prepare(
 ) -> tuple[int, list[tuple[str, str]]]:
     """Encode ``sources`` into ``out``; returns (pieces prepared, [(name, reason skipped)]).
     Each file is read within ``budget`` (time and memory), so one bad file costs at most that."""
-    vocab = WordVocabulary(max_duration=4 * steps_per_quarter, encoding=encoding)
+    vocab = WordVocabulary(max_duration=4 * steps_per_quarter, encoding=encoding, form=encoding == "steps")
     jobs = [(name, path, steps_per_quarter, vocab, budget) for name, path in sources]
     results: dict[str, dict] = {}
     skipped: list[tuple[str, str]] = []
@@ -156,6 +160,8 @@ def prepare(
                 "qpm": result["qpm"],
                 "notes": result["notes"],
                 "dropped_out_of_range": result["dropped_out_of_range"],
+                "key": result["key"],
+                "phrases": result["phrases"],
             }
         )
         arrays[split].append(np.asarray(result["ids"], dtype=np.uint16))

@@ -2,6 +2,7 @@
 
 Both readers quantize onto a grid of ``steps_per_quarter`` steps per quarter note (4, 8 or 12),
 ignore drum/unpitched parts, and refuse absurd or empty input with a CantorError naming the file.
+Every piece read gets the key its notes fit best (``tokenizer.keys.estimate_key``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from tokenizer.budget import DEFAULT_BUDGET, Budget, run_within
 from tokenizer.errors import CantorError
+from tokenizer.keys import estimate_key
 from tokenizer.notes import DEFAULT_TEMPO_QPM, DEFAULT_VELOCITY, Note, NoteSequence
 
 STEPS_PER_QUARTER_CHOICES = (4, 8, 12)
@@ -98,7 +100,8 @@ def _finish(notes: list[Note], name: str, steps_per_quarter: int, **fields) -> N
             f"{name}: {quarters:.0f} quarter notes long (more than {MAX_QUARTERS}); "
             "is there a very long rest or a stuck note?"
         )
-    piece = NoteSequence(notes=notes, steps_per_quarter=steps_per_quarter, name=name, **fields)
+    key, _ = estimate_key(notes)
+    piece = NoteSequence(notes=notes, steps_per_quarter=steps_per_quarter, name=name, key=key, **fields)
     try:
         piece.validate()
     except ValueError as err:
@@ -171,23 +174,26 @@ def read_midi(path: str | Path, steps_per_quarter: int = 4) -> NoteSequence:
     return _finish(notes, path.name, steps_per_quarter, tempos=tempos, time_signature=time_signature)
 
 
-def read_music21(source: str | Path, steps_per_quarter: int = 4) -> NoteSequence:
-    """Read a MusicXML/.mxl/.krn/.abc file, or a music21 corpus entry such as 'bach/bwv66.6'.
+def read_music21(source: str | Path, steps_per_quarter: int = 4, number: int | None = None) -> NoteSequence:
+    """Read a MusicXML/.mxl/.krn/.abc file, or a music21 corpus entry such as 'bach/bwv66.6';
+    ``number`` picks one tune of a file that holds many (an ABC collection such as
+    'essenFolksong/altdeu10').
 
     Offsets in quarter lengths are rounded to the step grid; ties are merged; unpitched
-    (percussion) parts are ignored.
+    (percussion) parts are ignored; a fermata over a note marks a phrase end at its onset.
     """
     import music21
 
     _check_grid(steps_per_quarter)
     path = Path(source)
-    name = path.name
+    name = path.name if number is None else f"{path.name} {number}"
+    chosen = {} if number is None else {"number": number}
     try:
         if path.exists():
             _check_file(path)
-            score = music21.converter.parse(str(path))
+            score = music21.converter.parse(str(path), **chosen)
         else:
-            score = music21.corpus.parse(str(source))
+            score = music21.corpus.parse(str(source), **chosen)
     except CantorError:
         raise
     except Exception as err:  # music21 raises many types for broken files; their messages may
@@ -203,8 +209,11 @@ def _score_to_piece(score, name: str, steps_per_quarter: int) -> NoteSequence:
         score = score.stripTies(inPlace=False)
         flat = score.flatten()
         notes: list[Note] = []
+        phrase_ends: set[int] = set()
         for element in flat.notes:
             start = round(float(element.offset) * steps_per_quarter)
+            if any(isinstance(mark, music21.expressions.Fermata) for mark in element.expressions):
+                phrase_ends.add(start)
             duration = max(1, round(float(element.quarterLength) * steps_per_quarter))
             if isinstance(element, music21.chord.Chord):
                 pitches = [p.midi for p in element.pitches]
@@ -223,4 +232,6 @@ def _score_to_piece(score, name: str, steps_per_quarter: int) -> NoteSequence:
         time_signature = (signatures[0].numerator, signatures[0].denominator) if signatures else (4, 4)
     except Exception as err:
         raise CantorError(f"{name}: could not read the notes ({type(err).__name__}: {err})") from None
-    return _finish(notes, name, steps_per_quarter, tempos=tempos, time_signature=time_signature)
+    return _finish(
+        notes, name, steps_per_quarter, tempos=tempos, time_signature=time_signature, phrase_ends=sorted(phrase_ends)
+    )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tokenizer.errors import CantorError
+from tokenizer.keys import KEYS
 from tokenizer.notes import Note, NoteSequence
 from tokenizer.words import FILL, HOLE, MELODY, StepGrammar, WordVocabulary, duration_run, step_words
 
@@ -87,18 +88,22 @@ class Gap:
             raise CantorError(f"a gap must run forward from step 0 on (got {self.start}-{self.end})")
 
 
-def context_ids(notes: list[Note], gap: Gap, vocab: WordVocabulary) -> list[int]:
-    """START and the words of every note that starts before the gap."""
-    return [vocab.start_id, *step_words(_before(notes, gap.start), vocab)]
+def context_ids(
+    notes: list[Note], gap: Gap, vocab: WordVocabulary, key: str | None = None, phrase_ends=()
+) -> list[int]:
+    """START, the key word (where the vocabulary has form words and the key is known) and the
+    words of every note that starts before the gap, its phrase ends marked."""
+    key_word = [vocab.key_id(key)] if vocab.form and key is not None else []
+    return [vocab.start_id, *key_word, *step_words(_before(notes, gap.start), vocab, 0, phrase_ends)]
 
 
-def gap_ids(notes: list[Note], gap: Gap, vocab: WordVocabulary) -> list[int]:
+def gap_ids(notes: list[Note], gap: Gap, vocab: WordVocabulary, phrase_ends=()) -> list[int]:
     """The gap's words as the model writes them after FILL: its notes' steps continuing the
     piece before it, a last gap landing on its end, END."""
     before = _before(notes, gap.start)
     last_step = before[-1].start if before else 0
     inside = _between(notes, gap.start, gap.end)
-    words = step_words(inside, vocab, previous=last_step)
+    words = step_words(inside, vocab, last_step, phrase_ends)
     last_step = inside[-1].start if inside else last_step
     return [*words, vocab.sep_id, *duration_run(vocab, gap.end - last_step), vocab.end_id]
 
@@ -129,43 +134,50 @@ def fill_prompt(
     return [*head, *context]
 
 
-def after_ids(notes: list[Note], gap: Gap, vocab: WordVocabulary) -> list[int] | None:
+def _shifted(steps, by: int) -> list[int]:
+    return [step - by for step in steps]
+
+
+def after_ids(notes: list[Note], gap: Gap, vocab: WordVocabulary, phrase_ends=()) -> list[int] | None:
     """The words of the piece after the gap, timed from the gap's start (its first gap word is
     at least as long as the gap), END included; None when nothing starts after the gap."""
     after = _between(notes, gap.end, max(n.end for n in notes) + 1, shift=gap.start)
-    return [*step_words(after, vocab), vocab.end_id] if after else None
+    return [*step_words(after, vocab, 0, _shifted(phrase_ends, gap.start)), vocab.end_id] if after else None
 
 
-def melody_ids(melody: list[Note], gap: Gap, until: int, vocab: WordVocabulary) -> list[int]:
+def melody_ids(melody: list[Note], gap: Gap, until: int, vocab: WordVocabulary, phrase_ends=()) -> list[int]:
     """The words of the melody's notes that start from the gap's start to before ``until``,
-    as if the piece began at the gap's start."""
-    return step_words(_between(melody, gap.start, until, shift=gap.start), vocab)
+    as if the piece began at the gap's start, its phrase ends (fermatas) marked."""
+    return step_words(_between(melody, gap.start, until, shift=gap.start), vocab, 0, _shifted(phrase_ends, gap.start))
 
 
 def training_example(
-    notes: list[Note],
-    steps_per_quarter: int,
+    piece: NoteSequence,
     vocab: WordVocabulary,
     rng: np.random.Generator,
     length: int,
     harmonize: bool,
 ) -> list[int]:
-    """One task sequence from a piece (its notes normalized): a random gap of 2 to
-    MAX_GAP_QUARTERS quarters on quarter lines, filled from both sides (``harmonize=False``) or
-    from the left and the melody (True); at most ``length`` words."""
+    """One task sequence from a (normalized) piece: a random gap of 2 to MAX_GAP_QUARTERS quarters
+    on quarter lines, filled from both sides (``harmonize=False``) or from the left and the melody
+    (True); at most ``length`` words. Half the melodies come without their fermatas, as a melody
+    from a MIDI file would."""
+    notes, steps_per_quarter, phrases = piece.notes, piece.steps_per_quarter, piece.phrase_ends
     end = max(n.end for n in notes)
     quarters = -(-end // steps_per_quarter)
     start = int(rng.integers(0, quarters)) * steps_per_quarter
     size = int(rng.integers(2, MAX_GAP_QUARTERS + 1)) * steps_per_quarter
     gap = Gap(start, min(start + size, end))
-    middle = gap_ids(notes, gap, vocab)
+    middle = gap_ids(notes, gap, vocab, phrases)
     budget = max(length - len(middle), length // 2)
+    context = context_ids(notes, gap, vocab, piece.key, phrases)
     if harmonize:
-        melody, _ = top_line(NoteSequence(notes=notes, steps_per_quarter=steps_per_quarter))
+        melody, _ = top_line(piece)
         until = gap.end + int(rng.integers(0, LOOKAHEAD_QUARTERS + 1)) * steps_per_quarter
-        prompt = fill_prompt(context_ids(notes, gap, vocab), None, melody_ids(melody, gap, until, vocab), vocab, budget)
+        marked = phrases if rng.random() < 0.5 else ()
+        prompt = fill_prompt(context, None, melody_ids(melody, gap, until, vocab, marked), vocab, budget)
     else:
-        prompt = fill_prompt(context_ids(notes, gap, vocab), after_ids(notes, gap, vocab), None, vocab, budget)
+        prompt = fill_prompt(context, after_ids(notes, gap, vocab, phrases), None, vocab, budget)
     return (prompt + middle)[:length]
 
 
@@ -226,6 +238,11 @@ class FillGrammar(StepGrammar):
         mask = base.copy()
         pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
         mask[vocab.end_id] = False
+        if vocab.form:  # the key was the context's to say; a phrase may end only inside the gap
+            mask[vocab.phrase_id + 1 : vocab.phrase_id + 1 + len(KEYS)] = False
+            land = self.step + self._run_total if self._run == "sep" else self.step
+            closing = self._run != "sep" or self._run_total > 0
+            mask[vocab.phrase_id] &= closing and gap.start <= land < gap.end
         if self._run == "note":
             melody = self._melody_at(self.step)
             if melody is not None and melody.start == self.step and melody.pitch == self._pitch:

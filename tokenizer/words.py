@@ -50,6 +50,22 @@ The gap's words continue the piece before it; its last gap word lands on the gap
 What follows HOLE is the rest of the piece and what follows MELODY its top line (which may run past
 the gap's end, so the model knows where the tune is going), each written as if the piece began at
 the gap's start.
+
+Form words (a vocabulary with ``form``)
+---------------------------------------
+``PHRASE`` and the 24 key words ``key:C`` .. ``key:B`` (major) and ``key:Cm`` .. ``key:Bm``
+(minor) carry what a chorale is beyond its bars (steps encoding only):
+
+* a key word, right after START, says the key the piece is in (``NoteSequence.key``); a piece
+  whose key is unknown has none. The sampler draws it as any word, so the model's keys follow
+  those it was trained on, or the studio writes it to ask for a key;
+* ``PHRASE`` opens a step that ends a phrase (the chord under a fermata; ``NoteSequence.
+  phrase_ends``): it comes after the step's ``sepxx dN`` (or right after START) and before its
+  top note, so the model decides on a cadence before it writes the chord::
+
+    START key:D n74 d4 n69 d4 n66 d4 n50 d4 sepxx d4 PHRASE n73 d8 n69 d8 n64 d8 n57 d8 END
+
+A MIDI file has no fermatas: its words simply hold no PHRASE.
 """
 
 from __future__ import annotations
@@ -61,6 +77,7 @@ from typing import ClassVar
 import numpy as np
 
 from tokenizer.errors import CantorError
+from tokenizer.keys import KEYS
 from tokenizer.notes import (
     DEFAULT_VELOCITY,
     HIGHEST_PIANO_PITCH,
@@ -76,6 +93,8 @@ MAX_DURATION_LIMIT = 256  # dMAX: the longest duration word a vocabulary may hav
 MAX_WORDS = 200_000  # a piece: the longest real ones (20,000 notes) take about 50,000
 HOLE, MELODY, FILL = "HOLE", "MELODY", "FILL"
 MARKERS = (HOLE, MELODY, FILL)
+PHRASE = "PHRASE"
+KEY_WORDS = tuple(f"key:{key.split()[0]}{'m' if key.endswith('minor') else ''}" for key in KEYS)  # as KEYS
 
 
 @dataclass(frozen=True)
@@ -83,11 +102,13 @@ class WordVocabulary:
     """Word <-> id tables. Ids: START=0, END=1, sepxx=2, then pitches, then durations d1..dMAX.
 
     ``encoding`` names the order the words of a piece are written in (see the module's docstring);
-    the words themselves are the same in both. ``tasks`` adds the marker words after d1..dMAX."""
+    the words themselves are the same in both. ``tasks`` adds the marker words after d1..dMAX,
+    ``form`` then PHRASE and the key words."""
 
     max_duration: int = 16
     encoding: str = "implicit"
     tasks: bool = False
+    form: bool = False
     words: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -95,10 +116,11 @@ class WordVocabulary:
             raise ValueError("max_duration must be at least 1 step")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"unknown encoding {self.encoding!r}; Cantor knows {', '.join(ENCODINGS)}")
-        if self.tasks and self.encoding != "steps":
-            raise ValueError("the marker words need the steps encoding")
+        if (self.tasks or self.form) and self.encoding != "steps":
+            raise ValueError("the marker and form words need the steps encoding")
         words = (START, END, SEP, *(f"n{p}" for p in PITCHES), *tuple(f"d{d}" for d in range(1, self.max_duration + 1)))
-        object.__setattr__(self, "words", words + (MARKERS if self.tasks else ()))
+        words += MARKERS if self.tasks else ()
+        object.__setattr__(self, "words", words + ((PHRASE, *KEY_WORDS) if self.form else ()))
 
     @property
     def size(self) -> int:
@@ -126,6 +148,23 @@ class WordVocabulary:
         if not self.tasks:
             raise CantorError("this vocabulary has no marker words (the model was not trained to harmonize or fill)")
         return self.durations.stop + MARKERS.index(marker)
+
+    @property
+    def phrase_id(self) -> int | None:
+        """The id of PHRASE; None where the vocabulary has no form words."""
+        return self.durations.stop + len(MARKERS) * self.tasks if self.form else None
+
+    def key_id(self, key: str) -> int:
+        """The id of the key word of ``key`` ("D major"); CantorError without form words."""
+        if not self.form:
+            raise CantorError("this vocabulary has no key words (the model was not trained with them)")
+        return self.phrase_id + 1 + KEYS.index(key)
+
+    def is_key(self, word_id: int) -> bool:
+        return self.form and 0 < word_id - self.phrase_id <= len(KEYS)
+
+    def key_of(self, word_id: int) -> str:
+        return KEYS[word_id - self.phrase_id - 1]
 
     def pitch_id(self, pitch: int) -> int:
         return self.first_pitch_id + pitch - LOWEST_PIANO_PITCH
@@ -164,6 +203,7 @@ class WordVocabulary:
             "max_duration": self.max_duration,
             "encoding": self.encoding,
             "tasks": self.tasks,
+            "form": self.form,
             "words": list(self.words),
         }
 
@@ -181,7 +221,10 @@ class WordVocabulary:
         tasks = data.get("tasks", False)  # files written before the marker words
         if type(tasks) is not bool or (tasks and encoding != "steps"):
             raise CantorError("the vocabulary's tasks flag must be true or false, and true only in the steps encoding")
-        vocab = cls(max_duration=max_duration, encoding=encoding, tasks=tasks)
+        form = data.get("form", False)  # files written before the form words
+        if type(form) is not bool or (form and encoding != "steps"):
+            raise CantorError("the vocabulary's form flag must be true or false, and true only in the steps encoding")
+        vocab = cls(max_duration=max_duration, encoding=encoding, tasks=tasks, form=form)
         if list(vocab.words) != list(data.get("words", vocab.words)):
             raise CantorError("the vocabulary's words differ from this version of Cantor's")
         return vocab
@@ -198,9 +241,10 @@ def encode(piece: NoteSequence, vocab: WordVocabulary) -> list[int]:
     vocabulary's encoding.
 
     Raises CantorError for a piece with no notes or notes outside the piano range 21-108.
-    Velocities are not encoded.
+    Velocities are not encoded; the key and the phrase ends are where the vocabulary has form words.
     """
-    notes = piece.normalized().notes
+    piece = piece.normalized()
+    notes = piece.notes
     if not notes:
         raise CantorError(f"{piece.name or 'piece'}: no notes to encode")
     outside = sum(not (LOWEST_PIANO_PITCH <= n.pitch <= HIGHEST_PIANO_PITCH) for n in notes)
@@ -213,14 +257,17 @@ def encode(piece: NoteSequence, vocab: WordVocabulary) -> list[int]:
             f"writes for one piece ({MAX_WORDS:,}); is there a stuck note?"
         )
     steps = [notes[i:j] for i, j in _step_bounds(notes)]
-    body = _encode_steps(steps, vocab) if vocab.encoding == "steps" else _encode_implicit(steps, vocab)
-    return [vocab.start_id, *body, vocab.end_id]
+    if vocab.encoding == "implicit":
+        return [vocab.start_id, *_encode_implicit(steps, vocab), vocab.end_id]
+    key = [vocab.key_id(piece.key)] if vocab.form and piece.key is not None else []
+    return [vocab.start_id, *key, *_encode_steps(steps, vocab, 0, piece.phrase_ends), vocab.end_id]
 
 
-def step_words(notes: list[Note], vocab: WordVocabulary, previous: int = 0) -> list[int]:
+def step_words(notes: list[Note], vocab: WordVocabulary, previous: int = 0, phrase_ends=()) -> list[int]:
     """The steps encoding's words of ``notes`` (sorted by start, then pitch, one per start and
-    pitch), without START or END; the first step is announced by a gap from step ``previous``."""
-    return _encode_steps([notes[i:j] for i, j in _step_bounds(notes)], vocab, previous)
+    pitch), without START or END; the first step is announced by a gap from step ``previous``.
+    A step in ``phrase_ends`` is marked PHRASE where the vocabulary has form words."""
+    return _encode_steps([notes[i:j] for i, j in _step_bounds(notes)], vocab, previous, phrase_ends)
 
 
 def _step_bounds(notes: list[Note]) -> list[tuple[int, int]]:
@@ -233,14 +280,17 @@ def _step_bounds(notes: list[Note]) -> list[tuple[int, int]]:
     return bounds
 
 
-def _encode_steps(steps: list[list[Note]], vocab: WordVocabulary, previous: int = 0) -> list[int]:
+def _encode_steps(steps: list[list[Note]], vocab: WordVocabulary, previous: int = 0, phrase_ends=()) -> list[int]:
     """The steps encoding's words of ``steps``, the first announced from step ``previous``."""
     ids: list[int] = []
+    phrase_ends = set(phrase_ends) if vocab.form else set()
     for chord in steps:
         if chord[0].start > previous:  # every step but one at step 0
             ids.append(vocab.sep_id)
             ids += duration_run(vocab, chord[0].start - previous)
         previous = chord[0].start
+        if previous in phrase_ends:
+            ids.append(vocab.phrase_id)
         for note in reversed(chord):  # the top voice first
             ids.append(vocab.pitch_id(note.pitch))
             ids += duration_run(vocab, note.duration)
@@ -295,6 +345,10 @@ class Grammar:
         self._run_open = False  # True after a dMAX word: another duration word may follow
         self._pitch = 0
         self._last_in_step: int | None = None  # the step's last pitch; None: the step has no notes yet
+        self.key: str | None = None  # from a key word
+        self.phrase_ends: list[int] = []  # the steps marked PHRASE
+        self._fresh = False  # True right after START: a key word may come
+        self._phrase_open = False  # True after PHRASE, until the step's top note
 
     # -- reading words -------------------------------------------------------------------------
     def advance(self, word_id: int) -> None:
@@ -302,14 +356,23 @@ class Grammar:
         if not self.legal_mask()[word_id]:
             raise CantorError(f"{self.vocab.words[word_id]!r} cannot follow here")
         vocab = self.vocab
+        fresh, self._fresh = self._fresh, False
         if word_id == vocab.start_id:
-            self.started = True
+            self.started = self._fresh = True
+        elif vocab.is_key(word_id):
+            self.key = vocab.key_of(word_id)
+            self._fresh = fresh  # PHRASE may still follow
+        elif word_id == vocab.phrase_id:
+            self._close_run()
+            self.phrase_ends.append(self.step)
+            self._phrase_open = True
         elif vocab.is_duration(word_id):
             steps = vocab.duration_of(word_id)
             self._run_total += steps
             self._run_open = steps == vocab.max_duration
         elif vocab.is_pitch(word_id):
             self._close_run()
+            self._phrase_open = False
             pitch = vocab.pitch_of(word_id)
             self.step = self.onset_of(pitch)
             self._last_in_step = pitch
@@ -351,6 +414,11 @@ class Grammar:
 
     def _onset_in_step(self, pitch: int) -> int:
         return self.step
+
+    @property
+    def in_phrase_end(self) -> bool:
+        """True once the step PHRASE announced has a note: its chord is being written."""
+        return bool(self.phrase_ends) and self.phrase_ends[-1] == self.step and self._last_in_step is not None
 
     @property
     def in_gap(self) -> bool:
@@ -417,8 +485,11 @@ class StepGrammar(Grammar):
     """The steps encoding: ``sepxx dN`` before every step after the first, notes top down."""
 
     def _state_key(self) -> tuple:
+        if self._phrase_open:
+            return ("phrase",)
         if self._run is None:  # after START, or after a sealed primer
-            return ("first", self._last_in_step)
+            fresh = self._fresh and self.key is None and not self.phrase_ends
+            return ("first", self._last_in_step, fresh)
         if self._run_total == 0:
             return ("durations",)
         if self._run == "note":
@@ -428,9 +499,14 @@ class StepGrammar(Grammar):
     def _build_run_mask(self, key: tuple, mask: np.ndarray) -> None:
         vocab = self.vocab
         durations = vocab.durations
-        if key[0] == "first":  # a note (below the primer's last, in its step) or a gap
+        if key[0] == "phrase":  # the top note of the step that ends a phrase
+            mask[self._pitch_ids()] = True
+        elif key[0] == "first":  # a note (below the primer's last, in its step) or a gap
             mask[self._pitch_ids(highest=HIGHEST_PIANO_PITCH if key[1] is None else key[1] - 1)] = True
             mask[vocab.sep_id] = True
+            if vocab.form and key[1] is None:  # the first step may end a phrase; START may name the key
+                mask[vocab.phrase_id] = True
+                mask[vocab.phrase_id + 1 : vocab.phrase_id + 1 + len(KEYS)] = key[2]
         elif key[0] == "durations":
             mask[durations] = True
         elif key[0] == "after_note":  # a lower pitch in this step, the next step, or the end
@@ -438,9 +514,11 @@ class StepGrammar(Grammar):
             mask[self._pitch_ids(highest=key[2] - 1)] = True
             mask[vocab.sep_id] = True
             mask[vocab.end_id] = True
-        else:  # after a gap: the new step's top note
+        else:  # after a gap: the new step's top note, or PHRASE before it
             mask[durations] = key[1]
             mask[self._pitch_ids()] = True
+            if vocab.form:
+                mask[vocab.phrase_id] = True
 
 
 class ImplicitGrammar(Grammar):
@@ -539,7 +617,8 @@ def decode(ids: list[int], vocab: WordVocabulary, partial: bool = False, **piece
         if (pending := grammar.pending_note()) is not None:
             notes.append(pending)
     notes.sort(key=lambda n: (n.start, n.pitch))
-    return NoteSequence(notes=notes, **piece_fields)
+    piece_fields.setdefault("key", grammar.key)
+    return NoteSequence(notes=notes, phrase_ends=list(grammar.phrase_ends), **piece_fields)
 
 
 class NoteStream:
@@ -557,13 +636,16 @@ class NoteStream:
             self.grammar.advance(word_id)
         self.grammar.seal()
         self._primer_count = len(self.grammar.notes)
+        self._primer_phrases = len(self.grammar.phrase_ends)
         self._earlier: list[Note] = []  # notes of pieces already ENDed, in place
+        self._earlier_phrases: list[int] = []  # and their phrase ends
         self._offset = 0
 
     def feed(self, word_id: int) -> None:
         """Read one new word; CantorError if it is not legal here."""
         if word_id == self.vocab.start_id and self.grammar.ended:
             self._earlier += [n._replace(start=n.start + self._offset) for n in self.grammar.notes]
+            self._earlier_phrases += [step + self._offset for step in self.grammar.phrase_ends]
             self._offset = max((n.end for n in self._earlier), default=0)
             self.grammar.reset()
         self.grammar.advance(word_id)
@@ -581,6 +663,12 @@ class NoteStream:
         current = [n._replace(start=n.start + self._offset) for n in current]
         notes = (self._earlier + current)[self._primer_count :]
         return sorted(notes, key=lambda n: (n.start, n.pitch))
+
+    @property
+    def generated_phrase_ends(self) -> list[int]:
+        """The phrase ends written after the primer (in every piece so far, each laid in place)."""
+        ends = self._earlier_phrases + [step + self._offset for step in self.grammar.phrase_ends]
+        return ends[self._primer_phrases :]
 
 
 def is_legal(ids: list[int], vocab: WordVocabulary) -> bool:
