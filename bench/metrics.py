@@ -17,6 +17,10 @@ note starts):
 * parallel fifths/octaves: two consecutive onsets with exactly 4 pitches sounding and different
   chords; voices by pitch order; a pair of voices that both move in the same direction and are
   a perfect fifth (or octave), plus octaves, apart before and after; counted per chord change;
+* a clash is *resolved as the style resolves it* when, for every semitone pair sounding at the onset
+  with a note new there, the new note is a passing or neighbour note (off the beat, a step from a
+  note ending at its onset, and a note a step from it starts where it ends), or the other note is
+  a suspension (held from before, and a note one or two semitones below it starts where it ends);
 * scale consistency: the largest share of notes inside one major or harmonic-minor scale;
   key drift: the share of the last quarter's notes inside the scale that fits the first quarter.
 """
@@ -80,6 +84,43 @@ def has_clash(pitches: np.ndarray, intervals: tuple[int, ...] = (1,)) -> bool:
     """True when two of ``pitches`` are one of ``intervals`` (semitones) apart."""
     gaps = np.abs(pitches[:, None] - pitches[None, :])
     return bool(np.isin(gaps, intervals).any())
+
+
+def _is_step(a: int, b: int) -> bool:
+    return 1 <= abs(a - b) <= 2
+
+
+def resolved_clashes(piece: NoteSequence) -> tuple[int, int]:
+    """(onsets with a semitone clash, of them those resolved as the style resolves them), the
+    piece on the grid. A clash between two notes both held from before was judged where it began."""
+    clashes = resolved = 0
+    for step in sorted({n.start for n in piece.notes}):
+        sounding_notes = [n for n in piece.notes if n.start <= step < n.end]
+        pairs = [
+            (a, b)
+            for a in sounding_notes
+            for b in sounding_notes
+            if b.pitch - a.pitch == 1 and (a.start == step or b.start == step)
+        ]
+        if pairs:
+            clashes += 1
+            resolved += all(
+                _explained(a, b, step, piece.notes) or _explained(b, a, step, piece.notes) for a, b in pairs
+            )
+    return clashes, resolved
+
+
+def _explained(note, other, step: int, notes) -> bool:
+    """True when ``note`` is a passing or neighbour note at ``step`` (off the beat, approached by
+    step from a note sounding just before, left by step to a note starting where it ends), or a
+    suspension against ``other`` (held from before, and resolved down by step where it ends)."""
+    if note.start < step:
+        return any(n.start == note.end and 1 <= note.pitch - n.pitch <= 2 for n in notes)
+    if step % GRID == 0:
+        return False
+    approached = any(n.start < step <= n.end and _is_step(n.pitch, note.pitch) for n in notes)
+    left = any(n.start == note.end and _is_step(n.pitch, note.pitch) for n in notes)
+    return approached and left
 
 
 def line_steps(roll: np.ndarray, onset_steps: np.ndarray, starts: set[tuple[int, int]], top: bool) -> np.ndarray:
@@ -163,6 +204,8 @@ class PieceFeatures:
     max_sounding: int
     over_five: float  # share of onsets with more than 5 pitches sounding
     clash: float  # share of onsets with a semitone clash sounding
+    clash_onsets: int
+    clash_resolved: int  # of those, resolved as the style resolves them (``resolved_clashes``)
     ninth_clash: float  # share of onsets with a semitone or minor-ninth clash sounding
     top_step: float  # top line: mean absolute step in semitones
     top_leaps: float  # top line: share of steps larger than a fifth
@@ -206,12 +249,15 @@ def piece_features(piece: NoteSequence) -> PieceFeatures:
     closing = np.array([n.pitch % 12 for n in piece.notes if n.start >= piece.total_steps - quarter], dtype=int)
     key, _ = best_scale(opening)
     repeated, similarity = bar_repeats(piece)
+    clash_onsets, clash_resolved = resolved_clashes(piece)
     durations = np.minimum(np.searchsorted(DURATION_BINS, [n.duration for n in piece.notes]), len(DURATION_BINS) - 1)
     return PieceFeatures(
         four_sounding=float(np.mean(counts == 4)),
         max_sounding=int(counts.max()),
         over_five=float(np.mean([len(c) > 5 for c in chords_at])),
         clash=float(np.mean([has_clash(c) for c in chords_at])),
+        clash_onsets=clash_onsets,
+        clash_resolved=clash_resolved,
         ninth_clash=float(np.mean([has_clash(c, (1, 13)) for c in chords_at])),
         top_step=float(top.mean()) if len(top) else 0.0,
         top_leaps=float(np.mean(top > 7)) if len(top) else 0.0,

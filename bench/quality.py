@@ -15,9 +15,17 @@ Sets, each of N pieces with fixed seeds (0..N-1):
   models.sample change them, e.g. --key "C major" --no-repeat 24), so the model's own figures
   stay visible beside them;
 - codebook_new: the codebook pipeline, 48 quarters from nothing (temperature 1, top-k 8);
-- trigram: a Kneser-Ney trigram over the train split, sampled under the grammar mask: the floor.
+- trigram: a Kneser-Ney trigram over the train split, sampled under the grammar mask: the floor;
+- harmonize_folk: not a set of pieces but a task: ``FOLK_TUNES`` German folk songs from music21's
+  Essen collection (not chorales), each moved to another key, harmonized at the studio's defaults
+  (the four-part rules, the key the melody is in): melody kept, new notes in its key, the tonic in
+  the bass under its last note, exactly four sounding.
 
-The figures are defined in bench/metrics.py. Overlaps are Yang & Lerch's, against the test set.
+The texture figures are defined in bench/metrics.py, the whole-piece figures (key, cadences, the
+ending, repetition) in bench/form.py, the classifier two-sample test in bench/two_sample.py: it
+tells each generated set's first 24 quarters from the same crop of real chorales, beside a control
+that tries to tell real chorales from real chorales. Overlaps are Yang & Lerch's, against the test
+set.
 """
 
 from __future__ import annotations
@@ -26,27 +34,45 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from bench.form import form_summary, key_distance, piece_form
 from bench.metrics import PieceFeatures, overlap, piece_features, summary
+from bench.two_sample import two_sample_test
 from models.codebooks import Codebooks
+from models.fill import GapWriter
 from models.ngram import KneserNeyTrigram
 from models.sample import add_rule_arguments, rules_from
 from models.sampling import SamplingSettings
 from models.word_model import WordModel
 from studio.engine import GenerationSettings
+from tokenizer.augment import transpose
 from tokenizer.cli import HelpFormatter, whole
 from tokenizer.constraints import Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
+from tokenizer.keys import scale_of, tonic_of
 from tokenizer.notes import NoteSequence
+from tokenizer.readers import read_music21
 from tokenizer.words import word_grammar
 
-SETS = ("bach_test", "train", "word_new", "word_continued", "word_new_constrained", "codebook_new", "trigram")
+SETS = (
+    "bach_test",
+    "train",
+    "word_new",
+    "word_continued",
+    "word_new_constrained",
+    "codebook_new",
+    "trigram",
+    "harmonize_folk",
+)
+PIECE_SETS = SETS[:-1]
+GENERATED = ("word_new", "word_continued", "word_new_constrained", "codebook_new", "trigram")
 TITLES = {
     "bach_test": "Bach (test)",
     "train": "train (ceiling)",
@@ -55,6 +81,7 @@ TITLES = {
     "word_new_constrained": "word, new, constrained",
     "codebook_new": "codebook, new",
     "trigram": "trigram (floor)",
+    "harmonize_folk": "harmonized folk tunes",
 }
 ROWS = (  # (summary key, label, format)
     ("four_sounding", "time with exactly 4 notes sounding", "{:.3f}"),
@@ -76,53 +103,116 @@ ROWS = (  # (summary key, label, format)
     ("short_share", "pieces under 110 words", "{:.3f}"),
     ("repeated_bars", "bars repeating an earlier bar", "{:.3f}"),
     ("self_similarity", "best 4-bar self-similarity", "{:.3f}"),
+    ("ended", "pieces that end by themselves", "{:.3f}"),
+    ("final_tonic", "last chord a root-position tonic (opening key)", "{:.3f}"),
+    ("cadences_per_8", "cadence-like arrivals per 8 quarters", "{:.2f}"),
+    ("opening_repeated", "opening 2 bars repeated later", "{:.3f}"),
+    ("keys_within_3", "keys of at most 3 sharps or flats", "{:.3f}"),
+    ("key_distance", "key signatures: distance from Bach's (0-1)", "{:.2f}"),
+    ("minor", "pieces in minor", "{:.3f}"),
+    ("median_words", "length, median (words of the model)", "{:.0f}"),
+    ("clash_resolved", "semitone clashes resolved as the style does", "{:.3f}"),
+    ("two_sample", "classifier tells it from Bach (first 24 quarters)", "{:.2f}"),
     ("overlap pitch/rhythm/key", "overlap: pitch, rhythm, key", "{:.2f}"),
     ("overlap texture/voice leading", "overlap: texture, voice leading", "{:.2f}"),
     ("overlap all", "overlap: all", "{:.2f}"),
 )
 PRIMER_BARS = 4
 CODEBOOK_QUARTERS = 48
+FOLK_TUNES = 10
+FOLK_SOURCE = "essenFolksong/altdeu10"  # German folk songs: melodies a chorale book could hold
+FOLK_TONICS = (2, 7, 5, 9, 10, 0, 4, 3, 11, 8)  # D G F A Bb C E Eb B Ab: each tune moved to one
 
 
-def word_pieces(
-    model: WordModel, n: int, words: int, primers: list[NoteSequence] | None, rules: Rules | None
-) -> list[NoteSequence]:
+@dataclass
+class Made:
+    """A set's pieces, and for generated ones whether each ended by itself (None: real music) and
+    its length in the model's words."""
+
+    pieces: list[NoteSequence]
+    ended: list[bool] | None = None
+    words: list[int] | None = None
+
+
+def word_pieces(model: WordModel, n: int, words: int, primers: list[NoteSequence] | None, rules: Rules | None) -> Made:
     """N pieces (only the generated notes) from seeds 0..N-1, with or without primers and rules."""
-    pieces = []
+    made = Made([], [], [])
     for seed in tqdm(range(n), desc="word model", unit="piece", leave=False):
         primer = model.primer(primers[seed % len(primers)]) if primers else None
         studio = GenerationSettings()
         settings = SamplingSettings(studio.temperature, studio.top_k, studio.top_p, seed)
         ids = list(model.stream_words(words, settings, primer, rules=rules))
-        pieces.append(model.continuation(ids, primer, name=f"seed {seed}").generated)
-    return pieces
+        made.pieces.append(model.continuation(ids, primer, name=f"seed {seed}").generated)
+        made.ended.append(bool(ids) and ids[-1] == model.vocab.end_id)
+        made.words.append(len(ids))
+    return made
 
 
-def codebook_pieces(codebooks: Codebooks, n: int) -> list[NoteSequence]:
+def codebook_pieces(codebooks: Codebooks, n: int) -> Made:
     pieces = []
     for seed in tqdm(range(n), desc="codebooks", unit="piece", leave=False):
         settings = SamplingSettings(temperature=1.0, top_k=8, seed=seed)
         codes = list(codebooks.stream_codes(CODEBOOK_QUARTERS, settings))
         pieces.append(codebooks.piece_from_codes(codes)[1])
-    return pieces
+    return Made(pieces, [False] * n)  # the prior writes a fixed number of quarters
 
 
-def trigram_pieces(dataset: WordDataset, n: int, words: int) -> list[NoteSequence]:
+def trigram_pieces(dataset: WordDataset, n: int, words: int) -> Made:
     train = [dataset.piece_ids(name).astype(np.int64) for name in dataset.names("train")]
     trigram = KneserNeyTrigram(train, dataset.vocab.size)
-    pieces = []
+    made = Made([], [], [])
     for seed in range(n):
         grammar = word_grammar(dataset.vocab)
         grammar.advance(dataset.vocab.start_id)
-        trigram.sample(grammar, words, seed, dataset.vocab.end_id)
-        pieces.append(NoteSequence(sorted(grammar.notes), dataset.steps_per_quarter, name=f"seed {seed}"))
-    return pieces
+        written = trigram.sample(grammar, words, seed, dataset.vocab.end_id)
+        made.pieces.append(NoteSequence(sorted(grammar.notes), dataset.steps_per_quarter, name=f"seed {seed}"))
+        made.ended.append(grammar.ended)
+        made.words.append(len(written))
+    return made
 
 
 def judge(pieces: list[NoteSequence]) -> tuple[list[PieceFeatures], int]:
     """Features of the pieces that have notes, and how many had none."""
     features = [piece_features(p) for p in pieces if p.notes]
     return features, len(pieces) - len(features)
+
+
+def folk_tunes(n: int, steps_per_quarter: int) -> list[NoteSequence]:
+    """The first ``n`` tunes of FOLK_SOURCE, each moved to a tonic of FOLK_TONICS (in turn) and
+    to the octave where a chorale's soprano sings."""
+    tunes = []
+    for number in range(1, n + 1):
+        tune = read_music21(FOLK_SOURCE, steps_per_quarter, number=number)
+        shift = (FOLK_TONICS[(number - 1) % len(FOLK_TONICS)] - tonic_of(tune.key)) % 12
+        mean = np.mean([note.pitch for note in tune.notes]) + shift
+        shift += 12 * round((70 - mean) / 12)
+        tunes.append(transpose(tune, shift))
+    return tunes
+
+
+def harmonize_folk(model: WordModel, n: int, rules: Rules | None) -> dict[str, float]:
+    """Harmonize ``folk_tunes`` at the studio's defaults; the task's figures (see the docstring)."""
+    studio = GenerationSettings()
+    kept, in_key, tonic_bass, four = [], [], [], []
+    for seed, tune in enumerate(tqdm(folk_tunes(n, model.steps_per_quarter), desc="folk tunes", leave=False)):
+        writer = GapWriter(model, SamplingSettings(studio.temperature, studio.top_k, studio.top_p, seed), rules)
+        for _ in writer.harmonize(tune):
+            pass
+        melody, result, new = writer.kept, writer.piece(), writer.new_notes()
+        notes = set(result.notes)
+        kept.append(np.mean([note in notes for note in melody]))
+        scale = scale_of(writer.key)
+        in_key.append(np.mean([scale[note.pitch % 12] for note in new]) if new else 0.0)
+        last = melody[-1].start
+        under = [note.pitch for note in result.notes if note.start <= last < note.end]
+        tonic_bass.append(bool(under) and min(under) % 12 == tonic_of(writer.key))
+        four.append(piece_features(result).four_sounding)
+    return {
+        "melody_kept": float(np.mean(kept)),
+        "new_in_key": float(np.mean(in_key)),
+        "tonic_in_bass": float(np.mean(tonic_bass)),
+        "four_sounding": float(np.mean(four)),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,25 +241,42 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"bench.quality: n={args.n}, data={args.data}, word={args.word}, words={args.words}, "
             f"vqvae={args.vqvae}, prior={args.prior}, threads={torch.get_num_threads()}\n"
-            f"  rules of '{TITLES['word_new_constrained']}': {args.rules}"
+            f"  rules of '{TITLES['word_new_constrained']}' and of the harmonized tunes: {args.rules}"
         )
-        results, timings = run_sets(args, chosen)
+        results, timings, telling = run_sets(args, chosen)
     except CantorError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print_table(results, chosen)
+    print_table(results, [s for s in chosen if s in PIECE_SETS])
+    for name, features in telling.items():
+        print(f"what tells {TITLES[name]} from Bach: " + ", ".join(f"{f} ({w:+.2f})" for f, w in features))
+    if "harmonize_folk" in results:
+        print(f"\n{TITLES['harmonize_folk']} ({FOLK_SOURCE} 1-{args.n if args.n < FOLK_TUNES else FOLK_TUNES}):")
+        print(
+            "| melody kept | new notes in the melody's key | tonic in the bass at its last note | exactly 4 sounding |"
+        )
+        print("|---|---|---|---|")
+        folk = results["harmonize_folk"]
+        cells = (folk["melody_kept"], folk["new_in_key"], folk["tonic_in_bass"], folk["four_sounding"])
+        print("| " + " | ".join(f"{value:.3f}" for value in cells) + " |")
     print("seconds per set: " + ", ".join(f"{s} {timings[s]:.0f}" for s in chosen))
     print(f"wall time {time.perf_counter() - started:.0f} s")
     return 0
 
 
-def run_sets(args: argparse.Namespace, chosen: list[str]) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+def run_sets(
+    args: argparse.Namespace, chosen: list[str]
+) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, list[tuple[str, float]]]]:
+    """Each chosen set's figures, its seconds, and for each generated set the features that tell it
+    from Bach."""
     dataset = WordDataset(args.data)
     test_names = dataset.names("test")
     train_names = dataset.names("train")
     if not test_names:
         raise CantorError(f"{args.data}: the test split is empty; nothing to compare with")
+    real = [dataset.piece(name) for name in dataset.names()]
     reference, _ = judge([dataset.piece(name) for name in test_names])
+    reference_forms = [piece_form(p) for p in real]
     word_model: WordModel | None = None
 
     def words_model() -> WordModel:
@@ -182,39 +289,63 @@ def run_sets(args: argparse.Namespace, chosen: list[str]) -> tuple[dict[str, dic
     def primers() -> list[NoteSequence]:
         return [p.cropped(0, PRIMER_BARS * p.steps_per_bar) for p in (dataset.piece(name) for name in test_names)]
 
-    makers: dict[str, Callable[[], list[NoteSequence]]] = {
-        "bach_test": lambda: [dataset.piece(name) for name in test_names[: args.n]],
-        "train": lambda: [dataset.piece(name) for name in train_names[:: max(1, len(train_names) // args.n)][: args.n]],
+    makers: dict[str, Callable[[], Made]] = {
+        "bach_test": lambda: Made([dataset.piece(name) for name in test_names[: args.n]]),
+        "train": lambda: Made(
+            [dataset.piece(name) for name in train_names[:: max(1, len(train_names) // args.n)][: args.n]]
+        ),
         "word_new": lambda: word_pieces(words_model(), args.n, args.words, None, None),
         "word_continued": lambda: word_pieces(words_model(), args.n, args.words, primers(), None),
         "word_new_constrained": lambda: word_pieces(words_model(), args.n, args.words, None, args.rules),
         "codebook_new": lambda: codebook_pieces(Codebooks(args.vqvae, args.prior), args.n),
         "trigram": lambda: trigram_pieces(dataset, args.n, args.words),
     }
-    results, timings = {}, {}
+    results, timings, telling = {}, {}, {}
     for name in chosen:
         began = time.perf_counter()
-        features, silent = judge(makers[name]())
+        if name == "harmonize_folk":
+            results[name] = harmonize_folk(words_model(), min(args.n, FOLK_TUNES), args.rules)
+            timings[name] = time.perf_counter() - began
+            continue
+        made = makers[name]()
+        features, silent = judge(made.pieces)
         if not features:
             raise CantorError(f"{TITLES[name]}: none of its {args.n} pieces has a note")
         figures = summary(features)
         figures["silent"] = silent
+        sounding = [p for p in made.pieces if p.notes]
+        forms = [piece_form(p) for p in sounding]
+        figures.update(form_summary(forms, made.ended))
+        figures["key_distance"] = key_distance(forms, reference_forms)
+        clashes = sum(f.clash_onsets for f in features)
+        figures["clash_resolved"] = sum(f.clash_resolved for f in features) / clashes if clashes else 1.0
+        if made.words:
+            figures["median_words"] = float(np.median(made.words))
         if name != "bach_test" and len(reference) >= 2:
             figures.update({f"overlap {group}": value for group, value in overlap(reference, features).items()})
+        if name in GENERATED and len(real) >= 2 * len(sounding):
+            test = two_sample_test(sounding, real)
+            figures["two_sample"], figures["two_sample_control"] = test.accuracy, test.control
+            telling[name] = test.telling
         results[name] = figures
         timings[name] = time.perf_counter() - began
         print(f"  {TITLES[name]}: {len(features)} pieces judged in {timings[name]:.0f} s", flush=True)
-    return results, timings
+    return results, timings, telling
 
 
 def print_table(results: dict[str, dict[str, float]], chosen: list[str]) -> None:
     """One Markdown table: a row per figure, a column per set."""
+    if not chosen:
+        return
     print()
     print("| | " + " | ".join(TITLES[s] for s in chosen) + " |")
     print("|---|" + "---|" * len(chosen))
     for key, label, fmt in ROWS:
         cells = [fmt.format(results[s][key]) if key in results[s] else "–" for s in chosen]
         print(f"| {label} | " + " | ".join(cells) + " |")
+    controls = [results[s]["two_sample_control"] for s in chosen if "two_sample_control" in results[s]]
+    if controls:
+        print(f"the classifier's control, real chorales against real chorales: {np.mean(controls):.2f}")
     silent = {s: int(results[s]["silent"]) for s in chosen if results[s]["silent"]}
     if silent:
         print("pieces with no notes (left out): " + ", ".join(f"{TITLES[s]} {n}" for s, n in silent.items()))

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from models.checkpoint import load_gpt, steps_per_quarter_of
 from models.sampling import SamplingSettings, stream_rows
 from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.dataset import WordDataset
+from tokenizer.ending import EndWithin
 from tokenizer.errors import CantorError
+from tokenizer.keys import estimate_key
 from tokenizer.notes import NoteSequence
 from tokenizer.words import NoteStream, WordVocabulary, encode, word_grammar
 
@@ -71,12 +73,16 @@ class WordModel:
             )
 
     def primer(self, piece: NoteSequence) -> Primer:
-        """The primer words of ``piece`` (its END removed), cut to the model's context."""
+        """The primer words of ``piece`` (its END removed), cut to the model's context. A primer
+        whose key is not known (notes entered by hand) gets the key its notes fit best, which the
+        continuation keeps."""
         if piece.steps_per_quarter != self.steps_per_quarter:
             raise CantorError(
                 f"{piece.name or 'the primer'}: on a grid of {piece.steps_per_quarter} steps per quarter; "
                 f"this model uses {self.steps_per_quarter}"
             )
+        if piece.key is None:
+            piece = replace(piece, key=estimate_key(piece.notes)[0])
         ids = encode(piece, self.vocab)[:-1]
         dropped = max(0, len(ids) - (self.block_size - 1))
         return Primer(ids=ids, piece=piece.normalized(), dropped_words=dropped)
@@ -90,12 +96,16 @@ class WordModel:
         stop_at_end: bool = True,
         window_shift: int | None = None,
         rules: Rules | None = None,
+        key: str | None = None,
     ) -> Iterator[int]:
         """New word ids, one at a time; with a primer they continue it, else a new piece begins.
 
         ``rules``: musical constraints on top of the grammar (tokenizer/constraints.py).
-        ``window_shift``: see ``models.sampling.stream`` (checkpoints with learned positions only)."""
-        rows = self.stream_variations(count, settings, 1, primer, cancel, stop_at_end, window_shift, rules)
+        ``window_shift``: see ``models.sampling.stream`` (checkpoints with learned positions only).
+        ``key``: the key a new piece is in (a model with form words); None: the model chooses, as
+        the pieces it learnt from did. With ``stop_at_end`` the piece is steered to end within
+        ``count`` words (``tokenizer.ending``)."""
+        rows = self.stream_variations(count, settings, 1, primer, cancel, stop_at_end, window_shift, rules, key)
         return (ids[0] for ids in rows)
 
     def stream_variations(
@@ -108,18 +118,22 @@ class WordModel:
         stop_at_end: bool = True,
         window_shift: int | None = None,
         rules: Rules | None = None,
+        key: str | None = None,
     ) -> Iterator[list[int | None]]:
         """``variations`` pieces at once, in one batch (``models.sampling.stream_rows``): each step
         a list of one new id per variation (None once one has ended). Variation r is the piece
-        seed ``settings.seed + r`` makes alone."""
+        seed ``settings.seed + r`` makes alone. ``key`` as in ``stream_words``."""
         prompt = primer.ids if primer else [self.vocab.start_id]
+        if key is not None and primer is None and self.vocab.form:
+            prompt = [self.vocab.start_id, self.vocab.key_id(key)]
         constraints = []
         for _ in range(variations):
             grammar = word_grammar(self.vocab)
             for word_id in prompt:
                 grammar.advance(word_id)
             grammar.seal()
-            constraints.append(RuleConstraint(grammar, rules) if rules else grammar)
+            constraint = RuleConstraint(grammar, rules, self.steps_per_quarter) if rules else grammar
+            constraints.append(EndWithin(constraint, count) if stop_at_end else constraint)
         return stream_rows(
             self.model,
             prompt,
@@ -137,10 +151,11 @@ class WordModel:
         notes = NoteStream(self.vocab, primer.ids if primer else None)
         for word_id in words:
             notes.feed(word_id)
-        fields = dict(steps_per_quarter=self.steps_per_quarter, name=name)
+        fields = dict(steps_per_quarter=self.steps_per_quarter, name=name, key=notes.grammar.key)
         if primer:
             fields.update(tempos=primer.piece.tempos, time_signature=primer.piece.time_signature)
+        primer_notes = list(primer.piece.notes) if primer else []
         return Continuation(
-            primer=NoteSequence(notes=list(primer.piece.notes) if primer else [], **fields),
-            generated=NoteSequence(notes=notes.generated_notes, **fields),
+            primer=NoteSequence(notes=primer_notes, phrase_ends=primer.piece.phrase_ends if primer else [], **fields),
+            generated=NoteSequence(notes=notes.generated_notes, phrase_ends=notes.generated_phrase_ends, **fields),
         )

@@ -169,7 +169,7 @@ def test_a_thousand_grammar_masked_samples_from_a_random_model_all_decode(tiny_w
             ended += 1
             assert decode([vocab.start_id, *words], vocab).notes == piece.notes
         assert all(n.duration >= 1 for n in piece.notes)
-    assert ended < 1000
+    assert ended >= 950  # steered to end within its 24 words (tokenizer/ending.py), even by a random model
 
 
 def test_cancel_from_another_thread_keeps_the_words_made_so_far(model):

@@ -1,0 +1,131 @@
+"""A piece, not a stretch of texture: keys, the ending within a length, and the whole-piece judge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bench.form import form_summary, opening_repeated, piece_form, root_position_triad
+from bench.two_sample import FEATURES, describe, two_sample_test
+from models.gpt import GPT, SIZES, GPTConfig
+from models.sampling import SamplingSettings, generate
+from models.train_gpt import transpositions
+from tokenizer.ending import FINAL_WORDS, EndWithin
+from tokenizer.keys import KEYS, estimate_key, fifths_of, scale_of, transposed_key
+from tokenizer.notes import Note, NoteSequence
+from tokenizer.words import NoteStream, WordVocabulary, word_grammar
+
+FORM = WordVocabulary(max_duration=16, encoding="steps", form=True)
+
+
+def test_key_signatures_and_transposed_keys_are_a_musician_s():
+    assert [fifths_of(k) for k in ("C major", "A minor", "D major", "B minor", "Bb major", "G minor")] == [
+        0,
+        0,
+        2,
+        2,
+        -2,
+        -2,
+    ]
+    assert transposed_key("D major", 3) == "F major" and transposed_key("B minor", -2) == "A minor"
+    assert scale_of("A minor")[[9, 11, 0, 2, 4, 5, 7, 8]].all()  # with the raised seventh
+    with pytest.raises(ValueError, match="unknown key"):
+        fifths_of("H major")
+
+
+def test_the_key_estimate_finds_a_scale_s_key_and_always_chooses_one():
+    d_major = [Note(p, i * 4, 4) for i, p in enumerate((62, 64, 66, 67, 69, 71, 73, 74, 69, 66, 62))]
+    assert estimate_key(d_major)[0] == "D major"
+    assert estimate_key([Note(60, 0, 4)]) == ("C major", 0.0)  # one note: a key is still chosen, with no fit
+    assert estimate_key([]) == ("C major", 0.0)
+
+
+def test_bach_s_keys_are_kept_when_training_transposes():
+    """A piece in a known key is moved only into keys of at most three sharps or flats."""
+    for key in KEYS:
+        shifts = transpositions(key, 6, 3)
+        assert 0 in shifts
+        assert all(abs(fifths_of(transposed_key(key, k))) <= 3 for k in shifts if k)
+    assert len(transpositions(None, 6, 3)) == 13  # an unknown key: every shift, as before
+
+
+def random_model(vocab: WordVocabulary, seed: int) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(vocab_size=vocab.size, block_size=256, dropout=0.0, **SIZES["tiny"])).eval()
+
+
+@pytest.mark.parametrize("words", [30, 120, 300])
+def test_a_piece_ends_with_a_phrase_and_end_within_its_words_even_from_a_random_model(words):
+    ended = 0
+    for seed in range(6):
+        grammar = word_grammar(FORM)
+        grammar.advance(FORM.start_id)
+        steer = EndWithin(grammar, words)
+        model = random_model(FORM, seed)
+        ids = generate(model, [FORM.start_id], words, SamplingSettings(seed=seed), constraint=steer, end_id=FORM.end_id)
+        assert len(ids) <= words
+        if ids[-1] == FORM.end_id:
+            ended += 1
+            assert grammar.phrase_ends and grammar.phrase_ends[-1] == max(n.start for n in grammar.notes)
+    assert ended >= 5
+
+
+def test_the_steering_weighs_phrase_and_end_only_near_the_end():
+    grammar = word_grammar(FORM)
+    grammar.advance(FORM.start_id)
+    steer = EndWithin(grammar, 400)
+    assert steer.logit_bias() is None  # far from the end: the model alone
+    steer.made = 400 - FINAL_WORDS - 10
+    assert steer.logit_bias()[FORM.phrase_id] > 0
+    steer.made = 400 - 5
+    mask = steer.legal_mask()
+    assert mask[FORM.phrase_id] and not mask[FORM.sep_id] and not mask[FORM.pitch_id(60)]  # a cadence now
+
+
+def test_the_last_chord_and_cadences_of_a_plain_progression_are_found():
+    c = [(48, 64, 67, 72), (43, 62, 67, 71), (48, 64, 67, 72)]  # C - G - C, a quarter each, then held
+    notes = [Note(p, i * 4, 4 if i < 2 else 8) for i, chord in enumerate(c) for p in chord]
+    piece = NoteSequence(notes, key="C major")
+    form = piece_form(piece)
+    assert form.final_tonic and form.opening_key == "C major"
+    assert form.cadences_per_8 > 0
+    assert root_position_triad(np.array([48, 64, 67, 72])) == 0
+    assert root_position_triad(np.array([52, 60, 67, 72])) is None  # first inversion
+    assert form_summary([form], [True])["ended"] == 1.0
+
+
+def test_a_repeated_opening_is_found_and_a_new_one_is_not():
+    bar = [Note(60 + i, i * 4, 4) for i in range(8)]  # two bars of a rising line
+    again = [n._replace(start=n.start + 32) for n in bar]
+    assert opening_repeated(NoteSequence(bar + again))
+    moved = [n._replace(start=n.start + 32, pitch=n.pitch + 5) for n in bar]
+    assert not opening_repeated(NoteSequence(bar + moved))
+
+
+def test_bach_s_chorales_sound_like_themselves_to_the_judge(chorales):
+    forms = [piece_form(chorales.piece(n)) for n in chorales.names("test")]
+    figures = form_summary(forms)
+    assert figures["keys_within_3"] > 0.85 and figures["cadences_per_8"] > 0.6
+
+
+def test_the_classifier_cannot_tell_bach_from_bach_but_tells_noise_from_bach(chorales):
+    real = [chorales.piece(n) for n in chorales.names("train")[:120]]
+    same = [chorales.piece(n) for n in chorales.names("test")[:30]]
+    rng = np.random.default_rng(0)
+    noise = [
+        NoteSequence([Note(int(rng.integers(40, 80)), int(s), int(rng.integers(1, 8))) for s in range(0, 96, 2)])
+        for _ in range(30)
+    ]
+    assert len(describe(real[0])) == len(FEATURES)
+    assert two_sample_test(same, real).accuracy < 0.7
+    told = two_sample_test(noise, real)
+    assert told.accuracy > 0.9 and 0.3 < told.control < 0.7 and len(told.telling) == 10
+
+
+def test_a_continuation_keeps_its_primer_s_key_and_marks_its_phrases():
+    primer_ids = FORM.ids("START key:Bm n74 d4 n66 d4 n59 d4 n47 d4")
+    notes = NoteStream(FORM, primer_ids)
+    for word in FORM.ids("sepxx d4 PHRASE n73 d8 n64 d8 n57 d8 n45 d8 END"):
+        notes.feed(word)
+    assert notes.grammar.key == "B minor" and notes.generated_phrase_ends == [4]
