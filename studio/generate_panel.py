@@ -46,9 +46,12 @@ from studio.widgets import (
     set_running,
     sidebar,
 )
-from tokenizer.notes import NoteSequence
+from tokenizer.keys import KEYS
+from tokenizer.notes import DEFAULT_TEMPO_QPM, NoteSequence
 
 MARGIN = 12
+AS_BACH = "Key: as Bach"
+WORDS_PER_QUARTER = 12.2  # Bach's chorales in the steps encoding: 585 words for 48 quarters (medians)
 RANDOM_PIECE = "Random piece"
 STRETCH = {"left": "left", "right": "right", "top": "top", "bottom": "bottom"}
 DEFAULTS = {
@@ -64,6 +67,13 @@ THUMBNAILS_H = 84  # the strip of variation thumbnails above the roll
 NO_CHECKPOINT = "No checkpoint found"
 TASK_MODES = {"harmonize": "Harmonizing", "regenerate": "Regenerating"}  # modes that keep notes and write around them
 TRAIN_HINT = "No checkpoint in checkpoints/. Train one: python -m models.train_gpt --data data/chorales --size small"
+
+
+def words_and_length(words: float, qpm: float = DEFAULT_TEMPO_QPM) -> str:
+    """A word budget as a musician reads it: about the bars and the playing time it gives a chorale."""
+    quarters = words / WORDS_PER_QUARTER
+    seconds = round(quarters * 60 / qpm)
+    return f"{int(words)} · {quarters / 4:.0f} bars · {seconds // 60}:{seconds % 60:02d}"
 
 
 class GeneratePanel:
@@ -166,6 +176,19 @@ class GeneratePanel:
             value_w=24,
         )
 
+        row = column.row(30, 4)
+        self.key_menu = UIDropDownMenu([AS_BACH, *KEYS], AS_BACH, pygame.Rect(row.x, row.y, 132, 30), manager, side)
+        self.key_label = UIButton(  # a button only for its tooltip: it reads as a label
+            pygame.Rect(row.x + 138, row.y, row.w - 138, 30),
+            "",
+            manager,
+            side,
+            object_id="#key_label",
+            tool_tip_text="The key the piece is in. As Bach: a new piece takes a key as often as Bach's chorales "
+            "do; a continuation or a harmonization keeps the key of its primer or melody. Pick a key to ask for it.",
+        )
+        self.key_in_force: str | None = None  # the key of the piece on the roll, when known
+
         row = column.section("SAMPLING")
         self.voice_rules = UICheckBox(
             pygame.Rect(row.right - 154, row.y, 18, 18),
@@ -179,7 +202,7 @@ class GeneratePanel:
             self.voice_rules.set_state(True)
         self.temperature = column.temperature()
         self.words = column.slider(
-            "Words to generate", (32, 2048), DEFAULTS["words"], lambda v: f"{int(v)}", click_increment=32
+            "Words", (32, 2048), DEFAULTS["words"], lambda v: words_and_length(v, settings.bpm), 32, value_w=170
         )
         self.top_k = column.slider("Top-k", (0, vocabulary_size), 0, lambda v: "off" if int(v) == 0 else f"{int(v)}")
         self.top_p = column.slider(
@@ -266,6 +289,7 @@ class GeneratePanel:
             seed=self.seed.value,
             rules=self.app_settings.rules(),
             variations=int(self.variations.value) if self.mode in ("new", "continue") else 1,
+            key=None if self.key_menu.selected_option[0] == AS_BACH else self.key_menu.selected_option[0],
         )
 
     def reset_sliders(self) -> None:
@@ -284,6 +308,22 @@ class GeneratePanel:
             self.primer_slider.enable()
         else:
             self.primer_slider.disable()  # a new piece has no primer; a melody is harmonized whole
+        self._show_key()
+
+    def _show_key(self, key: str | None = None, source: str = "") -> None:
+        """Say the key in force beside the key menu: the one asked for, else ``key`` (what the model
+        chose, or the primer's or melody's) with where it came from."""
+        asked = self.key_menu.selected_option[0]
+        if asked != AS_BACH:
+            text = f"in {asked}" + (" (asked)" if key in (None, asked) else "")
+        elif key is not None:
+            text = f"in {key}" + (f" ({source})" if source else "")
+        elif self.mode == "new":
+            text = "as in Bach's chorales"
+        else:
+            text = "the key of its primer" if self.mode == "continue" else "the key of the melody"
+        self.key_in_force = key if asked == AS_BACH else asked
+        self.key_label.set_text(text)
 
     # -- actions --------------------------------------------------------------------------------
     def generate(self, mode: str | None = None) -> None:
@@ -514,6 +554,9 @@ class GeneratePanel:
             if self.primer_slider.owns(event):
                 self._preview_primer()
             return True
+        if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.key_menu:
+            self._show_key()
+            return True
         if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.checkpoint_menu:
             for entry in self.checkpoints:
                 if entry.label == event.text:
@@ -555,6 +598,10 @@ class GeneratePanel:
                 f" · {event.note}" if event.note else ""
             )
             self.set_status(f"{TASK_MODES.get(event.job.mode, 'Generating')}…" + self.job_note)
+            source = {"continue": "the primer's", "retry": "the primer's", "new": ""}.get(
+                event.job.mode, "the melody's"
+            )
+            self._show_key(event.key, source if event.job.mode != "regenerate" else "the piece's")
         elif isinstance(event, eng.NotesSoFar):
             if event.variations:
                 self.thumbnails.set_pieces(event.primer, list(event.variations))
@@ -577,7 +624,14 @@ class GeneratePanel:
             if event.job.mode != "regenerate":
                 self.piano_roll.frame_piece()
             notes = len(event.generated.notes)
-            self.set_status(f"Generation complete · {notes} new notes · {rate:.0f} words/s{self.job_note}")
+            if event.generated.key is not None and event.job.mode == "new":
+                self._show_key(event.generated.key, "the model's choice")
+            key = f" in {event.generated.key}" if event.generated.key else ""
+            if event.ended:
+                said = f"Finished{key}: it ends with a cadence"
+            else:
+                said = f"Stopped at the length limit ({event.words} words): raise Words for a piece that ends"
+            self.set_status(f"{said} · {notes} new notes · {rate:.0f} words/s{self.job_note}")
             self._after_job(event.job, False)
         elif isinstance(event, eng.Cancelled):
             self._finish_job()
@@ -608,6 +662,7 @@ class GeneratePanel:
         self.show_take(piece, empty)
         self.piece_button.set_text(f"Piece: {piece.name or 'your file'}…")
         self._select_mode("continue")
+        self._show_key(piece.key, "its notes")
         self.set_status(f"Opened {piece.name}: {len(piece.notes)} notes. Press Generate to continue it.")
 
     def show_take(self, primer: NoteSequence, generated: NoteSequence) -> None:

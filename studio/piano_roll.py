@@ -52,6 +52,7 @@ COLOURS = {
     "empty_text": (120, 126, 140),
     "title": (150, 156, 170),
     "selection": (110, 210, 150),
+    "phrase": (240, 206, 120),  # a phrase's end (a fermata) on the ruler
 }
 SELECTION_ALPHA = 48  # the selected bars' band over the notes
 DRAG_PX = 4  # a press on the ruler that moves this far is a selection, not a click
@@ -77,6 +78,7 @@ class PianoRoll(Canvas):
         title: str = "",
     ) -> None:
         self.layers: dict[str, list[Note]] = {"primer": [], "generated": []}
+        self.phrase_ends: list[int] = []  # steps where a phrase ends: a fermata on the ruler
         self.steps_per_quarter = 4
         self.steps_per_bar = 16
         self.view_start = 0.0  # step at the left edge of the notes area
@@ -164,6 +166,7 @@ class PianoRoll(Canvas):
 
     def show_piece(self, primer: NoteSequence, generated: NoteSequence, fit: bool = True) -> None:
         """Show a whole piece (replacing what was shown); ``fit`` frames its pitch range."""
+        self.phrase_ends = sorted(set(primer.phrase_ends) | set(generated.phrase_ends))
         self.show_layers({"primer": primer.notes, "generated": generated.notes}, generated, fit)
 
     def show_layers(self, layers: dict[str, list[Note]], grid: NoteSequence, fit: bool = True) -> None:
@@ -180,6 +183,9 @@ class PianoRoll(Canvas):
         """The generated notes so far; draws only what is new (notes only grow at the end)."""
         new = list(generated.notes)
         old = self.generated
+        if generated.phrase_ends and not set(generated.phrase_ends) <= set(self.phrase_ends):
+            self.phrase_ends = sorted(set(self.phrase_ends) | set(generated.phrase_ends))
+            self.invalidate()
         same = 0
         while same < min(len(old), len(new)) and old[same] == new[same]:
             same += 1
@@ -482,6 +488,17 @@ class PianoRoll(Canvas):
                 label = self._font.render(str(bar + 1), True, COLOURS["ruler_text"])
                 surface.blit(label, (x + 3, ruler.y + 4))
             bar += 1
+        for step in self.phrase_ends:
+            x = self.step_to_x(step) - self.rect.x
+            if ruler.x <= x - 6 and x + 6 <= ruler.right:
+                self._draw_fermata(surface, round(x), ruler)
+
+    @staticmethod
+    def _draw_fermata(surface: pygame.Surface, x: int, ruler: pygame.Rect) -> None:
+        """A fermata (an arc over a dot) at the foot of the ruler: a phrase ends on this chord."""
+        arc = pygame.Rect(x - 6, ruler.bottom - 10, 12, 12)
+        pygame.draw.arc(surface, COLOURS["phrase"], arc, 0.0, 3.1416, 2)
+        pygame.draw.circle(surface, COLOURS["phrase"], (x, ruler.bottom - 3), 2)
 
     def _draw_selection(self, surface: pygame.Surface, notes_area: pygame.Rect) -> None:
         """The selected bars: a band over the notes and a solid mark on the ruler."""

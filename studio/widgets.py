@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import unicodedata
 from collections.abc import Callable
 
 import pygame
@@ -179,10 +180,11 @@ class Column:
         format_value: Callable[[float], str],
         click_increment: float = 1,
         gap: int = 0,
+        value_w: int = 80,
     ) -> LabeledSlider:
         rect = self.row(SLIDER_ROW_H, gap)
         return LabeledSlider(
-            rect, caption, value_range, start, self.manager, self.container, format_value, click_increment
+            rect, caption, value_range, start, self.manager, self.container, format_value, click_increment, value_w
         )
 
     def status_box(self, text: str, sidebar_h: int, min_h: int) -> UITextBox:
@@ -193,6 +195,12 @@ class Column:
     def temperature(self) -> LabeledSlider:
         """The temperature slider both tabs share."""
         return self.slider("Temperature", (0.1, 2.0), 1.0, lambda v: f"{v:.2f}", click_increment=0.05)
+
+
+def visible_text(text: str) -> str:
+    """``text`` without the characters that have no width of their own (zero-width spaces and
+    joiners, direction marks, controls), which a text field can neither show nor lay out."""
+    return "".join(c for c in text if unicodedata.category(c) not in ("Cf", "Cc", "Co", "Cs", "Cn"))
 
 
 def set_running(button: UIButton, running: bool) -> None:

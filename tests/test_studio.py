@@ -87,7 +87,7 @@ def test_new_piece_generates_notes_and_the_canvas_shows_them(app):
     primer, generated = app.generate.result
     assert not primer.notes and generated.notes
     assert app.generate.piano_roll.generated == generated.notes
-    assert "Generation complete" in app.generate.status_text
+    assert "Finished" in app.generate.status_text or "Stopped at the length limit" in app.generate.status_text
     app.step()
     visible = [
         n for n in generated.notes if app.generate.piano_roll.notes_rect.contains(app.generate.piano_roll.note_rect(n))
@@ -103,14 +103,14 @@ def test_the_voice_rules_box_constrains_the_take_and_is_remembered(app):
     assert panel.voice_rules.get_state()  # on by default
     generate_and_wait(app)
     constrained = piece_features(panel.result[1])
-    assert constrained.max_sounding <= 4 and constrained.clash == 0.0
+    assert constrained.max_sounding <= 4 and constrained.parallels == 0.0
     click(app, panel.voice_rules.rect.center)
     assert panel.settings().rules is None
     assert json.loads(app.settings.path.read_text())["voice_rules"] is False
     generate_and_wait(app)
     assert app.engine.received[-1].settings.rules is None
     free = piece_features(panel.result[1])
-    assert free.max_sounding > 4 or free.clash > 0  # the tiny model alone breaks the rules
+    assert free.max_sounding > 4 or free.parallels > 0  # the tiny model alone breaks the rules
 
 
 def set_slider(app: App, slider, share: float) -> float:
@@ -123,7 +123,7 @@ def set_slider(app: App, slider, share: float) -> float:
 
 def test_the_rules_window_sets_key_range_and_repeats_and_the_take_obeys_them(app):
     from bench.metrics import piece_features
-    from tokenizer.constraints import scale_of
+    from tokenizer.keys import scale_of
 
     panel = app.generate
     click(app, panel.rules_button.rect.center)
@@ -144,14 +144,18 @@ def test_the_rules_window_sets_key_range_and_repeats_and_the_take_obeys_them(app
         int(highest),
     )
     assert "D major (other notes never)" in panel.status_text
-    generate_and_wait(app)
-    rules = app.engine.received[-1].settings.rules
-    assert (rules.key, rules.lowest, rules.highest, rules.max_voices) == ("D major", int(lowest), int(highest), 4)
-    pitches = [note.pitch for note in panel.result[1].notes]
+    pitches = []
+    for _ in range(8):  # the tiny model's pieces end after their first phrase: takes until there are notes to judge
+        generate_and_wait(app)
+        rules = app.engine.received[-1].settings.rules
+        assert (rules.key, rules.lowest, rules.highest, rules.max_voices) == ("D major", int(lowest), int(highest), 4)
+        pitches += [note.pitch for note in panel.result[1].notes]
+        assert piece_features(panel.result[1]).max_sounding <= 4
+        if len(pitches) > 10:
+            break
     assert len(pitches) > 10
     assert min(pitches) >= lowest and max(pitches) <= highest  # what the roll shows obeys the range
     assert scale_of("D major")[[p % 12 for p in pitches]].all()
-    assert piece_features(panel.result[1]).max_sounding <= 4
 
 
 def test_the_rules_window_refuses_a_range_with_no_note_of_the_key_and_keeps_the_last_good_rules(app):

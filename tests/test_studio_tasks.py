@@ -42,7 +42,7 @@ def test_dragging_the_ruler_selects_bars_and_regenerate_rewrites_only_them(app):
     assert len(app.takes.takes) == takes_before + 1  # the earlier version stays a take
     earlier = next(t for t in app.takes.takes if t.mode == "new")
     assert sorted(earlier.primer.notes + earlier.generated.notes) == sorted(before.notes)
-    click(app, (round(roll.step_to_x(80)), y))  # a click without a drag clears the selection
+    click(app, (round(roll.step_to_x(8)), y))  # a click without a drag clears the selection
     assert roll.selection is None and not panel.regenerate_button.is_enabled
 
 

@@ -34,6 +34,7 @@ class GenerationSettings:
     seed: int = 1
     rules: Rules | None = field(default_factory=Rules)  # the sampler's musical rules; None: the grammar alone
     variations: int = 1  # "new" and "continue": pieces written at once, seeds seed, seed + 1, ...
+    key: str | None = None  # the key asked for (tokenizer.keys.KEYS); None: a new piece's as Bach's, else the input's
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class Started:
     job: Generate
     primer: NoteSequence  # empty for a new piece
     note: str = ""  # e.g. that the primer was cut to the context
+    key: str | None = None  # the key in force; None: the model is choosing it
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class Finished:
     words: int
     seconds: float
     variations: tuple[NoteSequence, ...] = ()
+    ended: bool = True  # every piece ended by itself (with a cadence); False: stopped at the length limit
 
 
 @dataclass(frozen=True)

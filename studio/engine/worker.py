@@ -149,16 +149,20 @@ class Worker:
         self.post(PrimerReady(job.piece_name, primer.piece, self._cut_note(primer)))
 
     def _primer_for(self, job: Generate):
+        """The primer of a continuation, in the key asked for (else its own, estimated if unknown)."""
         model = self.model
         if job.mode == "new":
             return None
         if job.mode == "retry":
             if self.last_primer is None:
                 raise CantorError("nothing to retry yet: continue a piece first")
-            return self.last_primer
-        if job.primer is not None:
-            return model.primer(job.primer)
-        return self._dataset_primer(job.piece_name, job.primer_quarters, job.settings.seed)
+            primer = self.last_primer
+        elif job.primer is not None:
+            primer = model.primer(job.primer)
+        else:
+            primer = self._dataset_primer(job.piece_name, job.primer_quarters, job.settings.seed)
+        key = job.settings.key
+        return primer if key is None or primer.piece.key == key else model.primer(replace(primer.piece, key=key))
 
     def _generate(self, job: Generate) -> None:
         from models.sampling import SamplingSettings
@@ -177,22 +181,23 @@ class Worker:
             self.last_primer = primer
         empty = NoteSequence(steps_per_quarter=model.steps_per_quarter)
         primer_piece = primer.piece if primer else empty
-        self.post(Started(job, primer_piece, self._cut_note(primer) if primer else ""))
+        key = primer.piece.key if primer else s.key if model.vocab.form else None
+        self.post(Started(job, primer_piece, self._cut_note(primer) if primer else "", key))
         count = 0
         started = last_notes = time.perf_counter()
         rows = [NoteStream(model.vocab, primer.ids if primer else None) for _ in range(s.variations)]
-        stream = model.stream_variations(
-            s.words, sampling, s.variations, primer, cancel=self.cancel, stop_at_end=False, rules=s.rules
-        )
+        stream = model.stream_variations(s.words, sampling, s.variations, primer, self.cancel, rules=s.rules, key=s.key)
+        last_words: list[int | None] = [None] * s.variations
 
         def generated() -> tuple[NoteSequence, ...]:
             return tuple(self._generated(notes, primer_piece) for notes in rows)
 
         for word_ids in stream:
             count += 1
-            for notes, word_id in zip(rows, word_ids, strict=True):
+            for row, (notes, word_id) in enumerate(zip(rows, word_ids, strict=True)):
                 if word_id is not None:
                     notes.feed(word_id)
+                    last_words[row] = word_id
             if word_ids[0] is not None:
                 self.post(Word(model.vocab.words[word_ids[0]]))
             now = time.perf_counter()
@@ -208,7 +213,8 @@ class Worker:
             self.post(Cancelled(primer_piece, pieces[0], job, count, variations))
         else:
             seconds = time.perf_counter() - started
-            self.post(Finished(primer_piece, pieces[0], job, count, seconds, variations))
+            ended = all(word == model.vocab.end_id for word in last_words)
+            self.post(Finished(primer_piece, pieces[0], job, count, seconds, variations, ended))
 
     def _fill(self, job: Generate, sampling) -> None:
         """Harmonize the top line of ``job.primer``, or regenerate its ``job.gap``: the kept notes
@@ -223,6 +229,8 @@ class Worker:
             source = self.dataset.piece(job.piece_name)
         if source is None or not source.notes:
             raise CantorError("nothing to work on: open a piece or make a take first")
+        if job.settings.key is not None:
+            source = replace(source, key=job.settings.key)
         writer = GapWriter(self.model, sampling, job.settings.rules, self.cancel)
         if job.mode == "harmonize":
             words = writer.harmonize(source)
@@ -236,16 +244,19 @@ class Worker:
         count = 0
         started = last_notes = time.perf_counter()
         for _ in words:
-            if count == 0:  # the task has started: the writer knows what it keeps
+            if count == 0:  # the task has started: the writer knows what it keeps, and in which key
                 kept = replace(source, notes=sorted(writer.kept, key=lambda n: (n.start, n.pitch)), name="kept")
-                self.post(Started(job, kept, note))
+                kept = replace(kept, key=writer.key)
+                self.post(Started(job, kept, note, writer.key))
             count += 1
             now = time.perf_counter()
             if now - last_notes >= NOTES_EVENT_INTERVAL_S:
                 last_notes = now
                 self.post(Progress(*writer.progress()))
                 self.post(NotesSoFar(kept, replace(source, notes=writer.new_notes(), name="generated")))
-        generated = replace(source, notes=writer.new_notes(), name="generated")
+        generated = replace(
+            source, notes=writer.new_notes(), name="generated", key=writer.key, phrase_ends=writer.phrase_ends()
+        )
         self.post(Progress(*writer.progress()))
         if self.cancel.is_set():
             self.post(Cancelled(kept, generated, job, count))
@@ -254,7 +265,13 @@ class Worker:
 
     @staticmethod
     def _generated(notes: NoteStream, primer_piece: NoteSequence) -> NoteSequence:
-        return replace(primer_piece, notes=notes.generated_notes, name="generated")
+        return replace(
+            primer_piece,
+            notes=notes.generated_notes,
+            name="generated",
+            key=notes.grammar.key or primer_piece.key,
+            phrase_ends=notes.generated_phrase_ends,
+        )
 
     # -- the codebook pipeline -------------------------------------------------------------------
     def _load_codebooks(self, job: LoadCodebooks) -> None:
