@@ -43,10 +43,20 @@ def stem(path: str | Path) -> Path:
     return path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
 
 
+def _as_os_error(save, *args, **kwargs) -> None:
+    """Run a safetensors writer; its I/O failures (a full disk) are SafetensorError, not OSError,
+    so they become OSError here and ``atomic_write`` reports them as it reports any other."""
+    try:
+        save(*args, **kwargs)
+    except SafetensorError as err:
+        cause = "no space left on the disk" if "StorageFull" in str(err) or "No space" in str(err) else str(err)
+        raise OSError(cause) from None
+
+
 def save_checkpoint(path: str | Path, model: torch.nn.Module, info: dict) -> Path:
     """Write the weights, then the JSON (``info`` plus the format version), each atomically."""
     base = stem(path)
-    atomic_write(base.with_suffix(".safetensors"), lambda temp: save_model(model, str(temp)))
+    atomic_write(base.with_suffix(".safetensors"), lambda temp: _as_os_error(save_model, model, str(temp)))
     atomic_write_text(base.with_suffix(".json"), json.dumps({"format": FORMAT_VERSION, **info}, indent=1) + "\n")
     return base
 
@@ -183,7 +193,7 @@ def save_training_state(path: Path, model: torch.nn.Module, optimizer: torch.opt
         for key, value in moments.items():
             tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().contiguous().clone()
     metadata = {"state": json.dumps(state), "param_groups": json.dumps(opt_state["param_groups"])}
-    atomic_write(path, lambda temp: save_file(tensors, str(temp), metadata=metadata))
+    atomic_write(path, lambda temp: _as_os_error(save_file, tensors, str(temp), metadata=metadata))
 
 
 def _dedupe_shared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

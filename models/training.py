@@ -30,6 +30,7 @@ from tqdm import tqdm
 from models.checkpoint import load_training_state, save_checkpoint, save_training_state
 from tokenizer.atomic import atomic_write, remove_stale_temps
 from tokenizer.cli import real, whole
+from tokenizer.errors import CantorError
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -245,8 +246,13 @@ def train(
             last = state["history"][-1]
             record["train_loss"], record["val_loss"] = last["train"], last["val"]
             record.update({k: v for k, v in last.items() if k not in ("step", "train", "val")})
-        save_checkpoint(out, raw_model, {**card, "model_card": {**card.get("model_card", {}), **record}})
-        save_training_state(resume_path, raw_model, optimizer, state)
+        try:
+            save_checkpoint(out, raw_model, {**card, "model_card": {**card.get("model_card", {}), **record}})
+            save_training_state(resume_path, raw_model, optimizer, state)
+        except CantorError as err:
+            kept = f"step {state['saved_step']}" if state.get("saved_step") else "none yet"
+            raise CantorError(f"{err}; the checkpoint saved before is kept ({kept})") from None
+        state["saved_step"] = state["step"]
         if state["history"]:
             plot_losses(state["history"], out.with_suffix(".png"), f"{out.name}: loss")
 

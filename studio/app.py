@@ -11,6 +11,7 @@ The window can be resized down to MIN_SIZE; the panels follow their anchors.
 from __future__ import annotations
 
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from studio.settings import Settings, studio_home
 from studio.takes import Take, TakeStore
 from studio.takes_panel import TakesPanel
 from studio.transport import BAR_H, TransportBar
-from studio.widgets import SIDEBAR_W
+from studio.widgets import SIDEBAR_W, visible_text
 from tokenizer.errors import CantorError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,7 @@ class App:
         self.running = True
         self.frame_times: list[float] = []  # seconds per frame, for tests and the benchmark
         self.frames_drawn = 0
+        self.bugs_seen: set[str] = set()  # the unexpected errors already said once
         self._last_activity = time.monotonic()
         width, height = size
         self.tabs = UITabContainer(pygame.Rect(0, 0, width, height - BAR_H - 6), self.manager)  # the bar below
@@ -130,7 +132,13 @@ class App:
         for roll in (*self.generate.rolls(), *self.codebooks.rolls()):
             roll.on_seek = self.transport.seek_to_step
         self.takes_panel = TakesPanel(
-            takes_rect, self.manager, container, self.takes, on_pick=self._show_take, on_delete=self._deleted_take
+            takes_rect,
+            self.manager,
+            container,
+            self.takes,
+            on_pick=self._show_take,
+            on_delete=self._deleted_take,
+            on_error=lambda message: self.active.set_status(message),
         )
         UILabel(
             pygame.Rect(-120, 2, 110, 30),
@@ -195,21 +203,38 @@ class App:
             first = pygame.event.wait(1000 // IDLE_FPS)
             events = [first, *pygame.event.get()] if first.type != pygame.NOEVENT else []
         for event in events:
-            self.process_event(event)
+            self._surviving(self.process_event, event)
         engine_events = self.engine.poll()
         for engine_event in engine_events:
-            self._owner_of(engine_event).handle_engine_event(engine_event)
+            self._surviving(lambda e: self._owner_of(e).handle_engine_event(e), engine_event)
         if events or engine_events:
             self.mark_active()
         if not self.on_generate_tab and not self.codebooks.started:
-            self.codebooks.start()
-        self.transport.update()
-        self.manager.update(dt)
+            self._surviving(lambda _: self.codebooks.start(), None)
+        self._surviving(lambda _: self.transport.update(), None)
+        self._surviving(self.manager.update, dt)
         self.window.fill(BACKGROUND)
-        self.manager.draw_ui(self.window)
+        self._surviving(self.manager.draw_ui, self.window)
         pygame.display.flip()
         self.frames_drawn += 1
         self.frame_times.append(time.perf_counter() - started)
+
+    def _surviving(self, handle, argument) -> None:
+        """``handle(argument)``; a bug in a handler or a widget never closes the window: it is
+        said once in an error window (with the traceback on stderr) and the studio goes on, with
+        every take and the piece on the roll as they were."""
+        try:
+            handle(argument)
+        except Exception as err:
+            said = f"{type(err).__name__}: {err}"
+            if said in self.bugs_seen:
+                return
+            self.bugs_seen.add(said)
+            traceback.print_exc()
+            try:
+                self.active.show_error(f"Something went wrong inside Cantor ({said[:200]}). Your work is kept.")
+            except Exception:  # the error window itself failed: stderr has it
+                pass
 
     def process_event(self, event: pygame.event.Event) -> None:
         if event.type == pygame.QUIT:
@@ -221,6 +246,11 @@ class App:
         if event.type == pygame.DROPFILE:
             self.transport.open_path(Path(event.file))
             return
+        if event.type == pygame.TEXTINPUT:
+            text = visible_text(event.text)  # a zero-width character makes pygame_gui's text layout fail
+            if not text:
+                return
+            event = pygame.event.Event(pygame.TEXTINPUT, text=text, window=getattr(event, "window", None))
         if event.type in (pygame.KEYDOWN, pygame.KEYUP, pygame.TEXTINPUT) and self.typing():
             self.manager.process_events(event)  # a text field has the keys: no shortcut fires
             return

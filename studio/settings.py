@@ -1,7 +1,8 @@
 """The studio's small settings file (SoundFont, instrument, tempo, export folder), in JSON.
 
 Lives in the studio's home folder (``$CANTOR_HOME``, default ``~/.cantor``) beside the takes.
-An unreadable file is ignored (defaults are used) rather than stopping the studio.
+An unreadable file is set aside (``settings.json.corrupt``) before anything is written, and the
+defaults are used: it never stops the studio. Values out of range are brought into it, and said.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from tokenizer.atomic import atomic_write_text
+from tokenizer.atomic import aside_path, atomic_write_text
 from tokenizer.constraints import NO_RULES, Rules
 from tokenizer.errors import CantorError
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
@@ -61,7 +62,15 @@ class Settings:
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
         except (OSError, ValueError, RecursionError, UnicodeDecodeError) as err:
-            settings.message = f"{path.name} was unreadable ({err}); using the default settings"
+            aside = aside_path(path)
+            try:  # before anything is written over it: the user may want what was in it
+                path.replace(aside)
+                kept = f"kept aside as {aside.name}"
+            except OSError:
+                kept = "left as it was"
+            settings.message = (
+                f"{path.name} was unreadable ({str(err)[:80]}); {kept}, and the default settings are used"
+            )
             return settings
         ignored = []
         for f in fields(cls):
@@ -82,9 +91,24 @@ class Settings:
             ignored += [name for name in RULE_FIELDS if getattr(settings, name) != getattr(cls, name)]
             for name in RULE_FIELDS:
                 setattr(settings, name, getattr(cls, name))
-        if ignored:
-            settings.message = f"{path.name}: ignored {', '.join(ignored)} (wrong type or out of range)"
+        clamped = settings._clamp()
+        said = [f"ignored {', '.join(ignored)} (wrong type or out of range)"] if ignored else []
+        said += [f"{name} {was} is out of range: {getattr(settings, name)} is used" for name, was in clamped]
+        if said:
+            settings.message = f"{path.name}: " + "; ".join(said)
         return settings
+
+    def _clamp(self) -> list[tuple[str, object]]:
+        """Bring numbers a musician can set into their ranges; the (name, value given) of each."""
+        ranges = {"max_voices": (1, 16), "bpm": (20, 300), "lowest": (LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH)}
+        ranges["highest"] = ranges["lowest"]
+        clamped = []
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                clamped.append((name, value))
+                setattr(self, name, max(low, min(high, value)))
+        return clamped
 
     def rules(self) -> Rules | None:
         """The sampler's rules these settings ask for (None: the grammar alone); ValueError for

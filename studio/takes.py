@@ -1,20 +1,22 @@
 """Takes: every finished or stopped generation, kept with its settings, autosaved to JSON.
 
 The autosave file is rewritten atomically after each change, so a crash or a closed window
-loses nothing. A corrupt file (unreadable, too large, too deeply nested, a value of the wrong
-type, a piece no player could play) is moved aside under a name no earlier one has
-(``takes.json.corrupt``, ``takes.json.corrupt-2``, ...) and the list starts empty, with a
-message; start-up never fails on it.
+loses nothing. A corrupt file (unreadable, too large, too deeply nested, not a list of takes) is
+moved aside under a name no earlier one has (``takes.json.corrupt``, ``takes.json.corrupt-2``, ...)
+and the list starts empty, with a message; a single take that cannot be read (a value of the wrong
+type, a piece no player could play) is set aside alone. Start-up never fails on it.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from tokenizer.atomic import atomic_write_text
+from tokenizer.atomic import aside_path, atomic_write_text
+from tokenizer.errors import CantorError
 from tokenizer.notes import Note, NoteSequence
 
 MAX_TAKES_BYTES = 256 << 20  # 256 MB: thousands of long takes
@@ -47,6 +49,8 @@ def _piece_to_json(piece: NoteSequence) -> dict:
         "tempos": [list(t) for t in piece.tempos],
         "time_signature": list(piece.time_signature),
         "name": piece.name,
+        "phrase_ends": list(piece.phrase_ends),
+        "key": piece.key,
     }
 
 
@@ -58,6 +62,8 @@ def _piece_from_json(data: dict) -> NoteSequence:
         tempos=[(_whole(step), float(qpm)) for step, qpm in data["tempos"]],
         time_signature=tuple(_whole(v) for v in data["time_signature"]),
         name=str(data.get("name", "")),
+        phrase_ends=[_whole(step) for step in data.get("phrase_ends", [])],  # takes saved before phrases: none
+        key=data.get("key"),
     )
     piece.validate()
     return piece
@@ -84,56 +90,107 @@ def _take_from_json(t: dict) -> Take:
     )
 
 
-def aside_path(path: Path) -> Path:
-    """``NAME.corrupt``, or ``NAME.corrupt-2``, ... : a name no file has yet."""
-    aside = path.with_name(path.name + ".corrupt")
-    count = 1
-    while aside.exists():
-        count += 1
-        aside = path.with_name(f"{path.name}.corrupt-{count}")
-    return aside
-
-
 class TakeStore:
-    """The takes, newest first, mirrored to ``path``."""
+    """The takes, newest first, mirrored to ``path``.
+
+    Two studios may share a home: each save merges with what the other wrote since (under a lock
+    where the platform has one), so neither loses the other's takes, and a take deleted here is not
+    brought back. A take that cannot be read is set aside alone (in ``takes.json.corrupt``) and
+    the others load; two takes with one number are told apart by renumbering the later.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.takes: list[Take] = []
         self.message = ""
+        self._deleted: set[tuple[int, float]] = set()  # (number, created) of takes deleted here
         self._load()
 
     def _load(self) -> None:
         if not self.path.exists():
             return
         try:
-            if not self.path.is_file() or self.path.stat().st_size > MAX_TAKES_BYTES:
-                raise ValueError(f"not a file of at most {MAX_TAKES_BYTES >> 20} MB")
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            self.takes = [_take_from_json(t) for t in data["takes"]]
+            with _locked(self.path):
+                self.takes, bad = self._read()
         except Exception as err:  # whatever is in the file, the studio starts
+            cause = "nested too deeply" if isinstance(err, RecursionError) else f"{type(err).__name__}: {err}"
+            self.message = f"{self.path.name} was unreadable ({cause[:120]}); {self._set_aside()}"
+            self.takes = []
+            return
+        if bad:
             aside = aside_path(self.path)
             try:
-                self.path.replace(aside)
-                kept = f"kept aside as {aside.name}"
-            except OSError:
-                kept = "and could not be moved aside"
-            self.takes = []
-            cause = "nested too deeply" if isinstance(err, RecursionError) else f"{type(err).__name__}: {err}"
-            self.message = f"{self.path.name} was unreadable ({cause[:120]}); {kept}"
+                atomic_write_text(aside, json.dumps({"takes": bad}))
+                kept = f"kept aside in {aside.name}"
+            except CantorError:
+                kept = "and could not be kept aside"
+            self.message = f"{len(bad)} of the takes in {self.path.name} could not be read, {kept}; the others are here"
+            self.save()
+        renumbered = self._renumber()
+        if renumbered:
+            self.message = (
+                self.message + "; " if self.message else ""
+            ) + f"{renumbered} takes renumbered (numbers repeated)"
+            self.save()
+
+    def _read(self) -> tuple[list[Take], list]:
+        """The takes on disk that can be read, and the raw ones that cannot; an exception for a
+        file that is not a list of takes at all."""
+        if not self.path.is_file() or self.path.stat().st_size > MAX_TAKES_BYTES:
+            raise ValueError(f"not a file of at most {MAX_TAKES_BYTES >> 20} MB")
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("takes"), list):
+            raise ValueError("no list of takes")
+        takes, bad = [], []
+        for raw in data["takes"]:
+            try:
+                takes.append(_take_from_json(raw))
+            except Exception:  # this take alone is unreadable
+                bad.append(raw)
+        return takes, bad
+
+    def _set_aside(self) -> str:
+        aside = aside_path(self.path)
+        try:
+            self.path.replace(aside)
+            return f"kept aside as {aside.name}"
+        except OSError:
+            return "and could not be moved aside"
+
+    def _renumber(self) -> int:
+        """Give every take but the first of a repeated number a new one; how many were renumbered."""
+        seen, renumbered = set(), 0
+        for take in sorted(self.takes, key=lambda t: t.created):
+            if take.number in seen:
+                take.number = self.next_number()
+                renumbered += 1
+            seen.add(take.number)
+        return renumbered
 
     def save(self) -> None:
-        data = {
-            "takes": [
-                {
-                    **{f.name: getattr(t, f.name) for f in fields(t)},  # shallow: asdict would copy every note
-                    "primer": _piece_to_json(t.primer),
-                    "generated": _piece_to_json(t.generated),
-                }
-                for t in self.takes
-            ]
-        }
-        atomic_write_text(self.path, json.dumps(data))
+        """Write the takes, merged with those another studio wrote; CantorError if it cannot."""
+        with _locked(self.path):
+            if self.path.exists():
+                try:
+                    on_disk, _ = self._read()
+                except Exception:  # an unreadable file is replaced by what this studio holds
+                    on_disk = []
+                mine = {(t.number, t.created) for t in self.takes}
+                theirs = [t for t in on_disk if (t.number, t.created) not in mine | self._deleted]
+                if theirs:
+                    self.takes = sorted(self.takes + theirs, key=lambda t: t.created, reverse=True)
+                    self._renumber()
+            data = {
+                "takes": [
+                    {
+                        **{f.name: getattr(t, f.name) for f in fields(t)},  # shallow: asdict would copy every note
+                        "primer": _piece_to_json(t.primer),
+                        "generated": _piece_to_json(t.generated),
+                    }
+                    for t in self.takes
+                ]
+            }
+            atomic_write_text(self.path, json.dumps(data))
 
     def add(self, take: Take) -> Take:
         self.takes.insert(0, take)
@@ -144,8 +201,40 @@ class TakeStore:
         return max((t.number for t in self.takes), default=0) + 1
 
     def delete(self, number: int) -> None:
+        """Delete take ``number``; if the file cannot be written, the take stays (CantorError)."""
+        kept = list(self.takes)
+        gone = [t for t in self.takes if t.number == number]
         self.takes = [t for t in self.takes if t.number != number]
-        self.save()
+        self._deleted |= {(t.number, t.created) for t in gone}
+        try:
+            self.save()
+        except CantorError:
+            self.takes = kept
+            self._deleted -= {(t.number, t.created) for t in gone}
+            raise
 
     def get(self, number: int) -> Take | None:
         return next((t for t in self.takes if t.number == number), None)
+
+
+@contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on ``path``'s lock file while its takes are read and written, so two
+    studios' saves take turns (where fcntl exists; elsewhere the merge alone)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path.with_name(path.name + ".lock"), "a")
+    except OSError:  # a read-only home: reading needs no lock, and writing fails on its own
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -15,6 +15,7 @@ from pygame_gui.windows import UIConfirmationDialog
 
 from studio.takes import Take, TakeStore
 from studio.widgets import centred
+from tokenizer.errors import CantorError
 
 RIGHT = {"left": "right", "right": "right"}
 
@@ -30,9 +31,10 @@ class TakesPanel:
         store: TakeStore,
         on_pick: Callable[[Take], None],
         on_delete: Callable[[Take | None], None],
+        on_error: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.manager, self.container, self.store = manager, container, store
-        self.on_pick, self.on_delete = on_pick, on_delete
+        self.on_pick, self.on_delete, self.on_error = on_pick, on_delete, on_error
         title = pygame.Rect(rect.x, rect.y, rect.w, 20)
         UILabel(title, "TAKES", manager, container, object_id="#section_label", anchors=RIGHT)
         self._list_rect = pygame.Rect(rect.x, rect.y + 22, rect.w, rect.h - 22 - 36)
@@ -77,7 +79,11 @@ class TakesPanel:
         if self.selected not in numbers:
             return
         index = numbers.index(self.selected)
-        self.store.delete(self.selected)
+        try:
+            self.store.delete(self.selected)
+        except CantorError as err:  # a read-only or full home: the take stays, and it is said
+            self.on_error(f"Take #{self.selected} was not deleted: {err}")
+            return
         following = self.store.takes[min(index, len(self.store.takes) - 1)] if self.store.takes else None
         self.refresh(select=following.number if following else None)
         self.on_delete(following)

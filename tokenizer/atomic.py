@@ -51,3 +51,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
+
+
+def aside_path(path: str | Path) -> Path:
+    """``NAME.corrupt``, or ``NAME.corrupt-2``, ... : a name beside ``path`` that no file has yet,
+    to keep an unreadable file under rather than overwrite it."""
+    path = Path(path)
+    aside = path.with_name(path.name + ".corrupt")
+    count = 1
+    while aside.exists():
+        count += 1
+        aside = path.with_name(f"{path.name}.corrupt-{count}")
+    return aside
