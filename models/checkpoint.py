@@ -22,6 +22,7 @@ from models.gpt import GPT, GPTConfig
 from tokenizer.atomic import atomic_write, atomic_write_text
 from tokenizer.errors import CantorError
 from tokenizer.jsonfile import read_json
+from tokenizer.readers import STEPS_PER_QUARTER_CHOICES
 
 FORMAT_VERSION = 1
 MAX_JSON_BYTES = 1 << 20  # a card is a few KB; anything past this is not one
@@ -109,11 +110,12 @@ def gpt_config_from(info: dict, name: str) -> GPTConfig:
 
 
 def steps_per_quarter_of(info: dict, name: str) -> int:
-    """The grid a checkpoint's card names (4 when it names none)."""
+    """The grid a checkpoint's card names (4 when it names none): one the readers quantize to."""
     tokenizer = info.get("tokenizer", {})
     value = tokenizer.get("steps_per_quarter", 4) if isinstance(tokenizer, dict) else None
-    if type(value) is not int or not 1 <= value <= 96:
-        raise CantorError(f"{name}: tokenizer.steps_per_quarter must be a whole number 1-96")
+    if type(value) is not int or value not in STEPS_PER_QUARTER_CHOICES:
+        choices = ", ".join(map(str, STEPS_PER_QUARTER_CHOICES))
+        raise CantorError(f"{name}: tokenizer.steps_per_quarter is {str(value)[:20]}; Cantor's grids are {choices}")
     return value
 
 

@@ -105,11 +105,19 @@ class Codebooks:
         but was not trained together, or a prior that does not know where a quarter begins."""
         info, config = self.prior_info, self.prior.config
         prior_codes = info.get("codes")
+        per_quarter = info.get("codes_per_quarter", CODES_PER_QUARTER)
+        for field, value in (("codes", prior_codes), ("codes_per_quarter", per_quarter)):
+            if type(value) is not int:
+                raise CantorError(f"{prior}: its card's {field} must be a whole number (got {str(value)[:20]!r})")
+        if config.block_size <= CODES_PER_QUARTER:
+            raise CantorError(
+                f"{prior}: its context of {config.block_size} codes is shorter than a quarter "
+                f"({CODES_PER_QUARTER} codes) and the next code"
+            )
         if prior_codes != self.codes or config.vocab_size != self.codes + 1:
             raise CantorError(
                 f"{prior} was trained on {prior_codes} codes, but {vqvae} has {self.codes}: pick a matching pair"
             )
-        per_quarter = info.get("codes_per_quarter", CODES_PER_QUARTER)
         if per_quarter != CODES_PER_QUARTER:
             raise CantorError(
                 f"{prior} writes {per_quarter} codes a quarter, but {vqvae}'s layout has {CODES_PER_QUARTER}"

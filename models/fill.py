@@ -29,7 +29,7 @@ from tqdm import tqdm
 from models.sample import add_rule_arguments, add_sampling_arguments, rules_from, sampling_from
 from models.sampling import SamplingSettings, stream
 from models.word_model import WordModel
-from tokenizer.cli import HelpFormatter
+from tokenizer.cli import HelpFormatter, stopped_by_ctrl_c
 from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.errors import CantorError
 from tokenizer.keys import estimate_key
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             source = read_piece(args.piece, grid)
             words = writer.regenerate(source, bars_gap(args.bars, source))
             kept_name = "kept"
-        with tqdm(desc=args.task, unit="word") as bar:
+        with tqdm(desc=args.task, unit="word") as bar, stopped_by_ctrl_c():
             for _ in words:
                 bar.update(1)
         result = writer.piece()

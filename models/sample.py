@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from models.sampling import MAX_ROWS, SamplingSettings
 from models.word_model import Continuation, WordModel
-from tokenizer.cli import HelpFormatter, real, whole
+from tokenizer.cli import HelpFormatter, real, stopped_by_ctrl_c, whole
 from tokenizer.constraints import NO_RULES, Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             key=args.key,
         )
         words: list[list[int]] = [[] for _ in range(args.variations)]
-        with tqdm(total=args.words, desc="generating", unit="word") as bar:
+        with tqdm(total=args.words, desc="generating", unit="word") as bar, stopped_by_ctrl_c():
             for ids in rows:
                 for row, word_id in enumerate(ids):
                     if word_id is not None:

@@ -18,7 +18,7 @@ from models.codebooks import CODES_PER_QUARTER, Codebooks
 from models.sample import write_continuation
 from models.sampling import SamplingSettings
 from models.word_model import Continuation
-from tokenizer.cli import HelpFormatter, real, whole
+from tokenizer.cli import HelpFormatter, real, stopped_by_ctrl_c, whole
 from tokenizer.errors import CantorError
 from tokenizer.readers import read_piece
 
@@ -54,10 +54,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"warning: {dropped} notes outside the piano range 21-108 were dropped from the primer")
             primer_codes = codebooks.encode(slices)
         codes = []
-        with tqdm(total=args.quarters * CODES_PER_QUARTER, desc="generating", unit="code") as bar:
+        with tqdm(total=args.quarters * CODES_PER_QUARTER, desc="generating", unit="code") as bar, stopped_by_ctrl_c():
             for code in codebooks.stream_codes(args.quarters, settings, primer_codes):
                 codes.append(code)
                 bar.update(1)
+        codes = codes[: len(codes) // CODES_PER_QUARTER * CODES_PER_QUARTER]  # whole quarters (after a Ctrl+C)
         primer_quarters = 0 if primer_codes is None else len(primer_codes)
         primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
         if not generated.notes:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"wrote {args.out}: {len(primer_piece.notes)} primer notes + {len(generated.notes)} generated notes "
-        f"from {len(codes)} codes ({args.quarters} quarters)"
+        f"from {len(codes)} codes ({len(codes) // CODES_PER_QUARTER} of {args.quarters} quarters)"
     )
     return 0
 

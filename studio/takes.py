@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -32,6 +33,7 @@ class Take:
     generated: NoteSequence
     stopped: bool = False
     created: float = field(default_factory=time.time)
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex)  # which take it is, whatever its number becomes
 
     @property
     def label(self) -> str:
@@ -87,6 +89,7 @@ def _take_from_json(t: dict) -> Take:
         generated=_piece_from_json(t["generated"]),
         stopped=bool(t.get("stopped", False)),
         created=float(t.get("created", 0)),
+        uid=str(t.get("uid") or f"{t['number']}-{t.get('created', 0)}"),  # takes saved before uids
     )
 
 
@@ -103,7 +106,7 @@ class TakeStore:
         self.path = Path(path)
         self.takes: list[Take] = []
         self.message = ""
-        self._deleted: set[tuple[int, float]] = set()  # (number, created) of takes deleted here
+        self._deleted: set[str] = set()  # the uids of takes deleted here
         self._load()
 
     def _load(self) -> None:
@@ -111,7 +114,7 @@ class TakeStore:
             return
         try:
             with _locked(self.path):
-                self.takes, bad = self._read()
+                self.takes, bad, self._deleted = self._read()
         except Exception as err:  # whatever is in the file, the studio starts
             cause = "nested too deeply" if isinstance(err, RecursionError) else f"{type(err).__name__}: {err}"
             self.message = f"{self.path.name} was unreadable ({cause[:120]}); {self._set_aside()}"
@@ -133,9 +136,9 @@ class TakeStore:
             ) + f"{renumbered} takes renumbered (numbers repeated)"
             self.save()
 
-    def _read(self) -> tuple[list[Take], list]:
-        """The takes on disk that can be read, and the raw ones that cannot; an exception for a
-        file that is not a list of takes at all."""
+    def _read(self) -> tuple[list[Take], list, set[str]]:
+        """The takes on disk that can be read, the raw ones that cannot, and the uids of the takes
+        deleted (by any studio); an exception for a file that is not a list of takes at all."""
         if not self.path.is_file() or self.path.stat().st_size > MAX_TAKES_BYTES:
             raise ValueError(f"not a file of at most {MAX_TAKES_BYTES >> 20} MB")
         data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -147,7 +150,8 @@ class TakeStore:
                 takes.append(_take_from_json(raw))
             except Exception:  # this take alone is unreadable
                 bad.append(raw)
-        return takes, bad
+        deleted = data.get("deleted", [])
+        return takes, bad, {str(uid) for uid in deleted} if isinstance(deleted, list) else set()
 
     def _set_aside(self) -> str:
         aside = aside_path(self.path)
@@ -168,18 +172,24 @@ class TakeStore:
         return renumbered
 
     def save(self) -> None:
-        """Write the takes, merged with those another studio wrote; CantorError if it cannot."""
+        """Write the takes, merged with what another studio wrote: its new takes are added, the
+        takes it deleted are dropped, and a take both know keeps the number on disk. CantorError if
+        the file cannot be written."""
         with _locked(self.path):
             if self.path.exists():
                 try:
-                    on_disk, _ = self._read()
+                    on_disk, _, deleted_there = self._read()
                 except Exception:  # an unreadable file is replaced by what this studio holds
-                    on_disk = []
-                mine = {(t.number, t.created) for t in self.takes}
-                theirs = [t for t in on_disk if (t.number, t.created) not in mine | self._deleted]
-                if theirs:
-                    self.takes = sorted(self.takes + theirs, key=lambda t: t.created, reverse=True)
-                    self._renumber()
+                    on_disk, deleted_there = [], set()
+                self._deleted |= deleted_there
+                numbers = {t.uid: t.number for t in on_disk}
+                merged = [t for t in self.takes if t.uid not in self._deleted]
+                for t in merged:
+                    t.number = numbers.get(t.uid, t.number)
+                known = {t.uid for t in merged} | self._deleted
+                merged += [t for t in on_disk if t.uid not in known]
+                self.takes = sorted(merged, key=lambda t: t.created, reverse=True)
+                self._renumber()
             data = {
                 "takes": [
                     {
@@ -188,7 +198,8 @@ class TakeStore:
                         "generated": _piece_to_json(t.generated),
                     }
                     for t in self.takes
-                ]
+                ],
+                "deleted": sorted(self._deleted),
             }
             atomic_write_text(self.path, json.dumps(data))
 
@@ -205,12 +216,12 @@ class TakeStore:
         kept = list(self.takes)
         gone = [t for t in self.takes if t.number == number]
         self.takes = [t for t in self.takes if t.number != number]
-        self._deleted |= {(t.number, t.created) for t in gone}
+        self._deleted |= {t.uid for t in gone}
         try:
             self.save()
         except CantorError:
             self.takes = kept
-            self._deleted -= {(t.number, t.created) for t in gone}
+            self._deleted -= {t.uid for t in gone}
             raise
 
     def get(self, number: int) -> Take | None:
@@ -228,7 +239,7 @@ def _locked(path: Path):
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(path.with_name(path.name + ".lock"), "a")
+        lock = open(path.with_name(f".{path.name}.lock"), "a")
     except OSError:  # a read-only home: reading needs no lock, and writing fails on its own
         yield
         return

@@ -73,7 +73,7 @@ def test_delete_after_the_app_replaced_a_selected_seed_does_not_crash(app):
 
 def test_escape_stops_reading_a_file_that_hangs_its_parser_and_the_studio_goes_on(app, tmp_path):
     hang = tmp_path / "hang.abc"
-    hang.write_text("X:1\nM:99999/1\nL:1/8\nK:C\nCDEF|\n")
+    hang.write_text("X:1\nM:4/4\nL:1/16\nK:C\n" + "CDEF GABc cBAG FEDC|" * 3000 + "\n")  # long for music21
     pygame.event.post(pygame.event.Event(pygame.DROPFILE, file=str(hang)))
     app.step()
     assert "Reading hang.abc" in app.generate.status_text and app.transport.task.busy

@@ -37,32 +37,8 @@ def test_a_good_take_loads(tmp_path):
 
 @pytest.mark.parametrize(
     "text",
-    [
-        json.dumps({"takes": [take()]}).replace('"number": 1', '"number": Infinity'),
-        "[" * 100_000 + "]" * 100_000,
-        json.dumps({"takes": [take(steps_per_quarter=0)]}),
-        json.dumps({"takes": [take(steps_per_quarter=-4)]}),
-        json.dumps({"takes": [take(time_signature=[0, 0])]}),
-        json.dumps({"takes": [take(time_signature=[4, 4, 4])]}),
-        json.dumps({"takes": [take(time_signature=[4, 3])]}),
-        json.dumps({"takes": [take(tempos=[[0, -5.0]])]}),
-        json.dumps({"takes": [take(notes=[[60, -8, 4, 80]])]}),
-        json.dumps({"takes": [{**take(), "settings": [1, 2]}]}),
-        json.dumps([1]),
-    ],
-    ids=[
-        "infinite number",
-        "deep nesting",
-        "grid 0",
-        "grid -4",
-        "signature 0/0",
-        "signature of three",
-        "signature 4/3",
-        "negative tempo",
-        "negative start",
-        "settings a list",
-        "a list",
-    ],
+    ["[" * 100_000 + "]" * 100_000, json.dumps([1]), "{not json", json.dumps({"takes": 3})],
+    ids=["deep nesting", "a list", "not json", "takes not a list"],
 )
 def test_a_corrupt_takes_file_is_set_aside_with_one_message(tmp_path, text):
     path = tmp_path / "takes.json"
@@ -74,12 +50,48 @@ def test_a_corrupt_takes_file_is_set_aside_with_one_message(tmp_path, text):
     assert not path.exists()
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        json.dumps(take()).replace('"number": 1', '"number": Infinity'),
+        json.dumps(take(steps_per_quarter=0)),
+        json.dumps(take(steps_per_quarter=-4)),
+        json.dumps(take(time_signature=[0, 0])),
+        json.dumps(take(time_signature=[4, 4, 4])),
+        json.dumps(take(time_signature=[4, 3])),
+        json.dumps(take(tempos=[[0, -5.0]])),
+        json.dumps(take(notes=[[60, -8, 4, 80]])),
+        json.dumps({**take(), "settings": [1, 2]}),
+    ],
+    ids=[
+        "infinite number",
+        "grid 0",
+        "grid -4",
+        "signature 0/0",
+        "signature of three",
+        "signature 4/3",
+        "negative tempo",
+        "negative start",
+        "settings a list",
+    ],
+)
+def test_a_corrupt_take_is_set_aside_alone_and_the_good_ones_load(tmp_path, bad):
+    path = tmp_path / "takes.json"
+    good = {**take(), "number": 2}
+    path.write_text('{"takes": [' + json.dumps(good) + ", " + bad + "]}")
+    store = TakeStore(path)
+    assert [t.number for t in store.takes] == [2]
+    assert "1 of the takes in takes.json could not be read, kept aside in takes.json.corrupt" in store.message
+    assert len(json.loads((tmp_path / "takes.json.corrupt").read_text(), parse_constant=str)["takes"]) == 1
+    assert [t["number"] for t in json.loads(path.read_text())["takes"]] == [2]
+
+
 def test_a_second_corruption_does_not_overwrite_the_first(tmp_path):
     path = tmp_path / "takes.json"
     for attempt in ("first", "second", "third"):
         path.write_text(f"{{ {attempt} broken")
         TakeStore(path)
-    kept = sorted(p.name for p in tmp_path.iterdir())
+    kept = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))  # not the lock
     assert kept == ["takes.json.corrupt", "takes.json.corrupt-2", "takes.json.corrupt-3"]
     assert (tmp_path / "takes.json.corrupt").read_text() == "{ first broken"
 
@@ -196,7 +208,7 @@ def test_prepare_skips_odd_names_links_and_secrets_and_reports_without_quoting_t
     assert [p["name"] for p in json.loads(index)["pieces"]] == ["one.mid"]
 
 
-HANGING_ABC = (Path(__file__).parent / "data" / "hang.abc").read_text()  # 30 bytes; music21 takes minutes
+HANGING_ABC = (Path(__file__).parent / "data" / "hang.abc").read_text()  # 64 KB of tune; music21 takes minutes
 
 
 def test_a_score_that_hangs_its_parser_is_stopped_at_the_budget(tmp_path):

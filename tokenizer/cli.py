@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -41,3 +43,13 @@ def real(low: float, high: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+@contextmanager
+def stopped_by_ctrl_c() -> Iterator[None]:
+    """Around a command's generating loop: Ctrl+C ends the loop, and the command goes on to write
+    what was made so far, as the studio's Stop keeps it."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("stopped (Ctrl+C): writing what was made so far", file=sys.stderr)

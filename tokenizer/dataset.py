@@ -56,23 +56,40 @@ class WordDataset:
             ) from None
         except (json.JSONDecodeError, OSError) as err:
             raise CantorError(f"{self.folder}: the dataset index is corrupt ({err})") from None
-        self.vocab = WordVocabulary.from_json(vocab_json)
-        self.steps_per_quarter = int(vocab_json["steps_per_quarter"])
-        self.pieces = [
-            PieceEntry(p["name"], p["split"], p["offset"], p["length"], tuple(p["time_signature"]), p["qpm"])
-            for p in index["pieces"]
-        ]
+        if not isinstance(vocab_json, dict) or not isinstance(index, dict) or not isinstance(index.get("pieces"), list):
+            raise CantorError(f"{self.folder}: the dataset index is corrupt; run python -m tokenizer.prepare again")
+        try:
+            self.vocab = WordVocabulary.from_json(vocab_json)
+        except CantorError as err:
+            raise CantorError(f"{self.folder / 'vocab.json'}: {err}") from None
+        self.steps_per_quarter = vocab_json.get("steps_per_quarter")
+        if self.steps_per_quarter not in (4, 8, 12) or type(self.steps_per_quarter) is not int:
+            raise CantorError(f"{self.folder / 'vocab.json'}: steps_per_quarter must be 4, 8 or 12")
+        try:
+            self.pieces = [
+                PieceEntry(p["name"], p["split"], p["offset"], p["length"], tuple(p["time_signature"]), p["qpm"])
+                for p in index["pieces"]
+            ]
+        except (KeyError, TypeError) as err:
+            raise CantorError(f"{self.folder / 'index.json'}: a piece's entry lacks {err}") from None
         self._by_name = {p.name: p for p in self.pieces}
         self._splits: dict[str, np.ndarray] = {}
 
     def split(self, split: str) -> np.ndarray:
-        """The word ids of a split, memory-mapped (uint16)."""
+        """The word ids of a split, memory-mapped (uint16); CantorError where one lies outside the
+        vocabulary (a file from another preparation)."""
         if split not in self._splits:
             path = self.folder / f"{split}.bin"
             if not path.exists() or path.stat().st_size == 0:
-                self._splits[split] = np.zeros(0, dtype=np.uint16)
+                ids = np.zeros(0, dtype=np.uint16)
             else:
-                self._splits[split] = np.memmap(path, dtype=np.uint16, mode="r")
+                ids = np.memmap(path, dtype=np.uint16, mode="r")
+                if len(ids) and int(ids.max()) >= self.vocab.size:
+                    raise CantorError(
+                        f"{path}: word id {int(ids.max())} is outside its vocabulary of {self.vocab.size} words; "
+                        "run python -m tokenizer.prepare again"
+                    )
+            self._splits[split] = ids
         return self._splits[split]
 
     def names(self, split: str | None = None) -> list[str]:

@@ -8,6 +8,7 @@ Every piece read gets the key its notes fit best (``tokenizer.keys.estimate_key`
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import warnings
 import zipfile
@@ -73,6 +74,23 @@ def _check_file(path: Path) -> None:
         )
     if path.suffix.lower() == ".mxl":
         _check_archive(path)
+    if path.suffix.lower() == ".abc":
+        _check_abc_header(path)
+
+
+ABC_METRE = re.compile(r"^\s*\[?\s*[ML]:\s*(\d+)\s*/\s*(\d+)", re.MULTILINE)
+
+
+def _check_abc_header(path: Path) -> None:
+    """Refuse an ABC file whose metre (M:) or unit note length (L:) no musician writes, before
+    music21 spends its whole time budget laying out bars of 99999 whole notes."""
+    text = path.read_bytes()[: 1 << 20].decode("latin-1")
+    for match in ABC_METRE.finditer(text):
+        numerator, denominator = int(match.group(1)), int(match.group(2))
+        if not (1 <= numerator <= 64 and denominator in (1, 2, 4, 8, 16, 32, 64)):
+            raise CantorError(
+                f"{path.name}: a metre or note length of {numerator}/{denominator} is not one Cantor reads"
+            )
 
 
 def _check_archive(path: Path) -> None:
@@ -133,6 +151,9 @@ def read_midi(path: str | Path, steps_per_quarter: int = 4) -> NoteSequence:
     path = Path(path)
     _check_grid(steps_per_quarter)
     _check_file(path)
+    notes = count_midi_notes(path.read_bytes(), MAX_NOTES)
+    if notes > MAX_NOTES:
+        raise CantorError(f"{path.name}: more than {MAX_NOTES} notes, more than Cantor handles")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -172,6 +193,61 @@ def read_midi(path: str | Path, steps_per_quarter: int = 4) -> NoteSequence:
     signatures = midi.time_signature_changes
     time_signature = (signatures[0].numerator, signatures[0].denominator) if signatures else (4, 4)
     return _finish(notes, path.name, steps_per_quarter, tempos=tempos, time_signature=time_signature)
+
+
+def count_midi_notes(data: bytes, limit: int) -> int:
+    """The note-ons in a standard MIDI file's bytes, counted without building the file's events,
+    up to ``limit`` + 1 (enough to refuse it): a million-note file costs a scan, not gigabytes.
+    A file this scan cannot follow counts what it saw; the MIDI reader then says what is wrong."""
+    position, count = 0, 0
+    while position + 8 <= len(data) and count <= limit:
+        kind, length = data[position : position + 4], int.from_bytes(data[position + 4 : position + 8], "big")
+        position += 8
+        end = min(len(data), position + length)
+        if kind == b"MTrk":
+            count += _track_note_ons(data, position, end, limit - count + 1)
+        position = end
+    return count
+
+
+def _track_note_ons(data: bytes, position: int, end: int, limit: int) -> int:
+    count, status = 0, 0
+
+    def varlen() -> int:
+        nonlocal position
+        value = 0
+        for _ in range(4):
+            if position >= end:
+                break
+            byte = data[position]
+            position += 1
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        return value
+
+    while position < end and count < limit:
+        varlen()  # the delta time
+        if position >= end:
+            break
+        if data[position] & 0x80:
+            status = data[position]
+            position += 1
+        if status in (0xFF,):  # meta event: type, length, data
+            position += 1
+            position += varlen()
+            status = 0
+        elif status in (0xF0, 0xF7):  # system exclusive
+            position += varlen()
+            status = 0
+        elif 0x80 <= status < 0xF0:
+            size = 1 if status >> 4 in (0xC, 0xD) else 2
+            if status >> 4 == 0x9 and position + 1 < end and data[position + 1] > 0:
+                count += 1
+            position += size
+        else:  # running status with none set: not a file this scan can follow
+            break
+    return count
 
 
 def read_music21(source: str | Path, steps_per_quarter: int = 4, number: int | None = None) -> NoteSequence:

@@ -604,6 +604,8 @@ def decode(ids: list[int], vocab: WordVocabulary, partial: bool = False, **piece
     """
     grammar = word_grammar(vocab)
     for position, word_id in enumerate(ids):
+        if not isinstance(word_id, int | np.integer) or isinstance(word_id, bool):
+            raise CantorError(f"word id {str(word_id)[:20]!r} at position {position} is not a whole number")
         if not 0 <= word_id < vocab.size:
             raise CantorError(f"word id {word_id} at position {position} is not in the vocabulary")
         try:
