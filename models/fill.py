@@ -81,8 +81,9 @@ class GapWriter:
         self._phrases: list[int] = []  # phrase ends kept, and those of finished windows
 
     # -- the two tasks -------------------------------------------------------------------------
-    def regenerate(self, piece: NoteSequence, gap: Gap) -> Iterator[int]:
-        """Rewrite the notes of ``piece`` that start inside ``gap``; keep every other note."""
+    def regenerate(self, piece: NoteSequence, gap: Gap, keep_melody: bool = False) -> Iterator[int]:
+        """Rewrite the notes of ``piece`` that start inside ``gap``; keep every other note, and with
+        ``keep_melody`` the top line inside the gap too (a harmonization's tune)."""
         notes = self._checked(piece).normalized().notes
         end = max(n.end for n in notes)
         if gap.start >= end:
@@ -93,14 +94,17 @@ class GapWriter:
             raise CantorError(
                 f"the selection spans {quarters:g} quarters; the model fills at most {MAX_GAP_QUARTERS} at once"
             )
-        self.kept = [n for n in notes if not gap.start <= n.start < gap.end]
+        melody = [n for n in top_line(piece)[0] if gap.start <= n.start < gap.end] if keep_melody else []
+        self.kept = [n for n in notes if not gap.start <= n.start < gap.end] + melody
+        self._melody_onsets = {(n.pitch, n.start) for n in melody}
         self._span = (gap.start, gap.end)
         self._keep_key(piece, notes)
         self._phrases = [step for step in piece.phrase_ends if not gap.start <= step < gap.end]
         vocab = self.model.vocab
         after = after_ids(notes, gap, vocab, piece.phrase_ends)
         context = context_ids(notes, gap, vocab, self.key, piece.phrase_ends)
-        yield from self._window(context, gap, after, None, None, 0)
+        melody_words = melody_ids(melody, gap, gap.end, vocab, piece.phrase_ends) if melody else None
+        yield from self._window(context, gap, after, melody_words, melody or None, 0)
 
     def harmonize(self, melody_piece: NoteSequence) -> Iterator[int]:
         """Write the voices under a melody (the top line of ``melody_piece``)."""

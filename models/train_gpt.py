@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 "stretch": args.stretch,
             },
             "whole_pieces": args.whole_pieces,
+            "key_shares": dataset.key_shares("train"),  # the sampler draws a new piece's key from these
             "tasks": args.tasks,
         },
     }

@@ -6,6 +6,8 @@ made in one is the same as in the other.
 
 from __future__ import annotations
 
+import math
+import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -17,7 +19,7 @@ from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.ending import EndWithin
 from tokenizer.errors import CantorError
-from tokenizer.keys import estimate_key
+from tokenizer.keys import KEYS, estimate_key
 from tokenizer.notes import NoteSequence
 from tokenizer.words import NoteStream, WordVocabulary, encode, word_grammar
 
@@ -58,6 +60,23 @@ class WordModel:
                 f"but the model {self.model.config.vocab_size}"
             )
         self.steps_per_quarter = steps_per_quarter_of(self.info, self.path.name)
+        self.key_shares = self._key_shares()
+
+    def _key_shares(self) -> dict[str, float]:
+        """The keys of the pieces the model learnt from, as shares (its card's ``key_shares``), from
+        which a new piece's key is drawn; {} where the card has none or the model no key words."""
+        shares = self.info.get("model_card", {}).get("key_shares", {})
+        if not self.vocab.form or not isinstance(shares, dict):
+            return {}
+        valid = {k: float(v) for k, v in shares.items() if k in KEYS and isinstance(v, int | float) and v > 0}
+        return valid if valid and math.isfinite(sum(valid.values())) else {}
+
+    def draw_key(self, seed: int) -> str | None:
+        """A key for a new piece, drawn as often as it opens the pieces the model learnt from."""
+        if not self.key_shares:
+            return None
+        keys, shares = zip(*self.key_shares.items(), strict=True)
+        return random.Random(seed).choices(keys, weights=shares)[0]
 
     @property
     def block_size(self) -> int:
@@ -102,9 +121,9 @@ class WordModel:
 
         ``rules``: musical constraints on top of the grammar (tokenizer/constraints.py).
         ``window_shift``: see ``models.sampling.stream`` (checkpoints with learned positions only).
-        ``key``: the key a new piece is in (a model with form words); None: the model chooses, as
-        the pieces it learnt from did. With ``stop_at_end`` the piece is steered to end within
-        ``count`` words (``tokenizer.ending``)."""
+        ``key``: the key a new piece is in (a model with form words); None: drawn as often as it
+        opens the pieces the model learnt from (``draw_key``). With ``stop_at_end`` the piece is
+        steered to end within ``count`` words (``tokenizer.ending``)."""
         rows = self.stream_variations(count, settings, 1, primer, cancel, stop_at_end, window_shift, rules, key)
         return (ids[0] for ids in rows)
 
@@ -124,6 +143,7 @@ class WordModel:
         a list of one new id per variation (None once one has ended). Variation r is the piece
         seed ``settings.seed + r`` makes alone. ``key`` as in ``stream_words``."""
         prompt = primer.ids if primer else [self.vocab.start_id]
+        key = key if key is not None else self.draw_key(settings.seed)
         if key is not None and primer is None and self.vocab.form:
             prompt = [self.vocab.start_id, self.vocab.key_id(key)]
         constraints = []

@@ -125,7 +125,7 @@ class App:
             checkpoints_dir,
             on_take=self._add_take,
             ask_open=lambda: self.transport.ask_open(),
-            restart_playback=lambda: self.transport.restart_if_playing(),
+            play_now=lambda: self.transport.play_from_playhead(),
             play_excerpt=lambda piece, offset: self.transport.play_piece(piece, offset_step=offset),
         )
         self.tabs.switch_current_container(0)
@@ -251,6 +251,12 @@ class App:
             if not text:
                 return
             event = pygame.event.Event(pygame.TEXTINPUT, text=text, window=getattr(event, "window", None))
+        if (
+            event.type == pygame.MOUSEBUTTONDOWN
+            and self.on_generate_tab
+            and self.generate.checkpoint_menu.rect.collidepoint(event.pos)
+        ):
+            self.generate.rescan_checkpoints()  # before the picker opens: a model trained meanwhile shows up
         if event.type in (pygame.KEYDOWN, pygame.KEYUP, pygame.TEXTINPUT) and self.typing():
             self.manager.process_events(event)  # a text field has the keys: no shortcut fires
             return
@@ -321,7 +327,7 @@ class App:
 
     def _show_take(self, take: Take) -> None:
         self.transport.stop()
-        self.generate.show_take(take.primer, take.generated)
+        self.generate.show_take(take.primer, take.generated, take.mode)
         self.generate.set_status(f"Take {take.number}: {len(take.generated.notes)} generated notes")
 
     def _deleted_take(self, shown: Take | None) -> None:

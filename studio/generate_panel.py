@@ -38,6 +38,7 @@ from studio.transport import Piece
 from studio.widgets import (
     SIDEBAR_W,
     SLIDER_ROW_H,
+    TIPS,
     Column,
     LabeledSlider,
     PercentBar,
@@ -110,6 +111,7 @@ class GeneratePanel:
         self.running_label = ""  # the primer of the running job: a piece's name, a file's, or ""
         self.last_primer_label = ""  # the primer Retry continues again
         self.has_continuation = False  # Retry is possible
+        self.shown_mode = ""  # the job that made the piece on the roll ("harmonize": Regenerate keeps its tune)
         side = sidebar(manager, container, rect.h)
         self.sidebar = side
         inner_w = SIDEBAR_W - 2 * MARGIN
@@ -118,6 +120,7 @@ class GeneratePanel:
         self.checkpoints: list[CheckpointEntry] = list_checkpoints(self.checkpoints_dir)
         options = [c.label for c in self.checkpoints] or [NO_CHECKPOINT]
         self.checkpoint_menu = UIDropDownMenu(options, options[0], column.row(30, 10), manager, side)
+        self._side = side
 
         column.section("MODE")
         row = column.row(30, 6)
@@ -202,11 +205,25 @@ class GeneratePanel:
             self.voice_rules.set_state(True)
         self.temperature = column.temperature()
         self.words = column.slider(
-            "Words", (32, 2048), DEFAULTS["words"], lambda v: words_and_length(v, settings.bpm), 32, value_w=170
+            "Words",
+            (32, 2048),
+            DEFAULTS["words"],
+            lambda v: words_and_length(v, settings.bpm),
+            32,
+            value_w=170,
+            tip=TIPS["words"],
         )
-        self.top_k = column.slider("Top-k", (0, vocabulary_size), 0, lambda v: "off" if int(v) == 0 else f"{int(v)}")
+        self.top_k = column.slider(
+            "Top-k", (0, vocabulary_size), 0, lambda v: "off" if int(v) == 0 else f"{int(v)}", tip=TIPS["top_k"]
+        )
         self.top_p = column.slider(
-            "Top-p", (0.5, 1.0), 1.0, lambda v: "off" if v >= 0.999 else f"{v:.2f}", click_increment=0.01, gap=4
+            "Top-p",
+            (0.5, 1.0),
+            1.0,
+            lambda v: "off" if v >= 0.999 else f"{v:.2f}",
+            click_increment=0.01,
+            gap=4,
+            tip=TIPS["top_p"],
         )
         row = column.row(30, 8)
         self.seed = SeedField(row, manager, side, random_on=settings.random_seed)
@@ -258,6 +275,21 @@ class GeneratePanel:
         self._select_mode("new")
         self.generate_button.disable()
 
+    def rescan_checkpoints(self) -> bool:
+        """Look in the checkpoints folder again (a model trained while the studio runs shows up),
+        rebuilding the picker where the list changed; whether it did."""
+        found = list_checkpoints(self.checkpoints_dir)
+        if [c.label for c in found] == [c.label for c in self.checkpoints] or not found:
+            return False
+        shown = self.checkpoint_menu.selected_option[0]
+        self.checkpoints = found
+        options = [c.label for c in found]
+        rect = self.checkpoint_menu.relative_rect
+        self.checkpoint_menu.kill()
+        start = shown if shown in options else options[0]
+        self.checkpoint_menu = UIDropDownMenu(options, start, rect, self.manager, self._side)
+        return True
+
     # -- start-up ------------------------------------------------------------------------------
     def start(self) -> None:
         """Load the first checkpoint in the background, or say how to train one."""
@@ -304,10 +336,10 @@ class GeneratePanel:
         self.mode = mode
         for name, button in self.mode_buttons.items():
             button.select() if name == mode else button.unselect()
-        if mode == "continue":
+        if mode == "continue" and self.user_primer is None:
             self.primer_slider.enable()
-        else:
-            self.primer_slider.disable()  # a new piece has no primer; a melody is harmonized whole
+        else:  # a new piece has no primer; a melody is harmonized whole; an opened file is continued whole
+            self.primer_slider.disable()
         self._show_key()
 
     def _show_key(self, key: str | None = None, source: str = "") -> None:
@@ -319,7 +351,7 @@ class GeneratePanel:
         elif key is not None:
             text = f"in {key}" + (f" ({source})" if source else "")
         elif self.mode == "new":
-            text = "as in Bach's chorales"
+            text = "keys as Bach's"
         else:
             text = "the key of its primer" if self.mode == "continue" else "the key of the melody"
         self.key_in_force = key if asked == AS_BACH else asked
@@ -357,6 +389,7 @@ class GeneratePanel:
             primer_quarters=int(self.primer_slider.value),
             primer=primer,
             gap=gap,
+            keep_melody=mode == "regenerate" and self.shown_mode == "harmonize",
         )
         if not self.engine.submit(job):
             self.set_status("Busy: a job is already running")
@@ -617,6 +650,8 @@ class GeneratePanel:
                 self.set_status(f"Generating… {event.done}/{event.total} words{self.job_note}")
         elif isinstance(event, eng.Finished):
             self.last_finished = event
+            if event.job.mode != "regenerate":
+                self.shown_mode = event.job.mode
             self._finish_job()
             self._keep_variations(event.primer, event.generated, event.variations)
             self.progress.set_current_progress(100)
@@ -625,7 +660,7 @@ class GeneratePanel:
                 self.piano_roll.frame_piece()
             notes = len(event.generated.notes)
             if event.generated.key is not None and event.job.mode == "new":
-                self._show_key(event.generated.key, "the model's choice")
+                self._show_key(event.generated.key, "drawn as Bach's keys are")
             key = f" in {event.generated.key}" if event.generated.key else ""
             if event.ended:
                 said = f"Finished{key}: it ends with a cadence"
@@ -660,12 +695,17 @@ class GeneratePanel:
             steps_per_quarter=piece.steps_per_quarter, tempos=piece.tempos, time_signature=piece.time_signature
         )
         self.show_take(piece, empty)
+        self.piano_roll.set_view(0.0, self.piano_roll.steps_visible)  # its opening, not its last bars
         self.piece_button.set_text(f"Piece: {piece.name or 'your file'}…")
-        self._select_mode("continue")
+        harmonizing = self.mode == "harmonize"
+        self._select_mode("harmonize" if harmonizing else "continue")  # the mode the musician chose stays
         self._show_key(piece.key, "its notes")
-        self.set_status(f"Opened {piece.name}: {len(piece.notes)} notes. Press Generate to continue it.")
+        task = "harmonize its top line" if harmonizing else "continue it from its end (the whole file is the primer)"
+        self.set_status(f"Opened {piece.name}: {len(piece.notes)} notes. Press Generate to {task}.")
 
-    def show_take(self, primer: NoteSequence, generated: NoteSequence) -> None:
+    def show_take(self, primer: NoteSequence, generated: NoteSequence, mode: str = "") -> None:
+        """Show a take (``mode``: the job that made it, so that Regenerate keeps a harmonization's tune)."""
+        self.shown_mode = mode
         if all(piece is not generated for _, piece in self.variation_takes):
             self._show_thumbnails(False)  # a take from the list: not one of the variations
         self.result = (primer, generated)

@@ -26,6 +26,7 @@ import pygame
 import pygame_gui
 
 from studio.canvas import Canvas
+from tokenizer.keys import pitch_name
 from tokenizer.notes import DEFAULT_VELOCITY, Note, NoteSequence
 
 KEYBOARD_W = 46
@@ -54,6 +55,7 @@ COLOURS = {
     "selection": (110, 210, 150),
     "phrase": (240, 206, 120),  # a phrase's end (a fermata) on the ruler
 }
+NAMED_ROW_H = 11  # pixels: rows at least this tall name every white key, not only the Cs
 SELECTION_ALPHA = 48  # the selected bars' band over the notes
 DRAG_PX = 4  # a press on the ruler that moves this far is a selection, not a click
 
@@ -101,6 +103,7 @@ class PianoRoll(Canvas):
         self.editing = False  # the mouse enters notes (into the primer layer) instead of panning
         self.on_edit: Callable[[], None] = lambda: None  # after each added, lengthened or deleted note
         self._held: tuple[str, Note] | None = None  # (layer, note) being lengthened
+        self.hover: tuple[int, int] | None = None  # while entering notes: the pointer, to name its note
         super().__init__(relative_rect, manager, container, anchors)
 
     # -- geometry (window coordinates) ---------------------------------------------------------
@@ -260,6 +263,12 @@ class PianoRoll(Canvas):
             else:
                 self.scroll_steps(-event.y * self.steps_visible / 8 + event.x * self.steps_visible / 8)
             return True
+        if self.editing and event.type == pygame.MOUSEMOTION:
+            inside = self.notes_rect.collidepoint(event.pos) and self.under_pointer(event.pos)
+            hover = event.pos if inside else None
+            if hover != self.hover:
+                self.hover = hover
+                self.invalidate()
         if self.editing and self._select_from is None and self._edit(event):
             return True
         if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
@@ -472,9 +481,24 @@ class PianoRoll(Canvas):
             if pitch % 12 == 0:
                 line_y = round(y + row_h)
                 pygame.draw.line(surface, COLOURS["key_text"], (strip.x, line_y), (strip.right, line_y))
-                label = self._font.render(f"C{pitch // 12 - 1}", True, COLOURS["key_text"])
-                surface.blit(label, (strip.right - label.get_width() - 3, line_y - label.get_height()))
+            if pitch % 12 == 0 or (row_h >= NAMED_ROW_H and pitch % 12 not in BLACK_KEYS):
+                label = self._font.render(pitch_name(pitch), True, COLOURS["key_text"])
+                surface.blit(label, (strip.right - label.get_width() - 3, round(y + (row_h - label.get_height()) / 2)))
+        if self.editing and self.hover is not None:
+            self._draw_hover_name(surface)
         pygame.draw.rect(surface, COLOURS["ruler"], (0, 0, KEYBOARD_W, RULER_H))
+
+    def _draw_hover_name(self, surface: pygame.Surface) -> None:
+        """While entering notes: the row under the pointer lit on the keyboard, and its note's name
+        beside the pointer, so a click lands on the note meant."""
+        pitch = self.pitch_at(self.hover[1])
+        if not self.low_pitch <= pitch <= self.high_pitch:
+            return
+        y = round(self.pitch_to_y(pitch) - self.rect.y)
+        pygame.draw.rect(surface, COLOURS["selection"], (0, y, KEYBOARD_W, max(2, round(self._row_h()))))
+        label = self._font.render(pitch_name(pitch), True, COLOURS["title"], COLOURS["ruler"])
+        x = self.hover[0] - self.rect.x + 12
+        surface.blit(label, (x, y + (round(self._row_h()) - label.get_height()) // 2))
 
     def _draw_ruler(self, surface: pygame.Surface) -> None:
         ruler = self.local(self.ruler_rect)

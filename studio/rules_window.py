@@ -20,16 +20,10 @@ from pygame_gui.elements import UILabel, UISelectionList, UIWindow
 from studio.settings import Settings
 from studio.widgets import Column, centred, refresh_moved_slider
 from tokenizer.constraints import Rules
-from tokenizer.keys import KEYS, TONICS
+from tokenizer.keys import KEYS, pitch_name
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 
 ANY_KEY = "Any key"
-
-
-def pitch_name(pitch: float) -> str:
-    """'C4' for 60, 'F#5' for 78."""
-    pitch = int(pitch)
-    return f"{TONICS[pitch % 12]}{pitch // 12 - 1}"
 
 
 class RulesWindow(UIWindow):

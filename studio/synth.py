@@ -26,6 +26,8 @@ from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
 
 SAMPLE_RATE = 44100
+GAIN = 1.5  # FluidSynth's master gain: four voices of the default piano peak near -8 dBFS, clear of clipping
+EXPORT_PEAK_DBFS = -1.0  # an exported WAV is scaled to peak here, as a bounce is
 TAIL_S = 1.5  # let the last notes ring out
 INSTRUMENTS = {"Piano": 0, "Harpsichord": 6, "Organ": 19, "Choir": 52, "Strings": 48}
 
@@ -115,7 +117,7 @@ class Renderer:
             raise CantorError(f"{soundfont.name}: no such SoundFont")
         self._settings = lib.new_fluid_settings()
         lib.fluid_settings_setnum(self._settings, b"synth.sample-rate", float(SAMPLE_RATE))
-        lib.fluid_settings_setnum(self._settings, b"synth.gain", 0.5)
+        lib.fluid_settings_setnum(self._settings, b"synth.gain", GAIN)
         self._synth = lib.new_fluid_synth(self._settings)
         if lib.fluid_synth_sfload(self._synth, str(soundfont).encode(), 1) < 0:
             self.close()
@@ -178,9 +180,19 @@ def render(piece: NoteSequence, voice: Voice) -> np.ndarray:
         renderer.close()
 
 
+def at_export_level(samples: np.ndarray) -> np.ndarray:
+    """``samples`` (int16) scaled so that their peak is at EXPORT_PEAK_DBFS, as a bounce is."""
+    peak = int(np.abs(samples.astype(np.int32)).max()) if samples.size else 0
+    if peak == 0:
+        return samples
+    scale = 32767 * 10 ** (EXPORT_PEAK_DBFS / 20) / peak
+    return np.clip(np.round(samples.astype(np.float64) * scale), -32768, 32767).astype(np.int16)
+
+
 def write_wav(piece: NoteSequence, voice: Voice, path: str | Path) -> Path:
-    """Render ``piece`` and write a 16-bit stereo WAV file at ``path`` atomically."""
-    samples = render(piece, voice)
+    """Render ``piece`` and write a 16-bit stereo WAV file at ``path`` atomically, its peak at
+    EXPORT_PEAK_DBFS."""
+    samples = at_export_level(render(piece, voice))
 
     def write(temp: Path) -> None:
         with wave.open(str(temp), "wb") as wav:

@@ -388,6 +388,16 @@ class TransportBar:
                 return True
         return False
 
+    def play_from_playhead(self) -> None:
+        """Play the tab's piece now, from where the playhead stands (the start if it stands nowhere)."""
+        piece = self.current_piece()
+        if piece is None:
+            self.say("Nothing to play yet")
+            return
+        rolls = self.rolls()
+        step = (rolls[0].playhead_step if rolls else 0.0) or 0.0
+        self.play(self.player.step_to_seconds(piece.combined(), self.bpm, step))
+
     def restart_if_playing(self) -> None:
         """After the piece, instrument or tempo changed: play on from the same place."""
         if self.player.state != "stopped" and self._playing_piece is not None:

@@ -56,9 +56,14 @@ class LabeledSlider:
         format_value: Callable[[float], str] = lambda v: f"{v:g}",
         click_increment: float = 1,
         value_w: int = 80,
+        tip: str | None = None,
     ) -> None:
         x, y, w = rect.x, rect.y, rect.w
-        self.caption = UILabel(pygame.Rect(x, y, w - value_w, 20), caption, manager, container)
+        caption_rect = pygame.Rect(x, y, w - value_w, 20)
+        if tip:  # a button only for its tooltip: it reads as a label
+            self.caption = UIButton(caption_rect, caption, manager, container, tool_tip_text=tip, object_id="#caption")
+        else:
+            self.caption = UILabel(caption_rect, caption, manager, container)
         self.value_label = UILabel(
             pygame.Rect(x + w - value_w, y, value_w, 20), "", manager, container, object_id="#value_label"
         )
@@ -181,10 +186,11 @@ class Column:
         click_increment: float = 1,
         gap: int = 0,
         value_w: int = 80,
+        tip: str | None = None,
     ) -> LabeledSlider:
         rect = self.row(SLIDER_ROW_H, gap)
         return LabeledSlider(
-            rect, caption, value_range, start, self.manager, self.container, format_value, click_increment, value_w
+            rect, caption, value_range, start, self.manager, self.container, format_value, click_increment, value_w, tip
         )
 
     def status_box(self, text: str, sidebar_h: int, min_h: int) -> UITextBox:
@@ -194,7 +200,21 @@ class Column:
 
     def temperature(self) -> LabeledSlider:
         """The temperature slider both tabs share."""
-        return self.slider("Temperature", (0.1, 2.0), 1.0, lambda v: f"{v:.2f}", click_increment=0.05)
+        return self.slider(
+            "Temperature", (0.1, 2.0), 1.0, lambda v: f"{v:.2f}", click_increment=0.05, tip=TIPS["temperature"]
+        )
+
+
+TIPS = {  # what the sampling controls do to the music, in a musician's words
+    "temperature": "How adventurous the music is. Lower: safer, plainer, more repetitive chords and lines; "
+    "higher: more surprising notes and harmonies, and more mistakes. 1.0 plays the model as it learnt.",
+    "top_k": "Lets the model choose only among its k likeliest next notes or durations. Small: cautious, "
+    "conventional music; off: every choice the model can imagine.",
+    "top_p": "Lets the model choose only among the likeliest choices that together make up this share. "
+    "Lower: more predictable, closer to the style's commonplaces; off: nothing left out.",
+    "words": "How long the piece may grow. A piece ends by itself with a cadence within this length; "
+    "the bars and playing time are about what a chorale gets from it at the tempo in the bar below.",
+}
 
 
 def visible_text(text: str) -> str:

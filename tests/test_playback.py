@@ -17,7 +17,7 @@ import pytest
 
 from studio.app import App
 from studio.automation import click, press, run_until, type_text
-from studio.synth import SAMPLE_RATE, Voice, render
+from studio.synth import EXPORT_PEAK_DBFS, SAMPLE_RATE, Voice, at_export_level, render
 from tokenizer import Note, NoteSequence
 from tokenizer.readers import read_midi
 from tokenizer.writers import write_midi
@@ -160,8 +160,11 @@ def test_exported_wav_is_audible_and_as_long_as_the_piece(app, tmp_path):
     expected = piece.total_steps * 60 / (app.transport.bpm * piece.steps_per_quarter)
     assert abs(seconds - expected) <= 1.0 + 1.5  # within 1 s, plus the release tail we add
     assert abs(seconds - 1.5 - expected) <= 1.0
-    # The file is the synth's own rendering of the piece (FluidSynth is deterministic) ...
-    assert np.array_equal(samples, render(piece, Voice(qpm=app.transport.bpm)).reshape(-1))
+    # The file is the synth's own rendering of the piece (FluidSynth is deterministic), at a bounce's
+    # level: its peak at -1 dBFS, nothing clipped ...
+    assert np.array_equal(samples, at_export_level(render(piece, Voice(qpm=app.transport.bpm))).reshape(-1))
+    peak = np.abs(samples.astype(np.int32)).max()
+    assert abs(20 * np.log10(peak / 32767) - EXPORT_PEAK_DBFS) < 0.01 and peak < 32767
     # ... and loud while notes sound (a sampled piece may rest a while, so not over the whole file).
     frames_per_step = SAMPLE_RATE * 60 / (app.transport.bpm * piece.steps_per_quarter)
     sounding = np.zeros(len(samples) // 2, dtype=bool)

@@ -193,3 +193,19 @@ def test_the_fill_command_harmonizes_a_file_and_regenerates_bars(tiny_task_check
         args[-1] = bars
         assert fill.main(args) == 1
         assert said in capsys.readouterr().err
+
+
+def test_regenerating_a_harmonization_keeps_its_melody_in_the_selection(tiny_task_model, chorales):
+    piece = chorale(chorales, 1).normalized()
+    gap = Gap(16, 48)
+    melody = [n for n in top_line(piece)[0] if gap.start <= n.start < gap.end]
+    writer = GapWriter(tiny_task_model, SamplingSettings(seed=5), Rules())
+    words = list(writer.regenerate(piece, gap, keep_melody=True))
+    assert words[-1] == VOCAB.end_id
+    result = writer.piece()
+    assert melody and set(melody) <= set(result.notes)  # the tune, exactly
+    new = writer.new_notes()
+    assert new and not set(melody) & set(new)
+    for note in new:  # the new voices stay under the tune
+        over = [m for m in melody if m.start <= note.start < m.end]
+        assert all(note.pitch < m.pitch for m in over)

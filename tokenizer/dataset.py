@@ -117,6 +117,19 @@ class WordDataset:
             name=name,
         )
 
+    def key_shares(self, split: str = "train") -> dict[str, float]:
+        """How often each key opens the split's pieces (their key words), as shares; {} for a
+        vocabulary without key words."""
+        if not self.vocab.form:
+            return {}
+        keys = [
+            ids[1] for ids in map(self.piece_ids, self.names(split)) if len(ids) > 1 and self.vocab.is_key(int(ids[1]))
+        ]
+        counts = {self.vocab.key_of(int(k)): 0 for k in keys}
+        for k in keys:
+            counts[self.vocab.key_of(int(k))] += 1
+        return {key: round(count / len(keys), 4) for key, count in sorted(counts.items(), key=lambda kv: -kv[1])}
+
     def content_hash(self) -> str:
         """A short hash of the vocabulary, index and ids, for model cards."""
         digest = hashlib.sha256()

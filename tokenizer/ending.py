@@ -67,6 +67,7 @@ class EndWithin:
             return narrowed if narrowed.any() else mask
         if self._closing():
             narrowed[vocab.sep_id] = False  # this chord is the last
+            narrowed[vocab.end_id] = self.grammar.legal_mask()[vocab.end_id]  # even with a dissonance unresolved
         else:
             narrowed[vocab.end_id] = self.remaining <= 2 and mask[vocab.end_id]  # END only as a last resort
             if mask[vocab.phrase_id]:  # where a step may begin, it ends the phrase

@@ -22,6 +22,12 @@ MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 
 _MAJOR_FIFTHS = (0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5)  # sharps (+) or flats (-) of each major tonic
 
 
+def pitch_name(pitch: float) -> str:
+    """A note's name as a musician reads it: 'C4' for 60 (middle C), 'F#5' for 78."""
+    pitch = int(pitch)
+    return f"{TONICS[pitch % 12]}{pitch // 12 - 1}"
+
+
 def check_key(key: str) -> str:
     """``key`` itself; ValueError for a name not in ``KEYS``."""
     if key not in KEYS:

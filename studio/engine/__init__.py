@@ -54,6 +54,7 @@ class Generate:
     primer_quarters: int = 8
     primer: NoteSequence | None = None  # "continue": the user's own piece instead; the piece to harmonize or regenerate
     gap: tuple[int, int] | None = None  # "regenerate": the selection, in steps [start, end)
+    keep_melody: bool = False  # "regenerate": keep the top line in the selection (a harmonization's tune)
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,14 @@ class EditCode:
 
 @dataclass(frozen=True)
 class GenerateCodes:
-    """mode "new" or "continue" (from the reconstructed piece's first ``primer_quarters``)."""
+    """mode "new" or "continue": from the first ``primer_quarters`` of the piece on show, the
+    reconstructed one or (``of_generated``) the prior's last piece."""
 
     mode: str
     quarters: int
     settings: GenerationSettings
     primer_quarters: int = 4
+    of_generated: bool = False
 
 
 # -- events -------------------------------------------------------------------------------------

@@ -88,6 +88,7 @@ class Worker:
         self.source: NoteSequence | None = None  # the piece being reconstructed
         self.slices = None  # its quarter slices
         self.codes = None  # its codes, as edited
+        self.generated: tuple[NoteSequence, np.ndarray] | None = None  # the prior's last piece and its codes
 
     def run(self, job) -> None:
         """Run one job; every failure becomes an Error event, and the worker goes on."""
@@ -238,8 +239,8 @@ class Worker:
         else:
             if job.gap is None:
                 raise CantorError("select the bars to regenerate: drag across the ruler above the roll")
-            words = writer.regenerate(source, Gap(*job.gap))
-            note = ""
+            words = writer.regenerate(source, Gap(*job.gap), job.keep_melody)
+            note = "keeping the melody" if job.keep_melody else ""
         kept = replace(source, notes=[], name="kept")
         count = 0
         started = last_notes = time.perf_counter()
@@ -339,11 +340,12 @@ class Worker:
         sampling = SamplingSettings(s.temperature, s.top_k, s.top_p, s.seed)
         primer, primer_codes, primer_quarters = None, None, 0
         if job.mode == "continue":
-            if self.codes is None:
+            source, source_codes = self.generated if job.of_generated and self.generated else (self.source, self.codes)
+            if source_codes is None or not len(source_codes):
                 raise CantorError("pick a piece to continue first")
-            primer_quarters = min(job.primer_quarters, len(self.codes))
-            primer_codes = self.codes[:primer_quarters]
-            primer = self.source.cropped(0, primer_quarters * self.source.steps_per_quarter)
+            primer_quarters = min(job.primer_quarters, len(source_codes))
+            primer_codes = source_codes[:primer_quarters]
+            primer = source.cropped(0, primer_quarters * source.steps_per_quarter)
         codes: list[int] = []
         primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
         for code in codebooks.stream_codes(job.quarters, sampling, primer_codes, cancel=self.cancel):
@@ -355,6 +357,8 @@ class Worker:
         primer_piece, generated = codebooks.piece_from_codes(codes, primer, primer_quarters)
         stopped = len(codes) < job.quarters * 16
         grid = self._code_grid(primer_codes, codes)
+        if len(grid):
+            self.generated = (generated.merged(primer_piece), grid)  # what Continue continues next
         self.post(CodesFinished(primer_piece, generated, job, stopped, len(codes), grid))
 
     @staticmethod
