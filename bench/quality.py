@@ -55,6 +55,7 @@ from tokenizer.augment import transpose
 from tokenizer.cli import HelpFormatter, whole
 from tokenizer.constraints import Rules
 from tokenizer.dataset import WordDataset
+from tokenizer.ending import FINAL_WORDS, STEER_SHARE
 from tokenizer.errors import CantorError
 from tokenizer.keys import scale_of, tonic_of
 from tokenizer.notes import NoteSequence
@@ -104,6 +105,7 @@ ROWS = (  # (summary key, label, format)
     ("repeated_bars", "bars repeating an earlier bar", "{:.3f}"),
     ("self_similarity", "best 4-bar self-similarity", "{:.3f}"),
     ("ended", "pieces that end by themselves", "{:.3f}"),
+    ("ended_unsteered", "... before the sampler steers towards an end", "{:.3f}"),
     ("final_tonic", "last chord a root-position tonic (opening key)", "{:.3f}"),
     ("cadences_per_8", "cadence-like arrivals per 8 quarters", "{:.2f}"),
     ("opening_repeated", "opening 2 bars repeated later", "{:.3f}"),
@@ -321,6 +323,10 @@ def run_sets(
         figures["clash_resolved"] = sum(f.clash_resolved for f in features) / clashes if clashes else 1.0
         if made.words:
             figures["median_words"] = float(np.median(made.words))
+            steered_from = args.words - max(FINAL_WORDS, round(args.words * STEER_SHARE))
+            figures["ended_unsteered"] = float(
+                np.mean([e and w < steered_from for e, w in zip(made.ended, made.words, strict=True)])
+            )
         if name != "bach_test" and len(reference) >= 2:
             figures.update({f"overlap {group}": value for group, value in overlap(reference, features).items()})
         if name in GENERATED and len(real) >= 2 * len(sounding):

@@ -63,6 +63,17 @@ def transposed_ids(ids: np.ndarray, semitones: int, vocab: WordVocabulary) -> np
     return moved.astype(np.uint16)
 
 
+def word_ids_in(vocab: WordVocabulary, data_vocab: WordVocabulary) -> np.ndarray:
+    """(data_vocab.size,) uint16: the id in ``vocab`` of each word of ``data_vocab``, by name. The
+    marker words come before the form words, so a dataset's PHRASE and key words (prepared without
+    the markers) have other ids in the model's vocabulary."""
+    lookup = {word: index for index, word in enumerate(vocab.words)}
+    missing = [word for word in data_vocab.words if word not in lookup]
+    if missing:
+        raise CantorError(f"the data's words {missing[:3]} are not in the model's vocabulary")
+    return np.array([lookup[word] for word in data_vocab.words], dtype=np.uint16)
+
+
 def key_word_of(ids: np.ndarray, vocab: WordVocabulary) -> str | None:
     """The key a piece's words name (its second word), or None."""
     return vocab.key_of(int(ids[1])) if vocab.form and len(ids) > 1 and vocab.is_key(int(ids[1])) else None
@@ -214,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dataset = WordDataset(args.data)
         vocab = replace(dataset.vocab, tasks=args.tasks > 0) if args.tasks > 0 else dataset.vocab
+        to_model = word_ids_in(vocab, dataset.vocab)
         train_ids, train_starts = augmented_train_ids(dataset, args.max_transpose, args.stretch, args.max_fifths)
-        val_ids = np.asarray(dataset.split("val"))
+        train_ids = to_model[train_ids]
+        val_ids = to_model[np.asarray(dataset.split("val"))]
         val_starts = np.flatnonzero(val_ids == vocab.start_id)
         val_split = "val"
         if len(val_ids) <= args.block_size + 1:  # a tiny folder of your own: no separate validation possible

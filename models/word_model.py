@@ -6,6 +6,7 @@ made in one is the same as in the other.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
@@ -144,8 +145,8 @@ class WordModel:
         seed ``settings.seed + r`` makes alone. ``key`` as in ``stream_words``."""
         prompt = primer.ids if primer else [self.vocab.start_id]
         key = key if key is not None else self.draw_key(settings.seed)
-        if key is not None and primer is None and self.vocab.form:
-            prompt = [self.vocab.start_id, self.vocab.key_id(key)]
+        key_word = [self.vocab.key_id(key)] if key is not None and primer is None and self.vocab.form else []
+        prompt = [*prompt, *key_word]  # the new piece's first word, written for the model: yielded as its own below
         constraints = []
         for _ in range(variations):
             grammar = word_grammar(self.vocab)
@@ -153,11 +154,13 @@ class WordModel:
                 grammar.advance(word_id)
             grammar.seal()
             constraint = RuleConstraint(grammar, rules, self.steps_per_quarter) if rules else grammar
-            constraints.append(EndWithin(constraint, count) if stop_at_end else constraint)
-        return stream_rows(
+            constraints.append(EndWithin(constraint, count - len(key_word)) if stop_at_end else constraint)
+        if count <= len(key_word):
+            return iter([key_word * variations])
+        rows = stream_rows(
             self.model,
             prompt,
-            count,
+            count - len(key_word),
             settings,
             constraints,
             cancel=cancel,
@@ -165,6 +168,7 @@ class WordModel:
             restart_id=None if stop_at_end else self.vocab.start_id,
             window_shift=window_shift,
         )
+        return itertools.chain([key_word * variations], rows) if key_word else rows
 
     def continuation(self, words: list[int], primer: Primer | None = None, name: str = "") -> Continuation:
         """The primer's notes and the notes of ``words`` written after it (as far as they go)."""

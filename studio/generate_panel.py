@@ -110,7 +110,6 @@ class GeneratePanel:
         self.browser: PieceBrowser | None = None
         self.running_label = ""  # the primer of the running job: a piece's name, a file's, or ""
         self.last_primer_label = ""  # the primer Retry continues again
-        self.has_continuation = False  # Retry is possible
         self.shown_mode = ""  # the job that made the piece on the roll ("harmonize": Regenerate keeps its tune)
         side = sidebar(manager, container, rect.h)
         self.sidebar = side
@@ -368,8 +367,15 @@ class GeneratePanel:
             return
         if self.piano_roll.editing:
             self._toggle_editing()
-        self.seed.roll(always=mode in ("retry", "regenerate"))  # another take of the same thing: a new seed
         piece_name, primer, gap = None, self.user_primer if mode == "continue" else None, None
+        if mode == "retry":
+            if not self._can_retry():
+                self.set_status(
+                    "Retry writes another continuation of the primer on the roll: show a continuation first"
+                )
+                return
+            primer = self.result[0]
+        self.seed.roll(always=mode in ("retry", "regenerate"))  # another take of the same thing: a new seed
         if mode == "harmonize":
             primer = self._melody_source()
         if mode == "regenerate":
@@ -669,6 +675,8 @@ class GeneratePanel:
             self.set_status(f"{said} · {notes} new notes · {rate:.0f} words/s{self.job_note}")
             self._after_job(event.job, False)
         elif isinstance(event, eng.Cancelled):
+            if event.job.mode != "regenerate":
+                self.shown_mode = event.job.mode
             self._finish_job()
             self._keep_variations(event.primer, event.generated, event.variations)
             self.piano_roll.frame_piece()
@@ -681,8 +689,7 @@ class GeneratePanel:
                 if partial is not None and partial.generated.notes:
                     self.result = (partial.primer, partial.generated)
                     self.on_take(partial.primer, partial.generated, self.running_job, True)
-                if self.has_continuation:
-                    self.retry_button.enable()
+                self._enable_retry()
             if self.loaded is not None:
                 self.generate_button.enable()
             self._enable_regenerate()
@@ -704,19 +711,30 @@ class GeneratePanel:
         self.set_status(f"Opened {piece.name}: {len(piece.notes)} notes. Press Generate to {task}.")
 
     def show_take(self, primer: NoteSequence, generated: NoteSequence, mode: str = "") -> None:
-        """Show a take (``mode``: the job that made it, so that Regenerate keeps a harmonization's tune)."""
+        """Show a take (``mode``: the job that made it, so that Regenerate keeps a harmonization's tune
+        and Retry continues its primer again)."""
         self.shown_mode = mode
         if all(piece is not generated for _, piece in self.variation_takes):
             self._show_thumbnails(False)  # a take from the list: not one of the variations
         self.result = (primer, generated)
         self.piano_roll.show_piece(primer, generated)
         self.piano_roll.frame_piece()
+        self._enable_retry()
 
     def clear(self) -> None:
         """An empty roll (the take on show was deleted)."""
         self.result = None
+        self.shown_mode = ""
         self.piano_roll.show_piece(NoteSequence(), NoteSequence())
+        self._enable_retry()
         self.set_status("Take deleted")
+
+    def _can_retry(self) -> bool:
+        """Whether the roll shows a continuation, whose primer Retry would continue again."""
+        return self.result is not None and self.shown_mode in ("continue", "retry") and bool(self.result[0].notes)
+
+    def _enable_retry(self) -> None:
+        self.retry_button.enable() if self._can_retry() and not self.generating else self.retry_button.disable()
 
     def rolls(self) -> list[PianoRoll]:
         return [self.piano_roll]
@@ -766,7 +784,6 @@ class GeneratePanel:
     def _after_job(self, job: eng.Generate, stopped: bool) -> None:
         if job.mode in ("continue", "retry"):
             self.last_primer_label = self.running_label
-            self.has_continuation = True
         for index, (primer, generated) in enumerate(self.variation_takes):
             if index != self.thumbnails.chosen:  # each variation is a take; the one on show comes last
                 variation = replace(job, settings=replace(job.settings, seed=job.settings.seed + index))
@@ -774,6 +791,5 @@ class GeneratePanel:
         chosen = self.thumbnails.chosen if self.variation_takes else 0
         job = replace(job, settings=replace(job.settings, seed=job.settings.seed + chosen))
         self.on_take(self.result[0], self.result[1], job, stopped)
-        if self.has_continuation:
-            self.retry_button.enable()
+        self._enable_retry()
         self._enable_regenerate()

@@ -129,3 +129,22 @@ def test_a_continuation_keeps_its_primer_s_key_and_marks_its_phrases():
     for word in FORM.ids("sepxx d4 PHRASE n73 d8 n64 d8 n57 d8 n45 d8 END"):
         notes.feed(word)
     assert notes.grammar.key == "B minor" and notes.generated_phrase_ends == [4]
+
+
+def test_training_reads_the_data_s_form_words_as_the_model_s_by_name(chorales):
+    """The model's vocabulary puts the marker words before PHRASE and the keys, the data's has none:
+    the ids are mapped by word, so a chorale's key word stays its key word."""
+    from dataclasses import replace
+
+    from models.train_gpt import augmented_train_ids, word_ids_in
+
+    model_vocab = replace(chorales.vocab, tasks=True)
+    ids, starts = augmented_train_ids(chorales, 6, [1.0], 3)
+    mapped = word_ids_in(model_vocab, chorales.vocab)[ids]
+    first_words = mapped[starts[:50] + 1]
+    assert all(model_vocab.is_key(int(w)) for w in first_words)
+    assert [model_vocab.key_of(int(w)) for w in first_words] == [
+        chorales.vocab.key_of(int(w)) for w in ids[starts[:50] + 1]
+    ]
+    phrases = ids == chorales.vocab.phrase_id
+    assert phrases.any() and (mapped[phrases] == model_vocab.phrase_id).all()

@@ -7,7 +7,10 @@ on top of one) and, over the last ``STEER_SHARE`` of the words:
 * weighs PHRASE (a cadence) more and more, and END once a phrase's chord is written (with a
   vocabulary without form words, END after any step);
 * over the last ``FINAL_WORDS`` words, insists: the next step ends a phrase, and after its chord
-  comes END rather than another step.
+  comes END rather than another step;
+* where the key is known (the key word), leans a closing chord towards the tonic triad and lets
+  the piece end only on a root-position tonic chord (a Picardy third counts): a piece ends as a
+  chorale does, on its tonic, unless the rules leave no room for one.
 
 With form words, END comes only after a phrase's chord, wherever the piece ends.
 
@@ -20,12 +23,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from tokenizer.keys import tonic_of
+from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 from tokenizer.words import Grammar, WordVocabulary
 
 STEER_SHARE = 0.25  # of the words asked for: where the steering begins
 FINAL_WORDS = 24  # where it insists: a four-voice closing chord takes about 10 words
 PHRASE_WEIGHT = 3.0  # nats added to PHRASE at the last word
 END_WEIGHT = 5.0  # nats added to END, after a phrase's chord, at the last word
+TRIAD_WEIGHT = 3.0  # nats taken from a closing chord's notes outside the tonic triad, at the last word
+PITCHES = np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)
 
 
 class EndWithin:
@@ -55,24 +62,43 @@ class EndWithin:
         """True where END would close a phrase (or, without form words, a step)."""
         return self.vocab.phrase_id is None or self.grammar.in_phrase_end
 
+    def _tonic(self) -> tuple[int, np.ndarray] | None:
+        """(tonic pitch class, (88,) bool of the pitches of its triad with either third), for the
+        key the words name; None where they name none."""
+        key = self.grammar.key
+        if key is None:
+            return None
+        tonic = tonic_of(key)
+        classes = {tonic, (tonic + 3) % 12, (tonic + 4) % 12, (tonic + 7) % 12}
+        return tonic, np.isin(PITCHES % 12, list(classes))
+
+    def _on_tonic(self) -> bool:
+        """Whether what sounds at the step being written is a root-position tonic triad so far."""
+        tonic = self._tonic()
+        if tonic is None:
+            return True
+        step = self.grammar.step
+        chord = [n.pitch for n in self.grammar.notes if n.start <= step < n.end]
+        if (pending := self.grammar.pending_note()) is not None:
+            chord.append(pending.pitch)
+        triad = tonic[1][np.asarray(chord) - LOWEST_PIANO_PITCH]
+        return bool(chord) and min(chord) % 12 == tonic[0] and bool(triad.all())
+
     def legal_mask(self) -> np.ndarray:
         mask = self.inner.legal_mask()
         vocab = self.vocab
-        ends_early = vocab.phrase_id is not None and mask[vocab.end_id] and not self.grammar.in_phrase_end
-        if (self.remaining > FINAL_WORDS and not ends_early) or not mask.any():
+        final = self.remaining <= FINAL_WORDS
+        if not mask.any() or not (mask[vocab.end_id] or final):
             return mask
         narrowed = mask.copy()
-        if self.remaining > FINAL_WORDS:  # a piece ends after a phrase's chord, as every chorale does
-            narrowed[vocab.end_id] = False
-            return narrowed if narrowed.any() else mask
-        if self._closing():
+        # END may close a phrase's chord on the tonic; at the very end, even with a dissonance unresolved
+        allowed = (self.grammar.legal_mask() if final else mask)[vocab.end_id]
+        narrowed[vocab.end_id] = allowed and (self.remaining <= 2 or (self._closing() and self._on_tonic()))
+        if final and self._closing():
             narrowed[vocab.sep_id] = False  # this chord is the last
-            narrowed[vocab.end_id] = self.grammar.legal_mask()[vocab.end_id]  # even with a dissonance unresolved
-        else:
-            narrowed[vocab.end_id] = self.remaining <= 2 and mask[vocab.end_id]  # END only as a last resort
-            if mask[vocab.phrase_id]:  # where a step may begin, it ends the phrase
-                narrowed[vocab.first_pitch_id : vocab.first_duration_id] = False
-                narrowed[vocab.sep_id] = False
+        elif final and vocab.phrase_id is not None and mask[vocab.phrase_id]:  # the next step ends the phrase
+            narrowed[vocab.first_pitch_id : vocab.first_duration_id] = False
+            narrowed[vocab.sep_id] = False
         return narrowed if narrowed.any() else mask
 
     def logit_bias(self) -> np.ndarray | None:
@@ -85,4 +111,7 @@ class EndWithin:
             steer[self.vocab.phrase_id] += PHRASE_WEIGHT * progress
         if self._closing():
             steer[self.vocab.end_id] += END_WEIGHT * progress
+            if (tonic := self._tonic()) is not None and self.vocab.phrase_id is not None:
+                pitches = slice(self.vocab.first_pitch_id, self.vocab.first_duration_id)
+                steer[pitches] -= TRIAD_WEIGHT * progress * ~tonic[1]
         return steer

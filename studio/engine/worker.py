@@ -154,7 +154,7 @@ class Worker:
         model = self.model
         if job.mode == "new":
             return None
-        if job.mode == "retry":
+        if job.mode == "retry" and job.primer is None:
             if self.last_primer is None:
                 raise CantorError("nothing to retry yet: continue a piece first")
             primer = self.last_primer

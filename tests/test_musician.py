@@ -1,0 +1,70 @@
+"""What a musician meets in the studio: keys, lengths in bars, Retry, opened files, the picker."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.automation import choose, click, run_until
+from tests.test_studio import copy_checkpoint, generate_and_wait, open_app
+
+
+@pytest.fixture
+def app(tmp_path, tiny_task_checkpoint):
+    app = open_app(copy_checkpoint(tiny_task_checkpoint, tmp_path / "checkpoints", "tiny_tasks").parent)
+    yield app
+    app.close()
+
+
+def test_a_key_asked_for_is_the_key_of_the_new_piece_and_is_said_beside_the_menu(app):
+    panel = app.generate
+    assert panel.key_label.text == "keys as Bach's"
+    choose(app, panel.key_menu, "D major")
+    app.step()
+    assert panel.settings().key == "D major" and panel.key_label.text == "in D major (asked)"
+    generate_and_wait(app)
+    assert app.engine.received[-1].settings.key == "D major"
+    assert panel.result[1].key == "D major"  # the key word the model was given
+    assert "Finished in D major" in panel.status_text or "Stopped at the length limit" in panel.status_text
+
+
+def test_the_word_budget_says_its_bars_and_playing_time(app):
+    label = app.generate.words.value_label.text
+    words, bars, time = label.split(" · ")
+    assert int(words) == 768 and bars == "16 bars" and time.count(":") == 1
+
+
+def test_retry_continues_the_primer_on_the_roll_and_is_off_without_one(app, chorales):
+    panel = app.generate
+    click(app, panel.mode_buttons["continue"].rect.center)
+    generate_and_wait(app)
+    primer = panel.result[0]
+    assert primer.notes and panel.retry_button.is_enabled
+    generate_and_wait(app, panel.retry_button)
+    job = app.engine.received[-1]
+    assert job.mode == "retry" and sorted(job.primer.notes) == sorted(primer.notes)
+    while app.takes.takes:  # every take deleted: nothing to retry
+        app.takes_panel.selected = app.takes.takes[0].number
+        app.takes_panel.delete_selected()
+    assert not panel.retry_button.is_enabled
+
+
+def test_a_file_opened_in_harmonize_mode_is_harmonized_and_shown_from_its_start(app, chorales):
+    panel = app.generate
+    click(app, panel.mode_buttons["harmonize"].rect.center)
+    piece = chorales.piece("bwv66.6")
+    panel.piano_roll.set_view(200.0, panel.piano_roll.steps_visible)
+    panel.open_piece(piece)
+    assert panel.mode == "harmonize" and "harmonize its top line" in panel.status_text
+    assert panel.piano_roll.view_start == 0.0
+    click(app, panel.mode_buttons["continue"].rect.center)
+    assert not panel.primer_slider.slider.is_enabled  # an opened file is continued whole
+
+
+def test_the_checkpoint_picker_finds_a_model_trained_while_the_studio_runs(app, tiny_task_checkpoint):
+    panel = app.generate
+    before = [c.label for c in panel.checkpoints]
+    copy_checkpoint(tiny_task_checkpoint, panel.checkpoints_dir, "trained_meanwhile")
+    click(app, panel.checkpoint_menu.rect.center)
+    run_until(app, lambda: len(panel.checkpoints) == len(before) + 1, timeout_s=30, what="the rescan")
+    options = [option[0] for option in panel.checkpoint_menu.options_list]
+    assert any(option.startswith("trained_meanwhile") for option in options)
