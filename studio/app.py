@@ -206,7 +206,7 @@ class App:
             self._surviving(self.process_event, event)
         engine_events = self.engine.poll()
         for engine_event in engine_events:
-            self._surviving(lambda e: self._owner_of(e).handle_engine_event(e), engine_event)
+            self._surviving(self._handle_engine_event, engine_event)
         if events or engine_events:
             self.mark_active()
         if not self.on_generate_tab and not self.codebooks.started:
@@ -292,6 +292,11 @@ class App:
             self.tabs.get_tab(index)["container"].set_dimensions(body)
         self.codebooks.relayout()
         self.mark_active()
+
+    def _handle_engine_event(self, event: eng.Event) -> None:
+        if isinstance(event, eng.Started) and event.job.mode == "new":
+            self.transport.set_bpm(self.settings.bpm, remember=False)  # a new piece: the studio's tempo, not a file's
+        self._owner_of(event).handle_engine_event(event)
 
     def _owner_of(self, event: eng.Event):
         """The panel an engine event is for: by its type, and an Error by the job it ended."""

@@ -212,16 +212,29 @@ class GeneratePanel:
             value_w=170,
             tip=TIPS["words"],
         )
-        self.top_k = column.slider(
-            "Top-k", (0, vocabulary_size), 0, lambda v: "off" if int(v) == 0 else f"{int(v)}", tip=TIPS["top_k"]
+        row = column.row(SLIDER_ROW_H, 4)  # top-k and top-p side by side: the status below keeps its lines
+        half = (row.w - 12) // 2
+        self.top_k = LabeledSlider(
+            pygame.Rect(row.x, row.y, half, row.h),
+            "Top-k",
+            (0, vocabulary_size),
+            0,
+            manager,
+            side,
+            lambda v: "off" if int(v) == 0 else f"{int(v)}",
+            value_w=40,
+            tip=TIPS["top_k"],
         )
-        self.top_p = column.slider(
+        self.top_p = LabeledSlider(
+            pygame.Rect(row.right - half, row.y, half, row.h),
             "Top-p",
             (0.5, 1.0),
             1.0,
+            manager,
+            side,
             lambda v: "off" if v >= 0.999 else f"{v:.2f}",
             click_increment=0.01,
-            gap=4,
+            value_w=40,
             tip=TIPS["top_p"],
         )
         row = column.row(30, 8)

@@ -33,6 +33,7 @@ class Settings:
     instrument: str = "Piano"
     bpm: int = 96
     export_folder: str = ""
+    open_folder: str = ""  # where the last file opened was: the next Open… starts there
     random_seed: bool = True
     voice_rules: bool = True  # the word model's four-part rules (tokenizer/constraints.py)
     max_voices: int = 4  # with the four-part rules

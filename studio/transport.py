@@ -25,11 +25,15 @@ from studio.synth import INSTRUMENTS, Voice, default_soundfont, write_wav
 from studio.widgets import centred
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
-from tokenizer.readers import read_piece
+from tokenizer.readers import MIDI_SUFFIXES, MUSIC21_SUFFIXES, read_piece
 from tokenizer.writers import write_midi
 
 BAR_H = 40
 BPM_RANGE = (20, 300)
+DIALOG_SUFFIXES = {  # what each file dialog lists and opens
+    "open": set(MIDI_SUFFIXES + MUSIC21_SUFFIXES),
+    "soundfont": {".sf2", ".sf3"},
+}
 BOTTOM = {"top": "bottom", "bottom": "bottom"}
 BOTTOM_RIGHT = {"left": "right", "right": "right", "top": "bottom", "bottom": "bottom"}
 
@@ -151,12 +155,13 @@ class TransportBar:
     def bpm(self) -> float:
         return float(self.bpm_slider.get_current_value())
 
-    def set_bpm(self, bpm: float) -> None:
-        """The tempo for playing and saving (the slider and the number agree)."""
+    def set_bpm(self, bpm: float, remember: bool = True) -> None:
+        """The tempo for playing and saving (the slider and the number agree); ``remember``: it is
+        the musician's own tempo, kept in the settings (a file's tempo belongs to that file)."""
         bpm = round(min(BPM_RANGE[1], max(BPM_RANGE[0], bpm)))
         self.bpm_slider.set_current_value(bpm)
         self.bpm_entry.set_text(str(bpm))
-        if self.settings.bpm != bpm:
+        if remember and self.settings.bpm != bpm:
             self.settings.bpm = bpm
             self.settings.save()
 
@@ -234,6 +239,7 @@ class TransportBar:
             window_title=title,
             initial_file_path=str(initial),
             allow_existing_files_only=purpose in ("open", "soundfont"),
+            allowed_suffixes=DIALOG_SUFFIXES.get(purpose),
         )
         self._dialog_purpose = purpose
 
@@ -241,7 +247,8 @@ class TransportBar:
         """The file dialog for a MIDI or MusicXML file; the tab on show receives the piece."""
         if self._refuse_open_while_busy():
             return
-        self._open_dialog("open", "Open a MIDI or MusicXML file", Path(self.settings.export_folder or Path.home()))
+        folder = self.settings.open_folder or self.settings.export_folder
+        self._open_dialog("open", "Open a MIDI or MusicXML file", Path(folder or Path.home()))
 
     def _refuse_open_while_busy(self) -> bool:
         if self.busy():
@@ -275,7 +282,7 @@ class TransportBar:
             return
         self.stop()
         if piece.tempos:
-            self.set_bpm(piece.tempos[0][1])
+            self.set_bpm(piece.tempos[0][1], remember=False)  # this file's tempo, not the studio's
         self.on_open(piece)
 
     def ask_save(self, kind: str) -> None:
@@ -291,6 +298,8 @@ class TransportBar:
         purpose = self._dialog_purpose
         self._dialog = None
         if purpose == "open":
+            self.settings.open_folder = str(path.parent)  # the next Open… starts there
+            self.settings.save()
             self.open_path(path)
         elif purpose == "soundfont":
             try:
@@ -361,6 +370,17 @@ class TransportBar:
         if event.type == pygame_gui.UI_FILE_DIALOG_PATH_PICKED and event.ui_element is self._dialog:
             self._picked(Path(event.text))
             return True
+        if (  # Enter on a full path to a music file opens it, as the OK button would
+            event.type == pygame_gui.UI_TEXT_ENTRY_FINISHED
+            and self._dialog is not None
+            and event.ui_element is self._dialog.file_path_text_line
+            and self._dialog_purpose in ("open", "soundfont")
+        ):
+            typed = Path(event.text).expanduser()
+            if typed.is_file() and typed.suffix.lower() in DIALOG_SUFFIXES[self._dialog_purpose]:
+                self._dialog.kill()
+                self._picked(typed)
+                return True
         if event.type == pygame_gui.UI_CONFIRMATION_DIALOG_CONFIRMED and event.ui_element is self._confirm:
             kind, path = self._pending_save
             self._confirm, self._pending_save = None, None

@@ -68,3 +68,32 @@ def test_the_checkpoint_picker_finds_a_model_trained_while_the_studio_runs(app, 
     run_until(app, lambda: len(panel.checkpoints) == len(before) + 1, timeout_s=30, what="the rescan")
     options = [option[0] for option in panel.checkpoint_menu.options_list]
     assert any(option.startswith("trained_meanwhile") for option in options)
+
+
+def test_a_file_s_tempo_belongs_to_the_file_and_a_new_piece_plays_at_the_studio_s(app, chorales):
+    from dataclasses import replace
+
+    transport, own = app.transport, app.settings.bpm
+    piece = replace(chorales.piece("bwv66.6"), tempos=[(0, 60.0)])
+    transport._opened(piece)
+    assert transport.bpm == 60 and app.settings.bpm == own  # not saved as the studio's tempo
+    click(app, app.generate.mode_buttons["new"].rect.center)
+    generate_and_wait(app)
+    assert transport.bpm == own
+
+
+def test_the_open_dialog_lists_music_files_and_enter_on_a_full_path_opens_it(app, chorales, tmp_path):
+    import pygame
+    import pygame_gui
+
+    from tokenizer.writers import write_midi
+
+    path = write_midi(chorales.piece("bwv66.6").cropped(0, 32), tmp_path / "mine.mid")
+    transport = app.transport
+    transport.ask_open()
+    dialog = transport._dialog
+    assert ".mid" in dialog.allowed_suffixes and ".wav" not in dialog.allowed_suffixes
+    event = pygame.event.Event(pygame_gui.UI_TEXT_ENTRY_FINISHED, text=str(path), ui_element=dialog.file_path_text_line)
+    assert transport.process_event(event)
+    run_until(app, lambda: app.generate.user_primer is not None, timeout_s=120, what="the file")
+    assert app.settings.open_folder == str(tmp_path)
