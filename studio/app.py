@@ -99,7 +99,15 @@ class App:
         files_rect = pygame.Rect(-(MARGIN + TAKES_W), -(MARGIN + 64), TAKES_W, 64)  # from the bottom right
         bar_rect = pygame.Rect(x0, -(BAR_H + 4), width - x0 - MARGIN, BAR_H)  # from the bottom
         self.generate = GeneratePanel(
-            body, roll_rect, self.manager, container, self.engine, checkpoints_dir, self.settings, self._add_take
+            body,
+            roll_rect,
+            self.manager,
+            container,
+            self.engine,
+            checkpoints_dir,
+            self.settings,
+            self._add_take,
+            on_select_take=lambda number: self.takes_panel.refresh(select=number),
         )
         self.transport = TransportBar(
             bar_rect,
@@ -310,7 +318,7 @@ class App:
         """A file the user opened or dropped (read by the transport): the tab on show takes it."""
         self.active.open_piece(piece)
 
-    def _add_take(self, primer, generated, job: eng.Generate | eng.GenerateCodes, stopped: bool) -> None:
+    def _add_take(self, primer, generated, job: eng.Generate | eng.GenerateCodes, stopped: bool) -> int:
         s = job.settings
         settings = {"temperature": s.temperature, "top_k": s.top_k, "top_p": s.top_p, "seed": s.seed}
         if isinstance(job, eng.GenerateCodes):
@@ -329,6 +337,7 @@ class App:
         except CantorError as err:
             self.active.set_status(f"the take could not be autosaved: {err}")
         self.takes_panel.refresh(select=take.number)
+        return take.number
 
     def _show_take(self, take: Take) -> None:
         self.transport.stop()

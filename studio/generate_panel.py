@@ -89,7 +89,8 @@ class GeneratePanel:
         engine: eng.Engine,
         checkpoints_dir: Path,
         settings: Settings,
-        on_take: Callable[[NoteSequence, NoteSequence, eng.Generate, bool], None] = lambda *args: None,
+        on_take: Callable[[NoteSequence, NoteSequence, eng.Generate, bool], int | None] = lambda *args: None,
+        on_select_take: Callable[[int], None] = lambda number: None,
         vocabulary_size: int = 107,
     ) -> None:
         self.manager, self.engine, self.checkpoints_dir = manager, engine, Path(checkpoints_dir)
@@ -99,7 +100,8 @@ class GeneratePanel:
         self.loaded: eng.Loaded | None = None
         self.result: tuple[NoteSequence, NoteSequence] | None = None  # (primer, generated)
         self.primer_shown = NoteSequence()
-        self.on_take = on_take
+        self.on_take, self.on_select_take = on_take, on_select_take  # a take kept (its number back); shown
+        self.variation_numbers: list[int | None] = []  # the take number of each variation of the last request
         self.user_primer: NoteSequence | None = None  # a file the user opened, to continue
         self.piece_name = RANDOM_PIECE  # the dataset piece Continue uses
         self.piece_names: list[str] = []
@@ -793,16 +795,20 @@ class GeneratePanel:
             self.piano_roll.show_piece(primer, generated, fit=False)
             seed = self.last_finished.job.settings.seed + index if self.last_finished else "?"
             self.set_status(f"Variation {index + 1} of {len(self.variation_takes)} · seed {seed}")
+            if index < len(self.variation_numbers):
+                self.on_select_take(self.variation_numbers[index])  # one selection: the list shows it too
 
     def _after_job(self, job: eng.Generate, stopped: bool) -> None:
         if job.mode in ("continue", "retry"):
             self.last_primer_label = self.running_label
+        numbers = {}
         for index, (primer, generated) in enumerate(self.variation_takes):
             if index != self.thumbnails.chosen:  # each variation is a take; the one on show comes last
                 variation = replace(job, settings=replace(job.settings, seed=job.settings.seed + index))
-                self.on_take(primer, generated, variation, stopped)
+                numbers[index] = self.on_take(primer, generated, variation, stopped)
         chosen = self.thumbnails.chosen if self.variation_takes else 0
         job = replace(job, settings=replace(job.settings, seed=job.settings.seed + chosen))
-        self.on_take(self.result[0], self.result[1], job, stopped)
+        numbers[chosen] = self.on_take(self.result[0], self.result[1], job, stopped)
+        self.variation_numbers = [numbers[index] for index in sorted(numbers)] if self.variation_takes else []
         self._enable_retry()
         self._enable_regenerate()

@@ -100,6 +100,8 @@ def test_variations_grow_side_by_side_and_a_click_shows_one(tmp_path, tiny_word_
         click(app, thumbs.box(2).center)
         assert thumbs.chosen == 2 and panel.result[1] is panel.variation_takes[2][1]
         assert roll.generated == thumbs.pieces[2].notes
+        shown = app.takes.get(app.takes_panel.selected)  # one selection: the list marks the take on show
+        assert shown.settings["seed"] == job.settings.seed + 2 and shown.generated.notes == roll.generated
         app.step()
         assert tuple(app.window.get_at((thumbs.box(2).x, thumbs.box(2).centery)))[:3] == (236, 236, 240)
         set_slider(app, panel.variations, 0.0)
