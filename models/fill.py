@@ -31,6 +31,7 @@ from models.sampling import SamplingSettings, stream
 from models.word_model import WordModel
 from tokenizer.cli import HelpFormatter, stopped_by_ctrl_c
 from tokenizer.constraints import RuleConstraint, Rules
+from tokenizer.ending import CloseOnTonic
 from tokenizer.errors import CantorError
 from tokenizer.keys import estimate_key
 from tokenizer.notes import Note, NoteSequence
@@ -125,7 +126,8 @@ class GapWriter:
             written = sorted(self._done + self.kept, key=lambda n: (n.start, n.pitch))
             context = context_ids(written, gap, vocab, self.key, sorted(set(self._phrases) | set(fermatas)))
             melody_words = melody_ids(melody, gap, gap.end + LOOKAHEAD_QUARTERS * step, vocab, fermatas)
-            yield from self._window(context, gap, None, melody_words, melody, window)
+            close_at = melody[-1].start if gap.end >= end else None  # the last window ends on the tonic
+            yield from self._window(context, gap, None, melody_words, melody, window, close_at)
             if self._grammar is None or not self._grammar.ended:
                 return  # cancelled, or the window ran out of words
             self._phrases = self.phrase_ends()
@@ -209,6 +211,7 @@ class GapWriter:
         melody_words: list[int] | None,
         melody: list[Note] | None,
         window: int,
+        close_at: int | None = None,
     ) -> Iterator[int]:
         vocab, block = self.model.vocab, self.model.block_size
         grammar = FillGrammar(vocab, gap, melody)
@@ -220,6 +223,8 @@ class GapWriter:
         budget = max(block - 16 * quarters, block // 2)  # leave the gap about the room it took in training
         prompt = fill_prompt(context, after, melody_words, vocab, budget)
         constraint = RuleConstraint(grammar, self.rules, self.model.steps_per_quarter) if self.rules else grammar
+        if close_at is not None:
+            constraint = CloseOnTonic(constraint, self.key, close_at)
         settings = replace(self.settings, seed=self.settings.seed + window)
         yield from stream(
             self.model.model,

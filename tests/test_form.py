@@ -148,3 +148,18 @@ def test_training_reads_the_data_s_form_words_as_the_model_s_by_name(chorales):
     ]
     phrases = ids == chorales.vocab.phrase_id
     assert phrases.any() and (mapped[phrases] == model_vocab.phrase_id).all()
+
+
+def test_a_harmonization_s_last_chord_waits_for_its_tonic_bass():
+    from tokenizer.ending import CloseOnTonic
+
+    grammar = word_grammar(FORM)
+    for word in FORM.ids("START key:C n67 d4 n62 d4 n59 d4 n43 d4 sepxx d4 n72 d4 n64 d4"):
+        grammar.advance(word)
+    close = CloseOnTonic(grammar, "C major", 4)
+    assert not close.legal_mask()[FORM.sep_id]  # E in the bass: not yet
+    bias = close.logit_bias()
+    assert bias[FORM.pitch_id(48)] > 0 > bias[FORM.pitch_id(50)]  # C leans in, D out
+    for word in FORM.ids("n48 d4"):
+        close.advance(word)
+    assert close.legal_mask()[FORM.sep_id]  # C E C: a root-position tonic

@@ -32,7 +32,71 @@ FINAL_WORDS = 24  # where it insists: a four-voice closing chord takes about 10 
 PHRASE_WEIGHT = 3.0  # nats added to PHRASE at the last word
 END_WEIGHT = 5.0  # nats added to END, after a phrase's chord, at the last word
 TRIAD_WEIGHT = 3.0  # nats taken from a closing chord's notes outside the tonic triad, at the last word
+TONIC_WEIGHT = 1.5  # nats added to a harmonization's last chord's tonic notes
 PITCHES = np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)
+
+
+def tonic_triad(key: str | None) -> tuple[int, np.ndarray] | None:
+    """(tonic pitch class, (88,) bool over pitches 21-108: the tonic triad's, with either third), or
+    None for no key."""
+    if key is None:
+        return None
+    tonic = tonic_of(key)
+    classes = [tonic, (tonic + 3) % 12, (tonic + 4) % 12, (tonic + 7) % 12]
+    return tonic, np.isin(PITCHES % 12, classes)
+
+
+def on_tonic(grammar: Grammar, key: str | None) -> bool:
+    """Whether what sounds at the grammar's current step is a root-position tonic triad of ``key``
+    so far (True where there is no key to judge by)."""
+    triad = tonic_triad(key)
+    if triad is None:
+        return True
+    step = grammar.step
+    chord = [n.pitch for n in grammar.notes if n.start <= step < n.end]
+    if (pending := grammar.pending_note()) is not None:
+        chord.append(pending.pitch)
+    return bool(chord) and min(chord) % 12 == triad[0] and bool(triad[1][np.asarray(chord) - LOWEST_PIANO_PITCH].all())
+
+
+class CloseOnTonic:
+    """A harmonization's last chord, at ``step`` (the melody's last note), as a chorale's: the voices
+    under the melody lean to the tonic triad (the tonic itself most), and the step may not close until
+    what sounds is a root-position tonic chord, where the grammar and the rules leave room for one."""
+
+    def __init__(self, inner, key: str | None, step: int) -> None:
+        self.inner, self.key, self.step = inner, key, step
+        self.grammar: Grammar = getattr(inner, "grammar", inner)
+        self.vocab: WordVocabulary = self.grammar.vocab
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def advance(self, word_id: int) -> None:
+        self.inner.advance(word_id)
+
+    def _at_the_close(self) -> bool:
+        return self.grammar.onset_of(LOWEST_PIANO_PITCH) == self.step
+
+    def legal_mask(self) -> np.ndarray:
+        mask = self.inner.legal_mask()
+        in_step = self.grammar.step == self.step and not self.grammar.in_gap
+        if self.key is None or not in_step or on_tonic(self.grammar, self.key):
+            return mask
+        narrowed = mask.copy()
+        narrowed[[self.vocab.sep_id, self.vocab.end_id]] = False  # not yet: a lower tonic must come
+        return narrowed if narrowed.any() else mask
+
+    def logit_bias(self) -> np.ndarray | None:
+        bias = self.inner.logit_bias()
+        triad = tonic_triad(self.key)
+        if triad is None or not self._at_the_close():
+            return bias
+        steer = np.zeros(self.vocab.size, dtype=np.float32) if bias is None else bias.copy()
+        pitches = slice(self.vocab.first_pitch_id, self.vocab.first_duration_id)
+        steer[pitches] -= TRIAD_WEIGHT * ~triad[1]
+        steer[pitches] += TONIC_WEIGHT * (PITCHES % 12 == triad[0])
+        return steer
 
 
 class EndWithin:
@@ -63,26 +127,11 @@ class EndWithin:
         return self.vocab.phrase_id is None or self.grammar.in_phrase_end
 
     def _tonic(self) -> tuple[int, np.ndarray] | None:
-        """(tonic pitch class, (88,) bool of the pitches of its triad with either third), for the
-        key the words name; None where they name none."""
-        key = self.grammar.key
-        if key is None:
-            return None
-        tonic = tonic_of(key)
-        classes = {tonic, (tonic + 3) % 12, (tonic + 4) % 12, (tonic + 7) % 12}
-        return tonic, np.isin(PITCHES % 12, list(classes))
+        return tonic_triad(self.grammar.key)
 
     def _on_tonic(self) -> bool:
         """Whether what sounds at the step being written is a root-position tonic triad so far."""
-        tonic = self._tonic()
-        if tonic is None:
-            return True
-        step = self.grammar.step
-        chord = [n.pitch for n in self.grammar.notes if n.start <= step < n.end]
-        if (pending := self.grammar.pending_note()) is not None:
-            chord.append(pending.pitch)
-        triad = tonic[1][np.asarray(chord) - LOWEST_PIANO_PITCH]
-        return bool(chord) and min(chord) % 12 == tonic[0] and bool(triad.all())
+        return on_tonic(self.grammar, self.grammar.key)
 
     def legal_mask(self) -> np.ndarray:
         mask = self.inner.legal_mask()
