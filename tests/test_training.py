@@ -382,3 +382,17 @@ def test_resuming_from_a_corrupt_training_state_says_so_in_one_line(tmp_path, ca
         err = capsys.readouterr().err
         lines = [line for line in err.splitlines() if line.startswith("error:")]
         assert lines and lines[0].startswith("error: run.train.safetensors: the training state"), name
+
+
+def test_a_shipped_checkpoint_holds_half_the_bytes_and_computes_as_trained(tiny_word_checkpoint, tmp_path):
+    import torch
+
+    from models.ship import ship
+
+    shipped = ship(tiny_word_checkpoint, tmp_path / "shipped")
+    full, half = WordModel(tiny_word_checkpoint), WordModel(shipped)
+    size = shipped.with_suffix(".safetensors").stat().st_size
+    assert size < 0.6 * tiny_word_checkpoint.with_suffix(".safetensors").stat().st_size
+    assert half.model.lm_head.weight.dtype == torch.float32 and half.info["model_card"]["weights"] == "float16"
+    ids = torch.randint(0, full.vocab.size, (1, 48))
+    assert torch.allclose(full.model(ids)[0], half.model(ids)[0], atol=2e-2)
