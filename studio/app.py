@@ -342,7 +342,8 @@ class App:
     def _show_take(self, take: Take) -> None:
         self.transport.stop()
         self.generate.show_take(take.primer, take.generated, take.mode)
-        self.generate.set_status(f"Take {take.number}: {len(take.generated.notes)} generated notes")
+        seed = take.settings.get("seed", "?")
+        self.generate.set_status(f"Take {take.number} · seed {seed}: {len(take.generated.notes)} generated notes")
 
     def _deleted_take(self, shown: Take | None) -> None:
         """A take was deleted: show the one now selected, or an empty roll."""

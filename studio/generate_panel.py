@@ -468,7 +468,7 @@ class GeneratePanel:
             bar = max(1, self.piano_roll.steps_per_bar)
             first, last = selection[0] // bar + 1, selection[1] // bar
             bars = f"Bar {first}" if first == last else f"Bars {first}–{last}"
-            self.set_status(f"{bars} selected: press Regenerate bars to rewrite them")
+            self.set_status(f"{bars} selected: press Regenerate to rewrite them")
 
     def _enable_regenerate(self) -> None:
         ready = (

@@ -510,7 +510,8 @@ class PianoRoll(Canvas):
             if x >= ruler.x:
                 pygame.draw.line(surface, COLOURS["bar"], (x, ruler.y + 8), (x, ruler.bottom))
                 label = self._font.render(str(bar + 1), True, COLOURS["ruler_text"])
-                surface.blit(label, (x + 3, ruler.y + 4))
+                right_of_line = x + 3 + label.get_width() <= ruler.right  # else left of it: never cut
+                surface.blit(label, (x + 3 if right_of_line else x - 3 - label.get_width(), ruler.y + 4))
             bar += 1
         for step in self.phrase_ends:
             x = self.step_to_x(step) - self.rect.x

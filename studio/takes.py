@@ -21,6 +21,7 @@ from tokenizer.errors import CantorError
 from tokenizer.notes import Note, NoteSequence
 
 MAX_TAKES_BYTES = 256 << 20  # 256 MB: thousands of long takes
+LABEL_CHARS = 26  # what the takes list shows of a label without cutting it (1000-1280 px windows)
 
 
 @dataclass
@@ -37,11 +38,14 @@ class Take:
 
     @property
     def label(self) -> str:
-        """Short enough for the takes list: number, mode, the primer's name, the seed."""
-        s = self.settings
-        primer = f" {s['primer']}" if s.get("primer") else ""
-        stop = " · stopped" if self.stopped else ""
-        return f"#{self.number} {self.mode}{primer} · seed {s.get('seed', '?')}{stop}"
+        """Short enough for the takes list (LABEL_CHARS): number, mode and the primer's name, cut to
+        fit (the seed is said when the take is picked)."""
+        head, tail = f"#{self.number} {self.mode}", " (stopped)" if self.stopped else ""
+        primer = f" {self.settings['primer']}" if self.settings.get("primer") else ""
+        room = LABEL_CHARS - len(head) - len(tail)
+        if len(primer) > room:
+            primer = primer[: room - 1] + "…" if room > 2 else ""
+        return head + primer + tail
 
 
 def _piece_to_json(piece: NoteSequence) -> dict:

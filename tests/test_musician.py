@@ -97,3 +97,28 @@ def test_the_open_dialog_lists_music_files_and_enter_on_a_full_path_opens_it(app
     assert transport.process_event(event)
     run_until(app, lambda: app.generate.user_primer is not None, timeout_s=120, what="the file")
     assert app.settings.open_folder == str(tmp_path)
+
+
+def test_a_take_s_label_fits_the_list_and_its_seed_is_said_when_picked(app):
+    from studio.takes import LABEL_CHARS, Take
+    from tokenizer.notes import NoteSequence
+
+    long = Take(
+        12,
+        "continue",
+        {"seed": 557742711, "primer": "a very long file name.mid"},
+        "tiny",
+        NoteSequence(),
+        NoteSequence(),
+        True,
+    )
+    assert (
+        len(long.label) <= LABEL_CHARS
+        and long.label.startswith("#12 continue a")
+        and "…" in long.label
+        and long.label.endswith("(stopped)")
+    )
+    generate_and_wait(app)
+    take = app.takes.takes[0]
+    app._show_take(take)
+    assert f"seed {take.settings['seed']}" in app.generate.status_text
