@@ -27,7 +27,7 @@ x0=$(awk '/Absolute upper-left X/ {print $4}' <<<"$info")
 y0=$(awk '/Absolute upper-left Y/ {print $4}' <<<"$info")
 click() { DISPLAY=$display xdotool mousemove $((x0 + $1)) $((y0 + $2)) click 1; }
 sleep 8  # the model loads
-click 110 512  # Generate (the sidebar's big button)
+click 81 498  # Generate (the sidebar's big button)
 sleep 12
 click 1100 626  # Save MIDI... (under the takes list)
 sleep 2

@@ -179,7 +179,9 @@ class CodebookExplorer(Canvas):
                 pooled = np.maximum.reduceat(np.maximum.reduceat(pattern, rows, axis=0), ticks, axis=1)
                 grey = (pooled * 255).astype(np.uint8).T  # (width, height): x = tick, y = pitch
                 surfaces.append(pygame.surfarray.make_surface(np.stack([grey // 3, grey, grey], axis=-1)))
-            self._thumbnails = {(width, height): surfaces}
+            if len(self._thumbnails) > 1:  # the grid's size and the enlarged one's; a resize replaces the grid's
+                self._thumbnails = {k: v for k, v in self._thumbnails.items() if k == (16, 12)}
+            self._thumbnails[(width, height)] = surfaces
         return self._thumbnails[(width, height)]
 
     def paint(self, surface: pygame.Surface) -> None:
@@ -200,8 +202,26 @@ class CodebookExplorer(Canvas):
             pygame.draw.rect(surface, frame, (x, y, width, height), 2 if index == self.highlighted else 1)
             if label_h:
                 surface.blit(self._font.render(str(index), True, (200, 204, 214)), (x + 2, y + height + 1))
+        if self.highlighted is not None and self.highlighted < len(self.patterns):
+            self._draw_magnified(surface, self.highlighted)
+
+    def _draw_magnified(self, surface: pygame.Surface, code: int) -> None:
+        """The code under the pointer (or the cell selected), enlarged at the foot of the explorer:
+        its 12 pitches of an octave band, high notes on top, over its 16 ticks of an eighth."""
+        width = min(surface.get_width() - 12, 16 * MAGNIFIED_CELL)
+        cell = max(2, width // 16)
+        enlarged = self._thumbnails_of_size(16, 12)[code]
+        picture = pygame.transform.scale(enlarged, (16 * cell, 12 * cell))
+        x, y = 6, surface.get_height() - picture.get_height() - 22
+        pygame.draw.rect(surface, (24, 26, 32), (x - 4, y - 18, picture.get_width() + 8, picture.get_height() + 40))
+        surface.blit(self._font.render(f"code {code}, enlarged", True, (230, 232, 238)), (x, y - 14))
+        surface.blit(picture, (x, y))
+        pygame.draw.rect(surface, (255, 255, 255), (x - 1, y - 1, picture.get_width() + 2, picture.get_height() + 2), 1)
+        caption = "12 pitches of its band over an eighth"
+        surface.blit(self._font.render(caption, True, (139, 147, 165)), (x, y + picture.get_height() + 4))
 
 
+MAGNIFIED_CELL = 10  # pixels a cell of the enlarged code
 THUMBNAIL_GAP = 3
 
 

@@ -253,3 +253,19 @@ def test_the_explorer_draws_each_code_of_the_loaded_vqvae(app):
         brightness.append(frame[x + 1 : x + width - 1, y + 1 : y + height - 1, 1].mean())
     sounding = patterns.reshape(16, -1).mean(axis=1)
     assert np.corrcoef(brightness, sounding)[0, 1] > 0.9  # bright where the code's pattern sounds
+
+
+def test_the_code_under_the_pointer_is_shown_enlarged(app):
+    explorer = app.codebooks.explorer
+    voice = np.zeros((12, 16))
+    voice[3, :8] = 1.0  # one pitch over the first half of the eighth
+    explorer.show_patterns([np.zeros((12, 16)), voice], [(255, 0, 0)] * 2)
+    explorer.highlight(1)
+    surface = pygame.Surface(explorer.rect.size)
+    explorer.paint(surface)
+    cell = max(2, min(surface.get_width() - 12, 16 * 10) // 16)
+    x, y = 6, surface.get_height() - 12 * cell - 22
+    green = pygame.surfarray.array3d(surface)[:, :, 1]
+    row = 12 - 1 - 3  # high notes on top
+    assert green[x + cell // 2, y + row * cell + cell // 2] == 255  # the voice, a cell of 10 pixels
+    assert green[x + 12 * cell, y + row * cell + cell // 2] == 0  # silent after half the eighth
