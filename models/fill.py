@@ -80,6 +80,7 @@ class GapWriter:
         self.key: str | None = None  # the key the task keeps: the piece's or the melody's
         self.key_estimated = False  # True where the input did not say its key and Cantor estimated it
         self._phrases: list[int] = []  # phrase ends kept, and those of finished windows
+        self._melody_phrases: list[int] | None = None  # a harmonized melody's fermatas, where phrases end
 
     # -- the two tasks -------------------------------------------------------------------------
     def regenerate(self, piece: NoteSequence, gap: Gap, keep_melody: bool = False) -> Iterator[int]:
@@ -114,6 +115,7 @@ class GapWriter:
         self._melody_onsets = {(n.pitch, n.start) for n in melody}
         self._keep_key(melody_piece, melody)
         fermatas = melody_piece.normalized().phrase_ends
+        self._melody_phrases = fermatas or None  # a melody with fermatas says where its phrases end
         step = melody_piece.steps_per_quarter
         end = max(n.end for n in melody)
         self._span = (0, end)
@@ -214,7 +216,7 @@ class GapWriter:
         close_at: int | None = None,
     ) -> Iterator[int]:
         vocab, block = self.model.vocab, self.model.block_size
-        grammar = FillGrammar(vocab, gap, melody)
+        grammar = FillGrammar(vocab, gap, melody, self._melody_phrases)
         for word_id in context:
             grammar.advance(word_id)
         grammar.seal()

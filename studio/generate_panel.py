@@ -652,10 +652,10 @@ class GeneratePanel:
                 f" · {event.note}" if event.note else ""
             )
             self.set_status(f"{TASK_MODES.get(event.job.mode, 'Generating')}…" + self.job_note)
-            source = {"continue": "the primer's", "retry": "the primer's", "new": ""}.get(
-                event.job.mode, "the melody's"
+            source = {"continue": "primer", "retry": "primer", "new": "", "regenerate": "piece"}.get(
+                event.job.mode, "melody"
             )
-            self._show_key(event.key, source if event.job.mode != "regenerate" else "the piece's")
+            self._show_key(event.key, source)
         elif isinstance(event, eng.NotesSoFar):
             if event.variations:
                 self.thumbnails.set_pieces(event.primer, list(event.variations))
@@ -681,7 +681,7 @@ class GeneratePanel:
                 self.piano_roll.frame_piece()
             notes = len(event.generated.notes)
             if event.generated.key is not None and event.job.mode == "new":
-                self._show_key(event.generated.key, "drawn as Bach's keys are")
+                self._show_key(event.generated.key, "as Bach")
             key = f" in {event.generated.key}" if event.generated.key else ""
             if event.ended:
                 said = f"Finished{key}: it ends with a cadence"
@@ -721,7 +721,7 @@ class GeneratePanel:
         self.piece_button.set_text(f"Piece: {piece.name or 'your file'}…")
         harmonizing = self.mode == "harmonize"
         self._select_mode("harmonize" if harmonizing else "continue")  # the mode the musician chose stays
-        self._show_key(piece.key, "its notes")
+        self._show_key(piece.key, "file")
         task = "harmonize its top line" if harmonizing else "continue it from its end (the whole file is the primer)"
         self.set_status(f"Opened {piece.name}: {len(piece.notes)} notes. Press Generate to {task}.")
 

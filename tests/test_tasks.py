@@ -209,3 +209,18 @@ def test_regenerating_a_harmonization_keeps_its_melody_in_the_selection(tiny_tas
     for note in new:  # the new voices stay under the tune
         over = [m for m in melody if m.start <= note.start < m.end]
         assert all(note.pitch < m.pitch for m in over)
+
+
+def test_a_melody_with_fermatas_says_where_the_harmony_s_phrases_end(chorales):
+    piece = chorale(chorales, 1).normalized()
+    gap = Gap(0, piece.phrase_ends[0] + 8)
+    melody, _ = top_line(piece)
+    grammar = FillGrammar(VOCAB, gap, melody, piece.phrase_ends)
+    grammar.advance(VOCAB.start_id)
+    grammar.seal()
+    for word in gap_ids(piece.notes, gap, VOCAB, piece.phrase_ends):
+        mask = grammar.legal_mask()
+        if grammar.in_gap and mask[VOCAB.phrase_id]:
+            assert grammar.onset_of(0) in piece.phrase_ends
+        grammar.advance(word)
+    assert grammar.phrase_ends == [step for step in piece.phrase_ends if step < gap.end]

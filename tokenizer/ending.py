@@ -133,6 +133,20 @@ class EndWithin:
         """Whether what sounds at the step being written is a root-position tonic triad so far."""
         return on_tonic(self.grammar, self.grammar.key)
 
+    def _in_final_chord(self) -> bool:
+        """True from the last PHRASE to the end of its chord, where the key is known."""
+        grammar = self.grammar
+        at_phrase = bool(grammar.phrase_ends) and grammar.phrase_ends[-1] == grammar.step and not grammar.in_gap
+        return at_phrase and self._tonic() is not None
+
+    def _final_chord_pitches(self) -> np.ndarray:
+        """(88,) bool: the tonic triad's pitches; only the tonic's once three voices are written,
+        so that the lowest (the last written) is the tonic."""
+        tonic, triad = self._tonic()
+        step = self.grammar.step
+        written = sum(1 for n in self.grammar.notes[-8:] if n.start == step) + (self.grammar.pending_note() is not None)
+        return triad & (PITCHES % 12 == tonic) if written >= 3 else triad
+
     def legal_mask(self) -> np.ndarray:
         mask = self.inner.legal_mask()
         vocab = self.vocab
@@ -145,6 +159,8 @@ class EndWithin:
         narrowed[vocab.end_id] = allowed and (self.remaining <= 2 or (self._closing() and self._on_tonic()))
         if final and self._closing():
             narrowed[vocab.sep_id] = False  # this chord is the last
+        if final and self._in_final_chord():  # it is the tonic triad, the tonic in the bass
+            narrowed[vocab.first_pitch_id : vocab.first_duration_id] &= self._final_chord_pitches()
         elif final and vocab.phrase_id is not None and mask[vocab.phrase_id]:  # the next step ends the phrase
             narrowed[vocab.first_pitch_id : vocab.first_duration_id] = False
             narrowed[vocab.sep_id] = False

@@ -189,11 +189,15 @@ class FillGrammar(StepGrammar):
     time), each of its onsets inside the gap is a step whose first (top) note is the melody's
     pitch with the melody's duration, and every other step's notes lie below the melody note
     sounding then. The melody's own notes are never in question: this mask is the grammar's, so
-    rules layered on top (``RuleConstraint``) step aside rather than refuse them.
+    rules layered on top (``RuleConstraint``) step aside rather than refuse them. Given the melody's
+    ``phrase_ends`` (its fermatas), a phrase ends only where the melody's does.
     """
 
-    def __init__(self, vocab: WordVocabulary, gap: Gap, melody: list[Note] | None = None) -> None:
+    def __init__(
+        self, vocab: WordVocabulary, gap: Gap, melody: list[Note] | None = None, phrase_ends: list[int] | None = None
+    ) -> None:
         self.gap = gap
+        self._phrase_ends = set(phrase_ends) if phrase_ends else None  # a melody's fermatas: phrases end there only
         melody = sorted(melody or [], key=lambda n: n.start)
         self._melody_starts = [n.start for n in melody]
         self._melody = melody
@@ -243,6 +247,8 @@ class FillGrammar(StepGrammar):
             land = self.step + self._run_total if self._run == "sep" else self.step
             closing = self._run != "sep" or self._run_total > 0
             mask[vocab.phrase_id] &= closing and gap.start <= land < gap.end
+            if self._phrase_ends is not None:
+                mask[vocab.phrase_id] &= land in self._phrase_ends
         if self._run == "note":
             melody = self._melody_at(self.step)
             if melody is not None and melody.start == self.step and melody.pitch == self._pitch:
