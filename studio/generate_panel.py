@@ -2,7 +2,7 @@
 sampling sliders, seed, Generate/Stop, progress, status and the piano roll.
 
 Picking a piece to continue shows its opening on the roll at once, cut as the model will use it.
-Retry is an action: it writes another continuation of the last primer straight away, and is
+Retry is an action: it writes another continuation of the primer on the roll straight away, and is
 enabled once a continuation exists. Harmonize writes three voices under a melody: the top line
 of the file you opened, else of the piece picked, else of the take on the roll. Regenerate
 rewrites the bars selected on the roll's ruler and keeps the rest; the earlier version stays a
