@@ -163,3 +163,21 @@ def test_a_harmonization_s_last_chord_waits_for_its_tonic_bass():
     for word in FORM.ids("n48 d4"):
         close.advance(word)
     assert close.legal_mask()[FORM.sep_id]  # C E C: a root-position tonic
+
+
+def test_the_last_chord_is_the_tonic_triad_with_the_tonic_in_the_bass():
+    grammar = word_grammar(FORM)
+    for word in FORM.ids("START key:C n67 d4 n62 d4 n59 d4 n43 d4 sepxx d4 PHRASE"):
+        grammar.advance(word)
+    steer = EndWithin(grammar, 100)
+    steer.made = 100 - 10  # within the last words
+    first = steer.legal_mask()
+    assert first[FORM.pitch_id(72)] and first[FORM.pitch_id(76)] and not first[FORM.pitch_id(74)]  # the triad
+    for word in FORM.ids("n72 d4 n67 d4 n64 d4"):
+        steer.advance(word)
+    fourth = steer.legal_mask()
+    assert not fourth[FORM.end_id] and not fourth[FORM.sep_id]  # E in the bass: not the end yet
+    assert fourth[FORM.pitch_id(48)] and not fourth[FORM.pitch_id(55)]  # only a C below
+    for word in FORM.ids("n48 d4"):
+        steer.advance(word)
+    assert steer.legal_mask()[FORM.end_id]
