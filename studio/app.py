@@ -23,6 +23,7 @@ from studio import engine as eng
 from studio.codebooks_panel import CodebooksPanel
 from studio.engine import Engine
 from studio.generate_panel import MARGIN, GeneratePanel
+from studio.rules_window import describe
 from studio.settings import Settings, studio_home
 from studio.takes import Take, TakeStore
 from studio.takes_panel import TakesPanel
@@ -156,6 +157,9 @@ class App:
             anchors={"left": "right", "right": "right"},
         )
         self.generate.start()  # the Codebooks tab loads its models when it is first opened
+        self.generate.show_rules_in_force()
+        if self.settings.extra_rules():
+            self.generate.set_status(f"Rules in force: {describe(self.settings.rules())} (Defaults resets them)")
         for message in (self.takes.message, self.settings.message, self.transport.player.message):
             if message:
                 self.generate.set_status(message)

@@ -260,7 +260,8 @@ class GeneratePanel:
             "Defaults",
             manager,
             side,
-            tool_tip_text="Put the sampling sliders back to their defaults",
+            tool_tip_text="Put the sampling sliders, and the rules beyond the four-part ones (key, range, "
+            "repeats, voices), back to their defaults",
         )
         self.progress = PercentBar(column.row(20, 6), manager, side)
         self.status = column.status_box("Loading the model…", rect.h, 62)
@@ -339,12 +340,25 @@ class GeneratePanel:
         )
 
     def reset_sliders(self) -> None:
+        """Defaults: the sliders, and the rules set in the Rules window (the four-part box stays)."""
         for slider, key in zip(
             (self.temperature, self.words, self.top_k, self.top_p, self.primer_slider, self.variations),
             ("temperature", "words", "top_k", "top_p", "primer", "variations"),
             strict=True,
         ):
             slider.set_value(DEFAULTS[key])
+        if self.app_settings.reset_extra_rules():
+            if self.rules_window is not None and self.rules_window.alive():
+                self.rules_window.kill()
+            self._rules_changed()
+
+    def show_rules_in_force(self) -> None:
+        """The Rules… button says whether rules beyond the four-part ones are in force, and its
+        tooltip which; they are also said in the status when the studio opens."""
+        extra = self.app_settings.extra_rules()
+        self.rules_button.set_text("Rules •" if extra else "Rules…")
+        summary = describe(self.app_settings.rules())
+        self.rules_button.set_tooltip(f"Rules in force: {summary}. Defaults resets the key, range and repeats")
 
     def _select_mode(self, mode: str) -> None:
         self.mode = mode
@@ -539,6 +553,7 @@ class GeneratePanel:
     def _rules_changed(self) -> None:
         rules = self.app_settings.rules()
         self.set_status(f"Rules: {describe(rules)}")
+        self.show_rules_in_force()
 
     def _browse(self) -> None:
         if self.browser is not None and self.browser.alive():
@@ -625,7 +640,12 @@ class GeneratePanel:
             self.generate_button.enable()
             self._enable_regenerate()
             card = event.card.get("model_card", {})
-            self.set_status(f"Ready: {event.name} ({card.get('size', '?')}, val loss {card.get('val_loss', 0):.3f})")
+            rules = (
+                f" · rules in force: {describe(self.app_settings.rules())}" if self.app_settings.extra_rules() else ""
+            )
+            self.set_status(
+                f"Ready: {event.name} ({card.get('size', '?')}, val loss {card.get('val_loss', 0):.3f}){rules}"
+            )
         elif isinstance(event, eng.PrimerReady):
             if not self.generating and event.piece_name == self.piece_name:
                 empty = replace(event.primer, notes=[], name="")

@@ -93,7 +93,7 @@ def describe(rules: Rules | None) -> str:
         return "none (the model alone)"
     parts = []
     if rules.max_voices is not None:
-        parts.append(f"at most {rules.max_voices} voices, no clashes, no parallels")
+        parts.append(f"at most {rules.max_voices} voices, no parallels, clashes only as Bach writes them")
     if rules.key:
         outside = "never" if rules.out_of_key_weight == 0 else f"weighed {rules.out_of_key_weight:g}"
         parts.append(f"{rules.key} (other notes {outside})")

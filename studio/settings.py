@@ -111,6 +111,19 @@ class Settings:
                 setattr(self, name, max(low, min(high, value)))
         return clamped
 
+    def extra_rules(self) -> bool:
+        """Whether rules beyond the four-part ones are set (a key, a range, repeats, other voices)."""
+        return any(getattr(self, name) != getattr(type(self), name) for name in RULE_FIELDS)
+
+    def reset_extra_rules(self) -> bool:
+        """Put the key, range, repeats and voices back to their defaults; whether anything changed."""
+        changed = self.extra_rules()
+        for name in RULE_FIELDS:
+            setattr(self, name, getattr(type(self), name))
+        if changed:
+            self.save()
+        return changed
+
     def rules(self) -> Rules | None:
         """The sampler's rules these settings ask for (None: the grammar alone); ValueError for
         rules that contradict one another or a value out of range."""

@@ -122,3 +122,22 @@ def test_a_take_s_label_fits_the_list_and_its_seed_is_said_when_picked(app):
     take = app.takes.takes[0]
     app._show_take(take)
     assert f"seed {take.settings['seed']}" in app.generate.status_text
+
+
+def test_rules_set_weeks_ago_are_shown_on_the_main_panel_and_defaults_resets_them(tmp_path, tiny_task_checkpoint):
+    import json
+
+    checkpoints = copy_checkpoint(tiny_task_checkpoint, tmp_path / "checkpoints", "tiny_tasks").parent
+    home = checkpoints.parent / "home"
+    home.mkdir()
+    (home / "settings.json").write_text(json.dumps({"key": "D major", "lowest": 48}))
+    app = open_app(checkpoints)
+    try:
+        panel = app.generate
+        assert panel.rules_button.text == "Rules •"
+        assert "rules in force" in panel.status_text and "D major" in panel.status_text
+        click(app, panel.reset_button.rect.center)
+        assert app.settings.key == "" and app.settings.lowest == 21 and panel.rules_button.text == "Rules…"
+        assert json.loads((home / "settings.json").read_text())["key"] == ""
+    finally:
+        app.close()
