@@ -9,8 +9,9 @@ on top of one) and, over the last ``STEER_SHARE`` of the words:
 * over the last ``FINAL_WORDS`` words, insists: the next step ends a phrase, and after its chord
   comes END rather than another step;
 * where the key is known (the key word), leans a closing chord towards the tonic triad and lets
-  the piece end only on a root-position tonic chord (a Picardy third counts): a piece ends as a
-  chorale does, on its tonic, unless the rules leave no room for one.
+  the piece end only on a root-position tonic chord (a Picardy third counts); over the last
+  ``FINAL_WORDS`` the last chord's notes are the triad's, and its fourth (lowest) the tonic: a piece
+  ends as a chorale does, on its tonic, unless the rules leave no room for one.
 
 With form words, END comes only after a phrase's chord, wherever the piece ends.
 
