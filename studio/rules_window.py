@@ -47,8 +47,12 @@ class RulesWindow(UIWindow):
         self.lowest = column.slider("Lowest note", piano, settings.lowest, pitch_name)
         self.highest = column.slider("Highest note", piano, settings.highest, pitch_name, gap=6)
         self.no_repeat = column.slider("No exact repeat of", (0, 64), settings.no_repeat, _words, gap=6)
-        self.message = UILabel(column.row(40), "", manager, self, object_id="#value_label")
+        self.message = UILabel(column.row(22), "", manager, self, object_id="#value_label")
         self.sliders = [self.voices, self.weight, self.lowest, self.highest, self.no_repeat]
+        chrome = self.rect.h - inner.h  # the title bar and borders
+        height = chrome + column.y + 6  # as tall as what it holds: no empty band below
+        self.set_dimensions((self.rect.w, height))
+        self.set_position((self.rect.x, max(0, (manager.get_root_container().get_rect().h - height) // 2)))
 
     def process_event(self, event: pygame.event.Event) -> bool:
         if refresh_moved_slider(self.sliders, event):
