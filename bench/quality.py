@@ -52,7 +52,7 @@ from models.sampling import SamplingSettings
 from models.word_model import WordModel
 from studio.engine import GenerationSettings
 from tokenizer.augment import transpose
-from tokenizer.cli import HelpFormatter, whole
+from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.constraints import Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.ending import FINAL_WORDS, STEER_SHARE
@@ -136,13 +136,20 @@ class Made:
     words: list[int] | None = None
 
 
-def word_pieces(model: WordModel, n: int, words: int, primers: list[NoteSequence] | None, rules: Rules | None) -> Made:
+def word_pieces(
+    model: WordModel,
+    n: int,
+    words: int,
+    primers: list[NoteSequence] | None,
+    rules: Rules | None,
+    temperature: float = GenerationSettings.temperature,
+) -> Made:
     """N pieces (only the generated notes) from seeds 0..N-1, with or without primers and rules."""
     made = Made([], [], [])
     for seed in tqdm(range(n), desc="word model", unit="piece", leave=False):
         primer = model.primer(primers[seed % len(primers)]) if primers else None
         studio = GenerationSettings()
-        settings = SamplingSettings(studio.temperature, studio.top_k, studio.top_p, seed)
+        settings = SamplingSettings(temperature, studio.top_k, studio.top_p, seed)
         ids = list(model.stream_words(words, settings, primer, rules=rules))
         made.pieces.append(model.continuation(ids, primer, name=f"seed {seed}").generated)
         made.ended.append(bool(ids) and ids[-1] == model.vocab.end_id)
@@ -226,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--words", type=whole(16, 100_000), default=GenerationSettings.words, help="word budget a piece (the studio's)"
     )
+    parser.add_argument(
+        "--temperature", type=real(0.01, 10.0), default=GenerationSettings.temperature, help="the word model's"
+    )
     parser.add_argument("--vqvae", type=Path, default=Path("checkpoints/chorales_vqvae"))
     parser.add_argument("--prior", type=Path, default=Path("checkpoints/chorales_prior"))
     parser.add_argument("--threads", type=whole(1, 256), default=None, help="torch CPU threads")
@@ -242,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         args.rules = rules_from(args)
         print(
             f"bench.quality: n={args.n}, data={args.data}, word={args.word}, words={args.words}, "
+            f"temperature={args.temperature}, "
             f"vqvae={args.vqvae}, prior={args.prior}, threads={torch.get_num_threads()}\n"
             f"  rules of '{TITLES['word_new_constrained']}' and of the harmonized tunes: {args.rules}"
         )
@@ -296,9 +307,11 @@ def run_sets(
         "train": lambda: Made(
             [dataset.piece(name) for name in train_names[:: max(1, len(train_names) // args.n)][: args.n]]
         ),
-        "word_new": lambda: word_pieces(words_model(), args.n, args.words, None, None),
-        "word_continued": lambda: word_pieces(words_model(), args.n, args.words, primers(), None),
-        "word_new_constrained": lambda: word_pieces(words_model(), args.n, args.words, None, args.rules),
+        "word_new": lambda: word_pieces(words_model(), args.n, args.words, None, None, args.temperature),
+        "word_continued": lambda: word_pieces(words_model(), args.n, args.words, primers(), None, args.temperature),
+        "word_new_constrained": lambda: word_pieces(
+            words_model(), args.n, args.words, None, args.rules, args.temperature
+        ),
         "codebook_new": lambda: codebook_pieces(Codebooks(args.vqvae, args.prior), args.n),
         "trigram": lambda: trigram_pieces(dataset, args.n, args.words),
     }

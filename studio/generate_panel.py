@@ -56,7 +56,7 @@ WORDS_PER_QUARTER = 12.2  # Bach's chorales in the steps encoding: 585 words for
 RANDOM_PIECE = "Random piece"
 STRETCH = {"left": "left", "right": "right", "top": "top", "bottom": "bottom"}
 DEFAULTS = {
-    "temperature": 1.0,
+    "temperature": eng.GenerationSettings.temperature,
     "words": eng.GenerationSettings.words,
     "top_k": 0,
     "top_p": 1.0,
@@ -204,7 +204,7 @@ class GeneratePanel:
         )
         if settings.voice_rules:
             self.voice_rules.set_state(True)
-        self.temperature = column.temperature()
+        self.temperature = column.temperature(DEFAULTS["temperature"])
         self.words = column.slider(
             "Words",
             (32, 2048),

@@ -198,16 +198,17 @@ class Column:
         rect = pygame.Rect(self.x - 4, self.y, self.width + 8, max(min_h, sidebar_h - self.y - 8))
         return UITextBox(text, rect, self.manager, container=self.container, object_id="#status_box", anchors=TALL)
 
-    def temperature(self) -> LabeledSlider:
-        """The temperature slider both tabs share."""
+    def temperature(self, start: float = 1.0) -> LabeledSlider:
+        """The temperature slider both tabs share (each with its own default)."""
         return self.slider(
-            "Temperature", (0.1, 2.0), 1.0, lambda v: f"{v:.2f}", click_increment=0.05, tip=TIPS["temperature"]
+            "Temperature", (0.1, 2.0), start, lambda v: f"{v:.2f}", click_increment=0.05, tip=TIPS["temperature"]
         )
 
 
 TIPS = {  # what the sampling controls do to the music, in a musician's words
     "temperature": "How adventurous the music is. Lower: safer, plainer, more repetitive chords and lines; "
-    "higher: more surprising notes and harmonies, and more mistakes. 1.0 plays the model as it learnt.",
+    "higher: more surprising notes and harmonies, and more mistakes. 1.0 plays the model as it learnt; "
+    "the word model's 0.8 sounds closer to Bach's chorales (cadences, endings).",
     "top_k": "Lets the model choose only among its k likeliest next notes or durations. Small: cautious, "
     "conventional music; off: every choice the model can imagine.",
     "top_p": "Lets the model choose only among the likeliest choices that together make up this share. "
