@@ -65,7 +65,7 @@ def test_the_checkpoint_picker_finds_a_model_trained_while_the_studio_runs(app, 
     before = [c.label for c in panel.checkpoints]
     copy_checkpoint(tiny_task_checkpoint, panel.checkpoints_dir, "trained_meanwhile")
     click(app, panel.checkpoint_menu.rect.center)
-    run_until(app, lambda: len(panel.checkpoints) == len(before) + 1, timeout_s=30, what="the rescan")
+    run_until(app, lambda: len(panel.checkpoints) == len(before) + 1, what="the rescan")
     options = [option[0] for option in panel.checkpoint_menu.options_list]
     assert any(option.startswith("trained_meanwhile") for option in options)
 
@@ -95,7 +95,7 @@ def test_the_open_dialog_lists_music_files_and_enter_on_a_full_path_opens_it(app
     assert ".mid" in dialog.allowed_suffixes and ".wav" not in dialog.allowed_suffixes
     event = pygame.event.Event(pygame_gui.UI_TEXT_ENTRY_FINISHED, text=str(path), ui_element=dialog.file_path_text_line)
     assert transport.process_event(event)
-    run_until(app, lambda: app.generate.user_primer is not None, timeout_s=120, what="the file")
+    run_until(app, lambda: app.generate.user_primer is not None, what="the file")
     assert app.settings.open_folder == str(tmp_path)
 
 
