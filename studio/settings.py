@@ -113,7 +113,8 @@ class Settings:
 
     def extra_rules(self) -> bool:
         """Whether rules beyond the four-part ones are set (a key, a range, repeats, other voices)."""
-        return any(getattr(self, name) != getattr(type(self), name) for name in RULE_FIELDS)
+        names = [n for n in RULE_FIELDS if n != "out_of_key_weight" or self.key]  # a weight without a key does nothing
+        return any(getattr(self, name) != getattr(type(self), name) for name in names)
 
     def reset_extra_rules(self) -> bool:
         """Put the key, range, repeats and voices back to their defaults; whether anything changed."""

@@ -30,6 +30,21 @@ from tokenizer.writers import write_midi
 
 BAR_H = 40
 BPM_RANGE = (20, 300)
+
+
+class MusicFileDialog(UIFileDialog):
+    """pygame_gui's file dialog without hidden folders and files, which sort first and push a
+    musician's own folders down the list (pygame_gui lists them all; the hook is its own)."""
+
+    def _create_list_of_directories_and_files_on_current_path(self) -> None:
+        super()._create_list_of_directories_and_files_on_current_path()
+        self.current_file_list = [
+            item
+            for item in self.current_file_list
+            if not (item[0] if isinstance(item, tuple) else item).startswith(".")
+        ]
+
+
 DIALOG_SUFFIXES = {  # what each file dialog lists and opens
     "open": set(MIDI_SUFFIXES + MUSIC21_SUFFIXES),
     "soundfont": {".sf2", ".sf3"},
@@ -233,7 +248,7 @@ class TransportBar:
     def _open_dialog(self, purpose: str, title: str, initial: Path) -> None:
         if self._dialog is not None:
             self._dialog.kill()
-        self._dialog = UIFileDialog(
+        self._dialog = MusicFileDialog(
             centred(self.manager, 520, 420),
             self.manager,
             window_title=title,

@@ -141,3 +141,12 @@ def test_rules_set_weeks_ago_are_shown_on_the_main_panel_and_defaults_resets_the
         assert json.loads((home / "settings.json").read_text())["key"] == ""
     finally:
         app.close()
+
+
+def test_the_open_dialog_hides_hidden_folders(app, tmp_path):
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "scores").mkdir()
+    app.settings.open_folder = str(tmp_path)
+    app.transport.ask_open()
+    names = [item[0] if isinstance(item, tuple) else item for item in app.transport._dialog.current_file_list]
+    assert "scores" in names and ".hidden" not in names
