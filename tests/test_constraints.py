@@ -227,8 +227,19 @@ def test_parallel_fifths_and_octaves_after_a_four_voice_chord_are_refused():
     assert mask[vocab.pitch_id(65)] and mask[vocab.pitch_id(69)]  # the alto held, or a sixth
     constraint.advance(vocab.pitch_id(69))
     constraint.advance(vocab.duration_id(4))
-    constraint.advance(vocab.pitch_id(62))
+    assert not constraint.legal_mask()[vocab.pitch_id(62)]  # C4-C5 to D4-D5: octaves with the soprano
+    constraint.advance(vocab.pitch_id(65))
     constraint.advance(vocab.duration_id(4))
     mask = constraint.legal_mask()
     assert not mask[vocab.pitch_id(50)]  # C3-C5 to D3-D5: parallel octaves with the soprano
     assert mask[vocab.pitch_id(43)]
+
+
+def test_a_note_written_above_a_held_one_may_not_make_it_leap_in_octaves():
+    """Bb6 C#4 Bb1 Bb0, then a new chord above the held Bb1: the bass becomes the held Bb1 (up an
+    octave from Bb0), so a tenor Bb2 (up an octave from Bb1) would be parallel octaves with it."""
+    vocab = WordVocabulary(encoding="steps")
+    constraint = constrained(vocab, Rules(), "START n94 d4 n61 d4 n34 d8 n22 d4 sepxx d4 n99 d4 n66 d4")
+    mask = constraint.legal_mask()
+    assert not mask[vocab.pitch_id(46)]
+    assert mask[vocab.pitch_id(41)]  # a fourth above the held bass moves as no voice did

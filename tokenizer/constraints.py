@@ -10,10 +10,10 @@ will still be sounding then. ``RuleConstraint`` uses that to refuse
   clash against a note held over from before), which resolves down by step. What a dissonance
   owes is enforced where it falls due: at the step where the dissonant note ends, a note a step
   away (down, for a suspension) must start, before the step may close; a gap may not pass it;
-* a note that moves in parallel fifths or octaves with a voice already known at its onset,
-  after a four-voice chord (``no_parallels``). Voices are counted by pitch from the side the
-  encoding writes first (the top in the steps encoding, the bass in the implicit one), so a
-  new note's voice, and every voice on that side of it, are known when it is chosen;
+* a note that would make two voices move in parallel fifths or octaves after a four-voice chord
+  (``no_parallels``). Voices are counted by pitch from the side the encoding writes first (the
+  top in the steps encoding, the bass in the implicit one), over every note known at the onset,
+  held ones included;
 * a note outside the piece's range (``lowest``-``highest``);
 * a word that would repeat, exactly, a run of ``no_repeat`` words already written since the
   rules took over (as Composer's Assistant offers);
@@ -92,6 +92,26 @@ class Dissonance:
             if self.down
             else (self.pitch - 2, self.pitch - 1, self.pitch + 1, self.pitch + 2)
         )
+
+
+def parallel_pairs(before: np.ndarray, chords: np.ndarray) -> np.ndarray:
+    """(n,) int: per row of ``chords`` (n, m), the pairs of its first four voices that move in
+    parallel fifths or octaves from ``before`` (4,), voice by voice in the order given."""
+    count = np.zeros(len(chords), dtype=int)
+    voices = min(4, chords.shape[1])
+    for upper in range(voices):
+        for lower in range(upper + 1, voices):
+            interval = abs(int(before[lower] - before[upper])) % 12
+            if interval not in (0, 7):
+                continue
+            moved_upper, moved_lower = chords[:, upper] - before[upper], chords[:, lower] - before[lower]
+            count += (
+                (moved_upper != 0)
+                & (moved_lower != 0)
+                & ((moved_upper > 0) == (moved_lower > 0))
+                & (np.abs(chords[:, lower] - chords[:, upper]) % 12 == interval)
+            )
+    return count
 
 
 class RuleConstraint:
@@ -305,8 +325,11 @@ class RuleConstraint:
         return allowed
 
     def _without_parallels(self, step: int, sounding: np.ndarray) -> np.ndarray:
-        """(88,) bool: False where a note at ``step`` would move in parallel fifths or octaves,
-        after a four-voice chord, with a voice on the side of it already written."""
+        """(88,) bool: False where a note at ``step`` would add a pair of voices moving in parallel
+        fifths or octaves, after a four-voice chord. Voices are counted from the side written first
+        over every note known at ``step``, held ones included: a note written above a held one moves
+        it down a voice, which may make that voice, too, leap in parallel with another; and a fourth
+        voice may not complete a chord whose voices, counted so, already move in parallel."""
         allowed = np.ones(PITCH_COUNT, dtype=bool)
         previous = self._onset if self._onset is not None and step > self._onset else self._previous_onset
         if previous is None:
@@ -316,20 +339,11 @@ class RuleConstraint:
             return allowed
         known = np.sort(self._side * sounding)
         new = self._side * np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)  # every candidate at once
-        voice = np.searchsorted(known, new)  # the voices between the written side and each candidate
-        moved = new - before[np.minimum(voice, 3)]  # how far each candidate's voice moves
-        for other in range(min(3, len(known))):  # a voice written before the candidate's
-            other_moved = known[other] - before[other]
-            interval = np.abs(new - known[other]) % 12
-            allowed &= ~(
-                (voice > other)
-                & (voice <= 3)
-                & (moved != 0)
-                & (other_moved != 0)
-                & ((moved > 0) == (other_moved > 0))
-                & ((interval == 0) | (interval == 7))
-                & (np.abs(before[np.minimum(voice, 3)] - before[other]) % 12 == interval)
-            )
+        voice = np.searchsorted(known, new)  # the candidate's voice: how many known voices precede it
+        for position in np.unique(voice):
+            candidates = (voice == position) & ~np.isin(new, known)  # striking a known pitch again adds no voice
+            chords = np.insert(np.tile(known, (int(candidates.sum()), 1)), position, new[candidates], axis=1)
+            allowed[candidates] = parallel_pairs(before, chords) == 0
         return allowed
 
     def _allowed_pitches(self) -> np.ndarray:
