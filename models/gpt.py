@@ -86,19 +86,23 @@ class KVCache:
         return self.length == self.block_size
 
 
+def rotary_angles(positions: torch.Tensor, head_size: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin), each (len(positions), head_size/2): channel pair i of a position p turned by
+    p * ROPE_BASE^(-2i/head_size), computed in float64 so that positions far past the block stay exact."""
+    half = head_size // 2
+    inverse = ROPE_BASE ** (-torch.arange(half, dtype=torch.float64, device=positions.device) / half)
+    angles = positions.to(torch.float64)[:, None] * inverse[None, :]
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
 @functools.cache
 def angle_table(
     head_size: int, length: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cos, sin), each (length, head_size/2): the rotary angles of positions 0..length-1, channel
-    pair i turned by position * ROPE_BASE^(-2i/head_size). Computed in float64 so that positions
-    far past the block stay exact, and made once for a power-of-two length: a sampler asks for
-    one position a step, and a dozen ops a step to compute it cost more than the lookup."""
-    half = head_size // 2
+    """``rotary_angles`` of positions 0..length-1, made once for a power-of-two length: a prefill
+    asks for a run of positions, and a dozen ops to compute them cost more than the lookup."""
     with torch.inference_mode(False):  # plain tensors, whichever mode asks first
-        inverse = ROPE_BASE ** (-torch.arange(half, dtype=torch.float64, device=device) / half)
-        angles = torch.arange(length, dtype=torch.float64, device=device)[:, None] * inverse[None, :]
-        return angles.cos().to(dtype), angles.sin().to(dtype)
+        return rotary_angles(torch.arange(length, device=device), head_size, dtype)
 
 
 def rotation(
@@ -126,13 +130,25 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.block_size = config.block_size
 
-    def forward(
-        self, x: torch.Tensor, angles: tuple[torch.Tensor, torch.Tensor] | None, cache: KVCache | None, layer: int
-    ) -> torch.Tensor:
+    def _heads(
+        self, x: torch.Tensor, angles: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values (B, nh, T, hs) of ``x`` (B, T, C), queries and keys turned."""
         B, T, C = x.size()
         qkv = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
         qk = qkv[:2] if angles is None else rotate(qkv[:2], *angles)  # queries and keys turned at once
-        q, k, v = qk[0], qk[1], qkv[2]
+        return qk[0], qk[1], qkv[2]
+
+    def _out(self, y: torch.Tensor) -> torch.Tensor:
+        """The heads' outputs (B, nh, T, hs) merged and projected: (B, T, C)."""
+        B, _, T, _ = y.size()
+        return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, -1)))
+
+    def forward(
+        self, x: torch.Tensor, angles: tuple[torch.Tensor, torch.Tensor] | None, cache: KVCache | None, layer: int
+    ) -> torch.Tensor:
+        q, k, v = self._heads(x, angles)
+        T = x.size(1)
         # no dropout on the attention weights: on the CPU it makes a 512-word block 2.7x slower
         if cache is None and T > self.block_size:  # sliding-window attention
             rows = torch.arange(T, device=x.device)[:, None]
@@ -141,11 +157,6 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=band)
         elif cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        elif cache.full:  # a rolling cache: the new position replaces the oldest (T == 1)
-            slot = cache.position % cache.block_size
-            cache.keys[layer, :, :, slot : slot + 1] = k
-            cache.values[layer, :, :, slot : slot + 1] = v
-            y = F.scaled_dot_product_attention(q, cache.keys[layer], cache.values[layer])
         else:
             start = cache.length
             cache.keys[layer, :, :, start : start + T] = k
@@ -160,8 +171,23 @@ class CausalSelfAttention(nn.Module):
                 rows = torch.arange(start, start + T, device=x.device)[:, None]
                 mask = torch.arange(start + T, device=x.device)[None, :] <= rows  # (T, L)
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
-        return self.resid_dropout(self.c_proj(y))
+        return self._out(y)
+
+    def step(
+        self,
+        x: torch.Tensor,
+        angles: tuple[torch.Tensor, torch.Tensor] | None,
+        slot: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+    ) -> torch.Tensor:
+        """``forward`` for one new position (x: B, 1, C), in tensor operations only: its key and
+        value are written at ``slot`` of ``keys`` and ``values`` (B, nh, S, hs: this layer's cached
+        positions, the new one's slot among them), and it attends to all S."""
+        q, k, v = self._heads(x, angles)
+        keys.index_copy_(2, slot, k)
+        values.index_copy_(2, slot, v)
+        return self._out(F.scaled_dot_product_attention(q, keys, values))
 
 
 class MLP(nn.Module):
@@ -187,6 +213,17 @@ class Block(nn.Module):
         self, x: torch.Tensor, angles: tuple[torch.Tensor, torch.Tensor] | None, cache: KVCache | None, layer: int
     ) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), angles, cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+    def step(
+        self,
+        x: torch.Tensor,
+        angles: tuple[torch.Tensor, torch.Tensor] | None,
+        slot: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+    ) -> torch.Tensor:
+        x = x + self.attn.step(self.ln_1(x), angles, slot, keys, values)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -235,23 +272,16 @@ class GPT(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (B, T, vocab) and, given targets (B, T), the mean cross-entropy in nats.
 
-        With a cache, ``idx`` continues the cached positions, which are then extended by T.
-        A full cache takes one position at a time, and only with rotary positions (it rolls).
+        With a cache, ``idx`` continues the cached positions, which are then extended by T, up to
+        the block size (a prefill; one position at a time, and past a full cache, is ``step``'s).
         Without a cache, a rotary model takes any length, attending to the last block_size
         positions at each layer.
         ``last_only`` computes logits for the last position only (for sampling).
         """
         _B, T = idx.size()
         start = cache.position if cache is not None else 0
-        rolling = cache is not None and cache.full
-        if rolling and (T != 1 or self.config.positions != "rope"):
-            raise ValueError("a full cache takes one position at a time, and only with rotary positions")
         filled = cache.length if cache is not None else 0
-        if (
-            not rolling
-            and filled + T > self.config.block_size
-            and (cache is not None or self.config.positions != "rope")
-        ):
+        if filled + T > self.config.block_size and (cache is not None or self.config.positions != "rope"):
             raise ValueError(f"{start + T} positions exceed the block size {self.config.block_size}")
         x = self.transformer.wte(idx)  # (B, T, C)
         angles = None
@@ -277,6 +307,32 @@ class GPT(nn.Module):
         if targets is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
+
+    def step(
+        self,
+        idx: torch.Tensor,
+        phases: torch.Tensor,
+        position: torch.Tensor,
+        slot: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+    ) -> torch.Tensor:
+        """Logits (B, vocab) after one new id per row (``idx``: B, 1) at ``position`` (1,), in tensor
+        operations only, so that it can be traced (models/decoding.py). ``keys`` and ``values``
+        (n_layer, B, nh, S, hs) are the KV cache's first S slots, the ones it attends to; its own
+        key and value are written at ``slot`` (1,) among them. ``phases`` (B, 1) is read only by a
+        phase model."""
+        x = self.transformer.wte(idx)
+        if self.config.phase_period:
+            x = x + self.transformer.wphase(phases)
+        angles = None
+        if self.config.positions == "learned":
+            x = x + self.transformer.wpe(position)
+        else:
+            angles = rotary_angles(position, self.config.n_embd // self.config.n_head, x.dtype)
+        for layer, block in enumerate(self.transformer.h):
+            x = block.step(x, angles, slot, keys[layer], values[layer])
+        return self.lm_head(self.transformer.ln_f(x))[:, -1]
 
     def new_cache(self, batch_size: int = 1) -> KVCache:
         weight = self.lm_head.weight

@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from models.decoding import Decoder
 from models.gpt import GPT
 from tokenizer.errors import CantorError
 
@@ -193,22 +194,18 @@ def _steps(
     period = model.config.phase_period
     total = len(prompt)  # ids in the whole sequence so far (in each row)
 
-    def run(ids: list[list[int]]) -> torch.Tensor:
-        """Feed ``ids`` (one list a row), the newest of the sequence, through the cache; the
-        logits after the last, (rows, V). An id's phase is its index in the whole sequence less
-        one (the start token comes first), modulo the period."""
-        idx = torch.tensor(ids, dtype=torch.long, device=device)
-        phases = None
-        if period:
-            phases = torch.tensor([[(i - 1) % period for i in range(total - idx.size(1), total)]], device=device)
-        return model(idx, cache=cache, last_only=True, phases=phases)[0][:, -1].float()
+    def phases_of(length: int) -> torch.Tensor | None:
+        """The phases of the newest ``length`` ids: an id's index in the whole sequence less one
+        (the start token comes first), modulo the period; the same in every row."""
+        if not period:
+            return None
+        return torch.tensor([[(i - 1) % period for i in range(total - length, total)]], device=device).expand(rows, -1)
 
     with torch.inference_mode():
-        cache = model.new_cache(rows)
+        decoder = Decoder(model, rows)
 
         def prefill(ids: list[list[int]]) -> torch.Tensor:
-            cache.reset()
-            return run(ids)
+            return decoder.prefill(torch.tensor(ids, dtype=torch.long, device=device), phases_of(len(ids[0]))).float()
 
         logits = prefill(histories)
         made = 0
@@ -218,7 +215,7 @@ def _steps(
             if cancel is not None and cancel.is_set():
                 return
             if on_context is not None:
-                on_context(cache.length)
+                on_context(decoder.cache.length)
             drawn = choose([r for r in range(rows) if not (ended[r] or restarting[r])], logits)
             chosen: list[int | None] = []
             for row in range(rows):
@@ -244,7 +241,7 @@ def _steps(
             if all(ended):
                 return
             fed = [end_id if next_id is None else next_id for next_id in chosen]
-            if cache.full and model.config.positions == "learned":
+            if decoder.full and model.config.positions == "learned":
                 for row_history, next_id in zip(histories, fed, strict=True):
                     row_history.append(next_id)
                     del row_history[: len(row_history) - (block - shift + 1)]
@@ -253,7 +250,8 @@ def _steps(
                 if model.config.positions == "learned":
                     for row_history, next_id in zip(histories, fed, strict=True):
                         row_history.append(next_id)
-                logits = run([[next_id] for next_id in fed])
+                ids = torch.tensor(fed, dtype=torch.long, device=device)[:, None]
+                logits = decoder.step(ids, phases_of(1)).float()
 
 
 def generate(model: GPT, prompt: list[int], count: int, settings: SamplingSettings, **kwargs) -> list[int]:

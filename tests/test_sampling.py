@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
 import pytest
 import torch
 
+from models import decoding
+from models.decoding import Decoder
 from models.gpt import GPT, SIZES, GPTConfig, rotation
 from models.sampling import SamplingSettings, filter_logits, generate, stream, stream_rows
 from models.word_model import WordModel
@@ -21,15 +24,30 @@ def model() -> GPT:
     return GPT(GPTConfig(vocab_size=50, block_size=32, dropout=0.0, **SIZES["tiny"])).eval()
 
 
-def test_cached_logits_match_full_forward_step_by_step_and_in_chunks(model):
+@pytest.fixture(params=["traced", "eager"])
+def step_path(request, monkeypatch) -> str:
+    """Each decoding test runs on the traced step and on the eager fallback."""
+    monkeypatch.setenv("CANTOR_EAGER", "1" if request.param == "eager" else "0")
+    return request.param
+
+
+def decoder_of(model: GPT, path: str, rows: int = 1) -> Decoder:
+    decoder = Decoder(model, rows)
+    assert decoder.prefill(torch.zeros((rows, 1), dtype=torch.long)) is not None
+    decoder.step(torch.zeros((rows, 1), dtype=torch.long))  # the step path is chosen at the first step
+    assert (decoder.fast is not None) == (path == "traced")
+    return decoder
+
+
+def test_cached_logits_match_full_forward_step_by_step_and_in_chunks(model, step_path):
     ids = torch.randint(0, 50, (1, 32))
     with torch.no_grad():
         full, _ = model(ids)
-        cache = model.new_cache()
-        parts = [model(ids[:, :10], cache=cache)[0]]  # prefill
-        parts += [model(ids[:, t : t + 1], cache=cache)[0] for t in range(10, 20)]  # one at a time
-        parts.append(model(ids[:, 20:32], cache=cache)[0])  # a chunk after the cache: explicit mask
-    assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
+        decoder = decoder_of(model, step_path)
+        parts = [decoder.prefill(ids[:, :10])[:, None]]
+        parts += [decoder.step(ids[:, t : t + 1])[:, None] for t in range(10, 20)]  # one at a time
+        parts.append(model(ids[:, 20:32], cache=decoder.cache)[0])  # a chunk after the cache: explicit mask
+    assert torch.allclose(torch.cat(parts, dim=1), full[:, 9:], atol=1e-5)
 
 
 @pytest.mark.parametrize("positions", ["rope", "learned"])
@@ -55,15 +73,15 @@ def learned_model() -> GPT:
     return GPT(GPTConfig(vocab_size=50, block_size=32, dropout=0.0, positions="learned", **SIZES["tiny"])).eval()
 
 
-def test_rolling_cache_equals_sliding_window_attention_over_the_whole_sequence_at_every_step(model):
+def test_rolling_cache_equals_sliding_window_attention_over_the_whole_sequence_at_every_step(model, step_path):
     ids = torch.randint(0, 50, (1, 150))
     with torch.no_grad():
         whole = model(ids)[0][0]  # one forward, a banded mask of width 32 at every layer
-        cache = model.new_cache()
-        cached = [model(ids[:, :20], cache=cache)[0][0, -1]]
-        cached += [model(ids[:, t : t + 1], cache=cache)[0][0, -1] for t in range(20, 150)]
+        decoder = decoder_of(model, step_path)
+        cached = [decoder.prefill(ids[:, :20])[0]]
+        cached += [decoder.step(ids[:, t : t + 1])[0] for t in range(20, 150)]
     assert torch.allclose(torch.stack(cached), whole[19:], atol=1e-4)
-    assert cache.length == 32 and cache.position == 150
+    assert decoder.cache.length == 32 and decoder.cache.position == 150
 
 
 @pytest.mark.parametrize("start, count", [(0, 1), (191, 1), (1023, 2), (70_000, 3), (0, 600)])
@@ -76,16 +94,16 @@ def test_rotary_angles_from_the_table_are_the_angles_of_their_positions(start, c
     assert torch.equal(cos, angles.cos().float()) and torch.equal(sin, angles.sin().float())
 
 
-def test_one_layer_rolling_cache_is_exactly_a_recompute_of_the_last_block():
+def test_one_layer_rolling_cache_is_exactly_a_recompute_of_the_last_block(step_path):
     """With one layer nothing below sees further back: the window is all the model knows."""
     torch.manual_seed(1)
     one = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=32, dropout=0.0)).eval()
     ids = torch.randint(0, 50, (1, 60))
     with torch.no_grad():
-        cache = one.new_cache()
-        one(ids[:, :16], cache=cache)
+        decoder = decoder_of(one, step_path)
+        decoder.prefill(ids[:, :16])
         for t in range(16, 60):
-            rolled = one(ids[:, t : t + 1], cache=cache)[0][0, -1]
+            rolled = decoder.step(ids[:, t : t + 1])[0]
             assert torch.allclose(rolled, one(ids[:, t - 15 : t + 1])[0][0, -1], atol=1e-4), t
 
 
@@ -99,10 +117,34 @@ def test_rotary_stream_keeps_the_whole_block_in_view_and_learned_one_re_prefills
 
 def test_learned_positions_refuse_to_roll_a_full_cache(learned_model):
     with torch.no_grad():
-        cache = learned_model.new_cache()
-        learned_model(torch.randint(0, 50, (1, 32)), cache=cache)
+        decoder = Decoder(learned_model, 1)
+        decoder.prefill(torch.randint(0, 50, (1, 32)))
         with pytest.raises(ValueError, match="rotary"):
-            learned_model(torch.tensor([[1]]), cache=cache)
+            decoder.step(torch.tensor([[1]]))
+        with pytest.raises(ValueError, match="exceed the block"):
+            learned_model(torch.tensor([[1]]), cache=decoder.cache)
+
+
+def test_the_traced_step_gives_the_eager_steps_ids_for_a_seed_and_a_failed_trace_falls_back(
+    model, monkeypatch, caplog
+):
+    """The fast path is a trace of GPT.step; where it cannot be built the sampler steps eagerly,
+    after one line in the log, and writes the same ids."""
+    monkeypatch.setenv("CANTOR_EAGER", "0")
+    traced = generate(model, [1], 120, SamplingSettings(seed=4))  # past the block: the cache rolls
+    assert decoding._traced[model] is not None
+
+    def no_tracer(*args, **kwargs):
+        raise RuntimeError("no TorchScript here")
+
+    monkeypatch.setattr(torch.jit, "trace", no_tracer)
+    decoding._traced.clear()
+    with caplog.at_level(logging.WARNING, logger="models.decoding"):
+        fallen_back = generate(model, [1], 120, SamplingSettings(seed=4))
+        generate(model, [1], 10, SamplingSettings(seed=5))  # said once, not at every piece
+    assert fallen_back == traced and decoding._traced[model] is None
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "no TorchScript here" in lines[0] and "eagerly" in lines[0]
 
 
 def test_checkpoints_from_before_rotary_positions_load_with_learned_ones(learned_model, tmp_path):

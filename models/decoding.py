@@ -1,0 +1,122 @@
+"""One new id per row at a time, without Python's cost per operator: ``GPT.step``, traced.
+
+Eager PyTorch pays a Python call for every module and operator, and a one-id step of a small
+model is mostly that: about 80 operators whose arithmetic takes microseconds. TorchScript's tracer
+records the tensor operations of ``GPT.step`` once and replays them from C++: no compiler, any
+CPU. The trace keeps no Python branch and reads every size from its inputs, so one serves every
+length of context and every batch size.
+
+Where tracing fails (a torch without TorchScript, an operator it cannot record) or its logits
+differ from eager ``GPT.step``'s, the decoder calls ``GPT.step`` eagerly instead, after one line
+in the log; ``CANTOR_EAGER=1`` asks for that. Both run the same operations on the same
+tensors, so a seed gives the same ids either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+import weakref
+
+import torch
+import torch.nn as nn
+
+from models.gpt import GPT, KVCache
+
+log = logging.getLogger(__name__)
+
+
+class _Step(nn.Module):
+    """``GPT.step`` as a module's forward, which is what the tracer records."""
+
+    def __init__(self, model: GPT) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model.step(*inputs)
+
+
+_traced: weakref.WeakKeyDictionary[GPT, torch.jit.ScriptModule | None] = weakref.WeakKeyDictionary()
+
+
+def eager_forced() -> bool:
+    return os.environ.get("CANTOR_EAGER", "") not in ("", "0")
+
+
+def fast_step(model: GPT, example: tuple[torch.Tensor, ...]):
+    """The traced step of ``model`` (made once per model, on ``example`` inputs), or None where it
+    cannot be made or does not match the eager step: then the caller steps eagerly."""
+    if model in _traced:
+        return _traced[model]
+    traced = None
+    if eager_forced():
+        log.info("CANTOR_EAGER is set: stepping eagerly")
+    else:
+        try:
+            traced = _trace(model, example)
+        except Exception as error:  # any failure to build the fast path falls back, never crashes
+            log.warning("the fast step could not be built (%s: %s); stepping eagerly", type(error).__name__, error)
+    _traced[model] = traced
+    return traced
+
+
+def _trace(model: GPT, example: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
+    keys, values = example[-2], example[-1]
+    saved = keys.clone(), values.clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation notices: the trace is checked below
+        traced = torch.jit.trace(_Step(model).eval(), example, check_trace=False)
+    expected = model.step(*example[:-2], saved[0].clone(), saved[1].clone())
+    got = traced(*example[:-2], saved[0].clone(), saved[1].clone())
+    if not torch.equal(expected, got):
+        raise ValueError(f"its logits differ from the eager step's by {(expected - got).abs().max():.2e}")
+    keys.copy_(saved[0])
+    values.copy_(saved[1])
+    return traced
+
+
+class Decoder:
+    """A batch of ``rows`` sequences through ``model``: ``prefill`` a prompt into the KV cache, then
+    ``step`` one id per row. A rotary model's cache rolls once full (the new position takes the
+    oldest's slot); a learned-position model's cannot, and the caller re-prefills."""
+
+    def __init__(self, model: GPT, rows: int) -> None:
+        self.model = model
+        self.cache: KVCache = model.new_cache(rows)
+        self.rows = rows
+        self.block = model.config.block_size
+        self.device = model.lm_head.weight.device
+        self.fast = None  # the traced step, once the first step found one
+        self._ready = False
+
+    @property
+    def full(self) -> bool:
+        return self.cache.full
+
+    def prefill(self, ids: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (rows, V) after ``ids`` (rows, T), which start the cache afresh."""
+        self.cache.reset()
+        return self.model(ids, cache=self.cache, last_only=True, phases=phases)[0][:, -1]
+
+    def step(self, ids: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (rows, V) after one more id per row (``ids``: rows, 1)."""
+        cache = self.cache
+        if cache.full and self.model.config.positions != "rope":
+            raise ValueError("a full cache takes one position at a time, and only with rotary positions")
+        span = cache.length + 1 if not cache.full else self.block  # the filled slots and the new one
+        inputs = (
+            ids,
+            phases if phases is not None else torch.zeros_like(ids),
+            torch.tensor([cache.position], device=self.device),
+            torch.tensor([cache.position % self.block], device=self.device),
+            cache.keys[:, :, :, :span],
+            cache.values[:, :, :, :span],
+        )
+        if not self._ready:
+            self.fast, self._ready = fast_step(self.model, inputs), True
+        logits = (self.fast or self.model.step)(*inputs)
+        cache.position += 1
+        cache.length = min(cache.length + 1, self.block)
+        return logits
