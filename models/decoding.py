@@ -22,20 +22,24 @@ import weakref
 import torch
 import torch.nn as nn
 
+from models.choice import Choice, draw
 from models.gpt import GPT, KVCache
 
 log = logging.getLogger(__name__)
+STEP_INPUTS = 6  # GPT.step's: ids, phases, position, slot, keys, values; then the Choice's
 
 
 class _Step(nn.Module):
-    """``GPT.step`` as a module's forward, which is what the tracer records."""
+    """``GPT.step`` and the choice of the next ids (models/choice.py) as a module's forward, which
+    is what the tracer records: (logits, ids)."""
 
     def __init__(self, model: GPT) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.model.step(*inputs)
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model.step(*inputs[:STEP_INPUTS]).float()
+        return logits, draw(logits, *inputs[STEP_INPUTS:])
 
 
 _traced: weakref.WeakKeyDictionary[GPT, torch.jit.ScriptModule | None] = weakref.WeakKeyDictionary()
@@ -45,33 +49,32 @@ def eager_forced() -> bool:
     return os.environ.get("CANTOR_EAGER", "") not in ("", "0")
 
 
-def fast_step(model: GPT, example: tuple[torch.Tensor, ...]):
+def fast_step(model: GPT, example: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule | None:
     """The traced step of ``model`` (made once per model, on ``example`` inputs), or None where it
-    cannot be made or does not match the eager step: then the caller steps eagerly."""
-    if model in _traced:
-        return _traced[model]
-    traced = None
+    is not wanted (``CANTOR_EAGER``), cannot be made, or does not match the eager step: then the
+    caller steps eagerly."""
     if eager_forced():
-        log.info("CANTOR_EAGER is set: stepping eagerly")
-    else:
+        return None
+    if model not in _traced:
         try:
-            traced = _trace(model, example)
+            _traced[model] = _trace(model, example)
         except Exception as error:  # any failure to build the fast path falls back, never crashes
             log.warning("the fast step could not be built (%s: %s); stepping eagerly", type(error).__name__, error)
-    _traced[model] = traced
-    return traced
+            _traced[model] = None
+    return _traced[model]
 
 
 def _trace(model: GPT, example: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
-    keys, values = example[-2], example[-1]
+    keys, values = example[4], example[5]
     saved = keys.clone(), values.clone()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notices: the trace is checked below
         traced = torch.jit.trace(_Step(model).eval(), example, check_trace=False)
-    expected = model.step(*example[:-2], saved[0].clone(), saved[1].clone())
-    got = traced(*example[:-2], saved[0].clone(), saved[1].clone())
-    if not torch.equal(expected, got):
-        raise ValueError(f"its logits differ from the eager step's by {(expected - got).abs().max():.2e}")
+    step = _Step(model)
+    expected = step(*example[:4], saved[0].clone(), saved[1].clone(), *example[6:])
+    got = traced(*example[:4], saved[0].clone(), saved[1].clone(), *example[6:])
+    if not all(torch.equal(a, b) for a, b in zip(expected, got, strict=True)):
+        raise ValueError(f"its logits differ from the eager step's by {(expected[0] - got[0]).abs().max():.2e}")
     keys.copy_(saved[0])
     values.copy_(saved[1])
     return traced
@@ -89,6 +92,7 @@ class Decoder:
         self.block = model.config.block_size
         self.device = model.lm_head.weight.device
         self.fast = None  # the traced step, once the first step found one
+        self._eager = _Step(model)
         self._ready = False
 
     @property
@@ -100,12 +104,16 @@ class Decoder:
         self.cache.reset()
         return self.model(ids, cache=self.cache, last_only=True, phases=phases)[0][:, -1]
 
-    def step(self, ids: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (rows, V) after one more id per row (``ids``: rows, 1)."""
+    def step(
+        self, ids: torch.Tensor, phases: torch.Tensor | None = None, choice: Choice | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (rows, V), the next id of each row (rows,)) after one more id per row (``ids``:
+        rows, 1); the next ids are ``choice``'s (the likeliest where None)."""
         cache = self.cache
         if cache.full and self.model.config.positions != "rope":
             raise ValueError("a full cache takes one position at a time, and only with rotary positions")
         span = cache.length + 1 if not cache.full else self.block  # the filled slots and the new one
+        choice = choice or Choice.greedy(self.rows, self.model.config.vocab_size, self.device)
         inputs = (
             ids,
             phases if phases is not None else torch.zeros_like(ids),
@@ -113,10 +121,11 @@ class Decoder:
             torch.tensor([cache.position % self.block], device=self.device),
             cache.keys[:, :, :, :span],
             cache.values[:, :, :, :span],
+            *choice.tensors(),
         )
         if not self._ready:
             self.fast, self._ready = fast_step(self.model, inputs), True
-        logits = (self.fast or self.model.step)(*inputs)
+        logits, chosen = (self.fast or self._eager)(*inputs)
         cache.position += 1
         cache.length = min(cache.length + 1, self.block)
-        return logits
+        return logits, chosen

@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from models.choice import Choice, draw
 from models.decoding import Decoder
 from models.gpt import GPT
 from tokenizer.errors import CantorError
@@ -59,21 +60,6 @@ class Constraint(Protocol):
 
 class ContextWatcher(Protocol):
     def __call__(self, context_length: int) -> None: ...
-
-
-def filter_logits(logits: torch.Tensor, settings: SamplingSettings) -> torch.Tensor:
-    """Logits (..., V) after temperature, top-k and top-p, row by row; filtered entries are -inf."""
-    logits = logits / settings.temperature
-    if settings.top_k is not None and settings.top_k < logits.size(-1):
-        kth = torch.topk(logits, settings.top_k).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if settings.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True)
-        probs = torch.softmax(sorted_logits, dim=-1)
-        before = torch.cumsum(probs, dim=-1) - probs  # mass of the more likely ids
-        drop = before >= settings.top_p  # the most likely id is always kept
-        logits = logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
-    return logits
 
 
 def stream(
@@ -149,7 +135,7 @@ def _steps(
     on_context: ContextWatcher | None,
 ) -> Iterator[list[int | None]]:
     """The generator behind ``stream_rows``, for arguments already checked."""
-    rows, block = len(constraints), model.config.block_size
+    rows, block, vocab_size = len(constraints), model.config.block_size, model.config.vocab_size
     generators = [torch.Generator(device="cpu").manual_seed(settings.seed + row) for row in range(rows)]
     device = model.lm_head.weight.device
     histories = [list(prompt[-(block - 1) :]) for _ in range(rows)]  # each row's view, all one length
@@ -158,38 +144,45 @@ def _steps(
 
     def illegal(mask: np.ndarray) -> torch.Tensor:
         if mask.flags.writeable:  # made for this word alone (a musical constraint's)
-            return torch.from_numpy(~mask).to(device)
+            return torch.from_numpy(~mask)
         key = id(mask)  # the grammar caches its read-only masks, so equal states share one array
         if key not in illegal_masks:
-            illegal_masks[key] = torch.from_numpy(~mask).to(device)
+            illegal_masks[key] = torch.from_numpy(~mask)
         return illegal_masks[key]
 
-    allowed_all = torch.zeros(model.config.vocab_size, dtype=torch.bool, device=device)
+    none_illegal = torch.zeros(vocab_size, dtype=torch.bool)
+    no_bias, no_noise = torch.zeros(vocab_size), torch.ones(vocab_size)
+    settings_tensors = dict(
+        temperature=torch.tensor(settings.temperature, device=device),
+        top_k=torch.tensor([min(settings.top_k or vocab_size, vocab_size)], device=device),
+        top_p=torch.tensor(settings.top_p, device=device),
+    )
 
-    def choose(drawing: list[int], logits: torch.Tensor) -> dict[int, int]:
-        """An id for each row in ``drawing`` from its logits (rows, V): each row's own mask, bias and
-        generator; the filtering and softmax for all of them at once (a few ops a step, not a few a row)."""
-        if not drawing:
-            return {}
-        masks, biases = [], []
-        for row in drawing:
-            constraint = constraints[row]
+    def choice(drawing: list[int]) -> Choice:
+        """What the next draw needs: each drawing row's mask and log-weights, and noise from its own
+        generator (a row not drawing takes none, so its generator stays where it was)."""
+        masks, biases, noises = [], [], []
+        for row in range(rows):
+            constraint = constraints[row] if row in drawing else None
+            noises.append(
+                torch.empty(vocab_size).exponential_(1, generator=generators[row]) if row in drawing else no_noise
+            )
             if constraint is None:
-                masks.append(allowed_all)
-                biases.append(None)
+                masks.append(none_illegal)
+                biases.append(no_bias)
                 continue
             mask = constraint.legal_mask()
             if not mask.any():
                 raise CantorError("no word may follow here (the piece has ended: pass end_id to stop)")
             masks.append(illegal(mask))
-            biases.append(constraint.logit_bias())
-        drawn = logits[drawing].masked_fill(torch.stack(masks), float("-inf"))
-        if any(bias is not None for bias in biases):  # a weight w multiplies a probability by w
-            zero = np.zeros(drawn.size(-1))
-            bias = np.stack([zero if b is None else b for b in biases])
-            drawn = drawn + settings.temperature * torch.from_numpy(bias).to(device, drawn.dtype)
-        probs = torch.softmax(filter_logits(drawn, settings), dim=-1).cpu()
-        return {row: int(torch.multinomial(probs[i], 1, generator=generators[row])) for i, row in enumerate(drawing)}
+            bias = constraint.logit_bias()
+            biases.append(no_bias if bias is None else torch.from_numpy(bias))
+        return Choice(
+            illegal=torch.stack(masks).to(device),
+            bias=torch.stack(biases).to(device),
+            noise=torch.stack(noises).to(device),
+            **settings_tensors,
+        )
 
     period = model.config.phase_period
     total = len(prompt)  # ids in the whole sequence so far (in each row)
@@ -203,20 +196,23 @@ def _steps(
 
     with torch.inference_mode():
         decoder = Decoder(model, rows)
-
-        def prefill(ids: list[list[int]]) -> torch.Tensor:
-            return decoder.prefill(torch.tensor(ids, dtype=torch.long, device=device), phases_of(len(ids[0]))).float()
-
-        logits = prefill(histories)
-        made = 0
         restarting = [False] * rows
         ended = [False] * rows  # a row that met end_id with no restart: fed end_id, never read again
+
+        def drawing() -> list[int]:
+            return [r for r in range(rows) if not (ended[r] or restarting[r])]
+
+        def prefill(ids: list[list[int]]) -> list[int]:
+            logits = decoder.prefill(torch.tensor(ids, dtype=torch.long, device=device), phases_of(len(ids[0])))
+            return draw(logits.float(), *choice(drawing()).tensors()).tolist()
+
+        drawn = prefill(histories)
+        made = 0
         while made < count:
             if cancel is not None and cancel.is_set():
                 return
             if on_context is not None:
                 on_context(decoder.cache.length)
-            drawn = choose([r for r in range(rows) if not (ended[r] or restarting[r])], logits)
             chosen: list[int | None] = []
             for row in range(rows):
                 if ended[row]:
@@ -238,20 +234,20 @@ def _steps(
                 if next_id is not None and next_id == end_id:
                     ended[row] = restart_id is None
                     restarting[row] = restart_id is not None
-            if all(ended):
+            if all(ended) or made == count:
                 return
             fed = [end_id if next_id is None else next_id for next_id in chosen]
             if decoder.full and model.config.positions == "learned":
                 for row_history, next_id in zip(histories, fed, strict=True):
                     row_history.append(next_id)
                     del row_history[: len(row_history) - (block - shift + 1)]
-                logits = prefill(histories)
+                drawn = prefill(histories)
             else:
                 if model.config.positions == "learned":
                     for row_history, next_id in zip(histories, fed, strict=True):
                         row_history.append(next_id)
                 ids = torch.tensor(fed, dtype=torch.long, device=device)[:, None]
-                logits = decoder.step(ids, phases_of(1)).float()
+                drawn = decoder.step(ids, phases_of(1), choice(drawing()))[1].tolist()
 
 
 def generate(model: GPT, prompt: list[int], count: int, settings: SamplingSettings, **kwargs) -> list[int]:

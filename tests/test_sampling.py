@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from models import decoding
+from models.choice import Choice, draw, filter_logits
 from models.decoding import Decoder
 from models.gpt import GPT, SIZES, GPTConfig, rotation
-from models.sampling import SamplingSettings, filter_logits, generate, stream, stream_rows
+from models.sampling import SamplingSettings, generate, stream, stream_rows
 from models.word_model import WordModel
 from tokenizer import CantorError
 from tokenizer.words import decode, word_grammar
@@ -45,7 +46,7 @@ def test_cached_logits_match_full_forward_step_by_step_and_in_chunks(model, step
         full, _ = model(ids)
         decoder = decoder_of(model, step_path)
         parts = [decoder.prefill(ids[:, :10])[:, None]]
-        parts += [decoder.step(ids[:, t : t + 1])[:, None] for t in range(10, 20)]  # one at a time
+        parts += [decoder.step(ids[:, t : t + 1])[0][:, None] for t in range(10, 20)]  # one at a time
         parts.append(model(ids[:, 20:32], cache=decoder.cache)[0])  # a chunk after the cache: explicit mask
     assert torch.allclose(torch.cat(parts, dim=1), full[:, 9:], atol=1e-5)
 
@@ -79,7 +80,7 @@ def test_rolling_cache_equals_sliding_window_attention_over_the_whole_sequence_a
         whole = model(ids)[0][0]  # one forward, a banded mask of width 32 at every layer
         decoder = decoder_of(model, step_path)
         cached = [decoder.prefill(ids[:, :20])[0]]
-        cached += [decoder.step(ids[:, t : t + 1])[0] for t in range(20, 150)]
+        cached += [decoder.step(ids[:, t : t + 1])[0][0] for t in range(20, 150)]
     assert torch.allclose(torch.stack(cached), whole[19:], atol=1e-4)
     assert decoder.cache.length == 32 and decoder.cache.position == 150
 
@@ -103,7 +104,7 @@ def test_one_layer_rolling_cache_is_exactly_a_recompute_of_the_last_block(step_p
         decoder = decoder_of(one, step_path)
         decoder.prefill(ids[:, :16])
         for t in range(16, 60):
-            rolled = decoder.step(ids[:, t : t + 1])[0]
+            rolled = decoder.step(ids[:, t : t + 1])[0][0]
             assert torch.allclose(rolled, one(ids[:, t - 15 : t + 1])[0][0, -1], atol=1e-4), t
 
 
@@ -125,9 +126,7 @@ def test_learned_positions_refuse_to_roll_a_full_cache(learned_model):
             learned_model(torch.tensor([[1]]), cache=decoder.cache)
 
 
-def test_the_traced_step_gives_the_eager_steps_ids_for_a_seed_and_a_failed_trace_falls_back(
-    model, monkeypatch, caplog
-):
+def test_the_traced_step_gives_the_eager_steps_ids_for_a_seed_and_a_failed_trace_falls_back(model, monkeypatch, caplog):
     """The fast path is a trace of GPT.step; where it cannot be built the sampler steps eagerly,
     after one line in the log, and writes the same ids."""
     monkeypatch.setenv("CANTOR_EAGER", "0")
@@ -171,13 +170,32 @@ def test_same_seed_same_output_and_other_seed_differs(model):
     assert a == b and a != c
 
 
+def kept_by(logits: torch.Tensor, top_k: int = 4, top_p: float = 1.0) -> list[bool]:
+    return torch.isfinite(filter_logits(logits, torch.tensor(1.0), torch.tensor([top_k]), torch.tensor(top_p))).tolist()
+
+
 def test_top_k_and_top_p_keep_only_the_likeliest_ids():
     logits = torch.tensor([1.0, 3.0, 2.0, 0.0])
-    assert torch.isfinite(filter_logits(logits, SamplingSettings(top_k=2))).tolist() == [False, True, True, False]
-    kept = torch.isfinite(filter_logits(logits, SamplingSettings(top_p=0.5))).tolist()
-    assert kept == [False, True, False, False]  # the top id alone holds more than half the mass
-    kept = torch.isfinite(filter_logits(logits, SamplingSettings(top_p=0.85))).tolist()  # 0.64 + 0.24 >= 0.85
-    assert kept == [False, True, True, False]
+    assert kept_by(logits, top_k=2) == [False, True, True, False]
+    assert kept_by(logits, top_p=0.5) == [False, True, False, False]  # the top id alone holds more than half
+    assert kept_by(logits, top_p=0.85) == [False, True, True, False]  # 0.64 + 0.24 >= 0.85
+    assert kept_by(logits) == [True] * 4
+
+
+def test_the_draw_is_multinomials_for_the_same_generator():
+    """The noise is drawn before the step, so that the traced step can end with the choice; the ids
+    are those torch.multinomial draws from the same probabilities and generator."""
+    torch.manual_seed(0)
+    for trial in range(200):
+        logits = torch.randn(1, 135) * 3
+        logits[0, torch.rand(135) < 0.5] = float("-inf")
+        logits[0, 0] = 0.0
+        ours, theirs = torch.Generator().manual_seed(trial), torch.Generator().manual_seed(trial)
+        for _ in range(3):
+            choice = Choice.greedy(1, 135, torch.device("cpu"))
+            choice.noise = torch.empty(1, 135).exponential_(1, generator=ours)
+            expected = torch.multinomial(torch.softmax(logits, dim=-1)[0], 1, generator=theirs)
+            assert int(draw(logits, *choice.tensors())) == int(expected)
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,8 @@ class RuleConstraint:
         self._bias = self._key_bias()
         self._written: list[int] = []  # words since the rules took over (for no_repeat)
         self._followers: dict[tuple[int, ...], set[int]] = {}  # each run of no_repeat - 1 words: what followed it
+        self._cache: dict[tuple, np.ndarray] = {}  # _allowed_at's answers while len(grammar.notes) ...
+        self._cached_notes = -1  # ... is this
 
     # -- the Constraint protocol ---------------------------------------------------------------
     def reset(self) -> None:
@@ -149,6 +151,7 @@ class RuleConstraint:
         self._onset = self._previous_onset = None
         self._written, self._followers = [], {}
         self._owed = []
+        self._cache, self._cached_notes = {}, -1
 
     def advance(self, word_id: int) -> None:
         if self._styled and self.vocab.is_pitch(word_id):
@@ -232,7 +235,24 @@ class RuleConstraint:
         return np.unique([n.pitch for n in notes if n.start <= step < n.end]).astype(int)
 
     def _allowed_at(self, step: int) -> np.ndarray:
-        """(88,) bool over pitches 21-108: may a note start at ``step`` on this pitch?"""
+        """(88,) bool over pitches 21-108, read-only: may a note start at ``step`` on this pitch?
+        Kept while the notes written, the onsets and the resolutions owed stay as they are: a gap's
+        landing, probed for its duration word, is asked again for the note after it."""
+        grammar = self.grammar
+        if self._styled:
+            self._first_due()  # settles what is owed, which the answer depends on
+        if self._cached_notes != len(grammar.notes):
+            self._cache, self._cached_notes = {}, len(grammar.notes)
+        pending = grammar.pending_note()
+        owed = tuple((d.pitch, d.start, d.down, d.due) for d in self._owed)
+        key = (step, pending and (pending.pitch, pending.start, pending.end), self._onset, self._previous_onset, owed)
+        if (allowed := self._cache.get(key)) is None:
+            allowed = self._cache[key] = self._rules_at(step)
+            allowed.flags.writeable = False
+        return allowed
+
+    def _rules_at(self, step: int) -> np.ndarray:
+        """``_allowed_at``, worked out."""
         allowed = self._in_range.copy()
         sounding = self.sounding_at(step)
         index = sounding - LOWEST_PIANO_PITCH
@@ -339,11 +359,12 @@ class RuleConstraint:
             return allowed
         known = np.sort(self._side * sounding)
         new = self._side * np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)  # every candidate at once
-        voice = np.searchsorted(known, new)  # the candidate's voice: how many known voices precede it
-        for position in np.unique(voice):
-            candidates = (voice == position) & ~np.isin(new, known)  # striking a known pitch again adds no voice
-            chords = np.insert(np.tile(known, (int(candidates.sum()), 1)), position, new[candidates], axis=1)
-            allowed[candidates] = parallel_pairs(before, chords) == 0
+        voice = np.searchsorted(known, new)[:, None]  # the candidate's voice: how many known voices precede it
+        column = np.arange(len(known) + 1)
+        above, below = np.append(known, 0)[column], np.insert(known, 0, 0)[column]  # known voices, shifted past it
+        chords = np.where(column < voice, above, np.where(column == voice, new[:, None], below))  # (88, known + 1)
+        allowed = parallel_pairs(before, chords) == 0
+        allowed[sounding - LOWEST_PIANO_PITCH] = True  # striking a sounding pitch again adds no voice
         return allowed
 
     def _allowed_pitches(self) -> np.ndarray:
