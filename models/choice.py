@@ -20,10 +20,10 @@ def filter_logits(
     """Logits (..., V) after temperature, top-k (``top_k`` (1,): V keeps all) and top-p (``top_p``:
     1.0 keeps all), row by row; filtered entries are -inf."""
     logits = logits / temperature
-    ranked = torch.sort(logits, dim=-1, descending=True).values
-    kth = ranked.gather(-1, (top_k - 1).expand(*logits.shape[:-1], 1))
-    logits = logits.masked_fill(logits < kth, float("-inf"))
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    kth = sorted_logits.gather(-1, (top_k - 1).expand(*logits.shape[:-1], 1))
+    logits = logits.masked_fill(logits < kth, float("-inf"))
+    sorted_logits = sorted_logits.masked_fill(sorted_logits < kth, float("-inf"))  # still in order
     probs = torch.softmax(sorted_logits, dim=-1)
     before = torch.cumsum(probs, dim=-1) - probs  # mass of the more likely ids
     drop = (before >= top_p) & (top_p < 1.0)  # the most likely id is always kept

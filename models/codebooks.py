@@ -71,6 +71,7 @@ class NoStart:
     def __init__(self, codes: int) -> None:
         self._mask = np.ones(codes + 1, dtype=bool)
         self._mask[codes] = False
+        self._mask.flags.writeable = False  # one state: the sampler keeps its tensor
 
     def legal_mask(self) -> np.ndarray:
         return self._mask

@@ -26,7 +26,7 @@ from models.choice import Choice, draw
 from models.gpt import GPT, KVCache
 
 log = logging.getLogger(__name__)
-STEP_INPUTS = 6  # GPT.step's: ids, phases, position, slot, keys, values; then the Choice's
+STEP_INPUTS = 5  # GPT.step's: ids, phases, position, keys, values; then the Choice's
 
 
 class _Step(nn.Module):
@@ -65,18 +65,31 @@ def fast_step(model: GPT, example: tuple[torch.Tensor, ...]) -> torch.jit.Script
 
 
 def _trace(model: GPT, example: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule:
-    keys, values = example[4], example[5]
+    """The trace of ``_Step``, frozen and optimized for inference (weights packed for the CPU's
+    matrix kernels) where that gives the eager step's ids and logits to float rounding; else the
+    plain trace, which must give them exactly."""
+    keys, values = example[3], example[4]
     saved = keys.clone(), values.clone()
+
+    def run(step) -> tuple[torch.Tensor, torch.Tensor]:  # on a copy of the cache: the example's stays as it was
+        return step(*example[:3], saved[0].clone(), saved[1].clone(), *example[5:])
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notices: the trace is checked below
         traced = torch.jit.trace(_Step(model).eval(), example, check_trace=False)
-    step = _Step(model)
-    expected = step(*example[:4], saved[0].clone(), saved[1].clone(), *example[6:])
-    got = traced(*example[:4], saved[0].clone(), saved[1].clone(), *example[6:])
-    if not all(torch.equal(a, b) for a, b in zip(expected, got, strict=True)):
-        raise ValueError(f"its logits differ from the eager step's by {(expected[0] - got[0]).abs().max():.2e}")
-    keys.copy_(saved[0])
-    values.copy_(saved[1])
+        keys.copy_(saved[0])
+        values.copy_(saved[1])
+        expected, got = run(_Step(model)), run(traced)
+        if not all(torch.equal(a, b) for a, b in zip(expected, got, strict=True)):
+            raise ValueError(f"its logits differ from the eager step's by {(expected[0] - got[0]).abs().max():.2e}")
+        try:
+            optimized = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            logits, ids = run(optimized)
+        except Exception as error:  # a CPU or build without the packed kernels
+            log.info("the step is traced but not optimized (%s: %s)", type(error).__name__, error)
+            return traced
+    if torch.equal(ids, expected[1]) and torch.allclose(logits, expected[0], rtol=1e-4, atol=1e-4):
+        return optimized
     return traced
 
 
@@ -118,7 +131,6 @@ class Decoder:
             ids,
             phases if phases is not None else torch.zeros_like(ids),
             torch.tensor([cache.position], device=self.device),
-            torch.tensor([cache.position % self.block], device=self.device),
             cache.keys[:, :, :, :span],
             cache.values[:, :, :, :span],
             *choice.tensors(),

@@ -313,15 +313,15 @@ class GPT(nn.Module):
         idx: torch.Tensor,
         phases: torch.Tensor,
         position: torch.Tensor,
-        slot: torch.Tensor,
         keys: torch.Tensor,
         values: torch.Tensor,
     ) -> torch.Tensor:
         """Logits (B, vocab) after one new id per row (``idx``: B, 1) at ``position`` (1,), in tensor
         operations only, so that it can be traced (models/decoding.py). ``keys`` and ``values``
         (n_layer, B, nh, S, hs) are the KV cache's first S slots, the ones it attends to; its own
-        key and value are written at ``slot`` (1,) among them. ``phases`` (B, 1) is read only by a
-        phase model."""
+        key and value are written among them, at the position's slot (a rolling cache's position
+        p lives in slot p % block_size). ``phases`` (B, 1) is read only by a phase model."""
+        slot = position % self.config.block_size
         x = self.transformer.wte(idx)
         if self.config.phase_period:
             x = x + self.transformer.wphase(phases)

@@ -62,6 +62,66 @@ class ContextWatcher(Protocol):
     def __call__(self, context_length: int) -> None: ...
 
 
+class RowChoices:
+    """Each step's ``Choice`` for the rows of a batch: each drawing row's legal words and
+    log-weights (its constraint's), and noise from its own generator, seeded ``settings.seed + row``
+    (a row not drawing takes none, so its generator stays where it was)."""
+
+    def __init__(
+        self, constraints: list[Constraint | None], settings: SamplingSettings, vocab_size: int, device: torch.device
+    ) -> None:
+        rows = len(constraints)
+        self.constraints = constraints
+        self.generators = [torch.Generator(device="cpu").manual_seed(settings.seed + row) for row in range(rows)]
+        self.device = device
+        self.vocab_size = vocab_size
+        self._illegal: dict[tuple[int, ...], torch.Tensor] = {}  # stacked masks of the grammar's cached states
+        self._all_legal = np.ones(vocab_size, dtype=bool)
+        self._all_legal.flags.writeable = False
+        self._no_bias = torch.zeros((rows, vocab_size), device=device)
+        self._settings = dict(
+            temperature=torch.tensor(settings.temperature, device=device),
+            top_k=torch.tensor([min(settings.top_k or vocab_size, vocab_size)], device=device),
+            top_p=torch.tensor(settings.top_p, device=device),
+        )
+
+    def __call__(self, drawing: list[int]) -> Choice:
+        masks, biases = [], []
+        noise = torch.ones((len(self.constraints), self.vocab_size))
+        for row, constraint in enumerate(self.constraints):
+            if row not in drawing or constraint is None:
+                masks.append(self._all_legal)  # a row not drawing: its choice is not read
+                biases.append(None)
+            else:
+                mask = constraint.legal_mask()
+                if not mask.any():
+                    raise CantorError("no word may follow here (the piece has ended: pass end_id to stop)")
+                masks.append(mask)
+                biases.append(constraint.logit_bias())
+            if row in drawing:
+                noise[row].exponential_(1, generator=self.generators[row])
+        return Choice(
+            illegal=self._illegal_of(masks),
+            bias=self._no_bias if all(b is None for b in biases) else self._bias_of(biases),
+            noise=noise.to(self.device),
+            **self._settings,
+        )
+
+    def _illegal_of(self, masks: list[np.ndarray]) -> torch.Tensor:
+        """(rows, V) bool: the masks' complements. The grammar's masks are cached and read-only, so
+        equal states share one array: their stack is made once."""
+        if any(mask.flags.writeable for mask in masks):  # made for this word alone (a musical constraint's)
+            return torch.from_numpy(~np.stack(masks)).to(self.device)
+        key = tuple(id(mask) for mask in masks)
+        if key not in self._illegal:
+            self._illegal[key] = torch.from_numpy(~np.stack(masks)).to(self.device)
+        return self._illegal[key]
+
+    def _bias_of(self, biases: list[np.ndarray | None]) -> torch.Tensor:
+        zero = np.zeros(self.vocab_size, dtype=np.float32)
+        return torch.from_numpy(np.stack([zero if b is None else b for b in biases])).to(self.device)
+
+
 def stream(
     model: GPT,
     prompt: list[int],
@@ -135,64 +195,20 @@ def _steps(
     on_context: ContextWatcher | None,
 ) -> Iterator[list[int | None]]:
     """The generator behind ``stream_rows``, for arguments already checked."""
-    rows, block, vocab_size = len(constraints), model.config.block_size, model.config.vocab_size
-    generators = [torch.Generator(device="cpu").manual_seed(settings.seed + row) for row in range(rows)]
+    rows, block = len(constraints), model.config.block_size
     device = model.lm_head.weight.device
     histories = [list(prompt[-(block - 1) :]) for _ in range(rows)]  # each row's view, all one length
-    illegal_masks: dict[int, torch.Tensor] = {}
     model.eval()
-
-    def illegal(mask: np.ndarray) -> torch.Tensor:
-        if mask.flags.writeable:  # made for this word alone (a musical constraint's)
-            return torch.from_numpy(~mask)
-        key = id(mask)  # the grammar caches its read-only masks, so equal states share one array
-        if key not in illegal_masks:
-            illegal_masks[key] = torch.from_numpy(~mask)
-        return illegal_masks[key]
-
-    none_illegal = torch.zeros(vocab_size, dtype=torch.bool)
-    no_bias, no_noise = torch.zeros(vocab_size), torch.ones(vocab_size)
-    settings_tensors = dict(
-        temperature=torch.tensor(settings.temperature, device=device),
-        top_k=torch.tensor([min(settings.top_k or vocab_size, vocab_size)], device=device),
-        top_p=torch.tensor(settings.top_p, device=device),
-    )
-
-    def choice(drawing: list[int]) -> Choice:
-        """What the next draw needs: each drawing row's mask and log-weights, and noise from its own
-        generator (a row not drawing takes none, so its generator stays where it was)."""
-        masks, biases, noises = [], [], []
-        for row in range(rows):
-            constraint = constraints[row] if row in drawing else None
-            noises.append(
-                torch.empty(vocab_size).exponential_(1, generator=generators[row]) if row in drawing else no_noise
-            )
-            if constraint is None:
-                masks.append(none_illegal)
-                biases.append(no_bias)
-                continue
-            mask = constraint.legal_mask()
-            if not mask.any():
-                raise CantorError("no word may follow here (the piece has ended: pass end_id to stop)")
-            masks.append(illegal(mask))
-            bias = constraint.logit_bias()
-            biases.append(no_bias if bias is None else torch.from_numpy(bias))
-        return Choice(
-            illegal=torch.stack(masks).to(device),
-            bias=torch.stack(biases).to(device),
-            noise=torch.stack(noises).to(device),
-            **settings_tensors,
-        )
-
+    choices = RowChoices(constraints, settings, model.config.vocab_size, device)
     period = model.config.phase_period
     total = len(prompt)  # ids in the whole sequence so far (in each row)
+
+    phases = (torch.arange(total + count, device=device) - 1) % max(1, period)  # of every id the stream will see
 
     def phases_of(length: int) -> torch.Tensor | None:
         """The phases of the newest ``length`` ids: an id's index in the whole sequence less one
         (the start token comes first), modulo the period; the same in every row."""
-        if not period:
-            return None
-        return torch.tensor([[(i - 1) % period for i in range(total - length, total)]], device=device).expand(rows, -1)
+        return phases[total - length : total][None].expand(rows, -1) if period else None
 
     with torch.inference_mode():
         decoder = Decoder(model, rows)
@@ -204,9 +220,10 @@ def _steps(
 
         def prefill(ids: list[list[int]]) -> list[int]:
             logits = decoder.prefill(torch.tensor(ids, dtype=torch.long, device=device), phases_of(len(ids[0])))
-            return draw(logits.float(), *choice(drawing()).tensors()).tolist()
+            return draw(logits.float(), *choices(drawing()).tensors())
 
-        drawn = prefill(histories)
+        drawn_ids = prefill(histories)
+        drawn = drawn_ids.tolist()
         made = 0
         while made < count:
             if cancel is not None and cancel.is_set():
@@ -241,13 +258,15 @@ def _steps(
                 for row_history, next_id in zip(histories, fed, strict=True):
                     row_history.append(next_id)
                     del row_history[: len(row_history) - (block - shift + 1)]
-                drawn = prefill(histories)
+                drawn_ids = prefill(histories)
             else:
                 if model.config.positions == "learned":
                     for row_history, next_id in zip(histories, fed, strict=True):
                         row_history.append(next_id)
-                ids = torch.tensor(fed, dtype=torch.long, device=device)[:, None]
-                drawn = decoder.step(ids, phases_of(1), choice(drawing()))[1].tolist()
+                same = fed == drawn  # as drawn: the step's own output feeds the next
+                ids = drawn_ids[:, None] if same else torch.tensor(fed, dtype=torch.long, device=device)[:, None]
+                drawn_ids = decoder.step(ids, phases_of(1), choices(drawing()))[1]
+            drawn = drawn_ids.tolist()
 
 
 def generate(model: GPT, prompt: list[int], count: int, settings: SamplingSettings, **kwargs) -> list[int]:
