@@ -13,9 +13,10 @@
   on real val quarters, on ``--seeds`` pieces of 48 quarters written by the prior, and on as many
   continuations (12 quarters after 4 real ones);
 - the prior's loss on the val split's codes in bits per quarter (16 codes), comparable across K;
-- the time to write 48 quarters with the prior: the sampler (a rotary prior rolls its KV cache,
-  one step per code, always the full 192-code context), beside a full recompute of the last 192
-  codes for every code (nanoGPT's generate) over the same weights.
+- the time to write 48 quarters with the prior (``--speed``: only this): the sampler (a rotary
+  prior rolls its KV cache, one traced step per code, always the full 192-code context), beside the
+  same sampler on the eager step and a full recompute of the last 192 codes for every code
+  (nanoGPT's generate) over the same weights.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from models.codebooks import CODES_PER_QUARTER, Codebooks, load_vqvae
+from models.decoding import stepping_eagerly
 from models.sampling import SamplingSettings
 from models.slice_data import dataset_slices
 from models.train_prior import BLOCK, code_streams
@@ -159,13 +161,33 @@ def prior_rows(
     print(f", its {len(continued)} quarters continuing val pieces {in_layout(continued, table).mean():.1%}")
     bits = bits_per_quarter(pipeline.prior, codes_folder)
     print(f"the prior on the val codes: {bits:.1f} bits per quarter ({bits / CODES_PER_QUARTER:.3f} a code)")
-    started = time.perf_counter()
-    full_recompute(pipeline.prior, [pipeline.start_id], QUARTERS * CODES_PER_QUARTER, pipeline.codes, 0)
-    recompute = time.perf_counter() - started
+    speed_rows(pipeline)
+
+
+def speed_rows(pipeline: Codebooks, runs: int = 3) -> None:
+    """The time to write 48 quarters: the sampler on its traced step, on the eager one (the same
+    sampler, stepping through GPT.step in eager PyTorch: the fallback), and a full recompute of the
+    window for every code; median of ``runs``, the three taking turns."""
+    times: dict[str, list[float]] = {"fast": [], "eager": [], "full": []}
+    codes = {}
+    count = QUARTERS * CODES_PER_QUARTER
+    for run in range(runs):
+        for path in ("fast", "eager"):
+            with stepping_eagerly(path == "eager"):
+                started = time.perf_counter()
+                codes[path] = list(pipeline.stream_codes(QUARTERS, SamplingSettings(top_k=8, seed=run)))
+                times[path].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        full_recompute(pipeline.prior, [pipeline.start_id], count, pipeline.codes, run)
+        times["full"].append(time.perf_counter() - started)
+    fast, eager, full = (float(np.median(times[path])) for path in ("fast", "eager", "full"))
     positions = pipeline.prior.config.positions
+    same = "yes" if codes["fast"] == codes["eager"] else "NO"
     print(
-        f"write {QUARTERS} quarters: the sampler ({positions} positions) {np.median(seconds):.2f} s "
-        f"(median of {seeds}), full recompute of the window {recompute:.2f} s: {recompute / np.median(seconds):.1f}x"
+        f"write {QUARTERS} quarters ({positions} positions, median of {runs}): the sampler {fast:.2f} s "
+        f"({count / fast:.0f} codes/s; the same codes as the eager step: {same}), "
+        f"eager step {eager:.2f} s ({eager / fast:.1f}x slower), full recompute of the window {full:.2f} s "
+        f"({full / fast:.1f}x slower; the eager step {full / eager:.1f}x)"
     )
 
 
@@ -176,8 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codes", type=Path, default=Path("data/chorales/codes"), help="the prior's codes")
     parser.add_argument("--compare", type=Path, nargs="*", default=[], help="more VQ-VAEs for the table")
     parser.add_argument("--seeds", type=whole(1, 100), default=12, help="pieces the prior writes")
+    parser.add_argument("--speed", action="store_true", help="only the time to write 48 quarters")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.speed:
+        speed_rows(Codebooks(args.vqvae, args.prior))
+        return 0
     try:
         val, _ = dataset_slices(WordDataset("data/chorales"), "val")
         pipeline = Codebooks(args.vqvae, args.prior)

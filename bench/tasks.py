@@ -3,6 +3,9 @@
     python -m bench.tasks --word checkpoints/chorales_small --n 20
     python -m bench.tasks --word runs/word/chorales_tasks --baseline checkpoints/chorales_small_plain
 
+**Speed** (``--speed``: only this). Harmonizing the first test chorale's 16 first bars and
+regenerating 2 of its bars, timed on the traced step and on the eager one (the baseline).
+
 **Harmonize.** Each test chorale's own soprano (its top line) is harmonized whole, with the
 studio's four-part rules and with the model alone. Figures from bench/metrics.py on the whole
 result, the share of the melody's notes kept exactly, and, as a plain reference, the share of
@@ -24,6 +27,7 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,7 @@ import torch
 from tqdm import tqdm
 
 from bench.metrics import piece_features, summary
+from models.decoding import stepping_eagerly
 from models.fill import GapWriter
 from models.sampling import SamplingSettings
 from models.word_model import WordModel
@@ -138,6 +143,36 @@ def regenerate_set(model: WordModel, pieces: list[NoteSequence]) -> tuple[dict, 
     return summary(made), summary(real)
 
 
+def speed_rows(model: WordModel, piece: NoteSequence, runs: int = 3) -> None:
+    """Seconds to harmonize the first 16 bars of ``piece``'s top line and to regenerate 2 bars from
+    its bar 5, with the four-part rules, on the traced step and on the eager one (the baseline: the
+    same writer stepping through GPT.step in eager PyTorch); median of ``runs`` seeds, the two paths
+    taking turns, and whether they wrote the same words."""
+    bar = piece.steps_per_bar
+    sixteen = piece.cropped(0, 16 * bar)
+    melody = replace(sixteen, notes=top_line(sixteen)[0])
+    tasks = {
+        "harmonize 16 bars": lambda writer: writer.harmonize(melody),
+        "regenerate 2 bars": lambda writer: writer.regenerate(piece, Gap(4 * bar, 6 * bar)),
+    }
+    print(f"\nSpeed: {piece.name}, four-part rules, median of {runs} seeds")
+    print("| task | words | traced step | eager step | faster | the same words |\n|---|---|---|---|---|---|")
+    for label, task in tasks.items():
+        seconds: dict[bool, list[float]] = {True: [], False: []}
+        words: dict[bool, list[list[int]]] = {True: [], False: []}
+        for seed in range(runs):
+            for eager in (False, True):
+                with stepping_eagerly(eager):
+                    writer = GapWriter(model, SamplingSettings(seed=seed), Rules())
+                    started = time.perf_counter()
+                    words[eager].append(list(task(writer)))
+                    seconds[eager].append(time.perf_counter() - started)
+        fast, slow = float(np.median(seconds[False])), float(np.median(seconds[True]))
+        count = int(np.median([len(w) for w in words[False]]))
+        same = "yes" if words[False] == words[True] else "NO"
+        print(f"| {label} | {count} | {fast:.2f} s | {slow:.2f} s | {slow / fast:.2f}x | {same} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument(
@@ -147,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data/chorales"))
     parser.add_argument("--n", type=whole(1, 10_000), default=20, help="test chorales")
     parser.add_argument("--threads", type=whole(1, 1024), default=1)
+    parser.add_argument("--speed", action="store_true", help="only the time to harmonize and to regenerate")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -164,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"bench.tasks: {args.word} on {len(pieces)} test chorales of {args.data}, {args.threads} thread(s)")
+    speed_rows(model, pieces[0])
+    if args.speed:
+        return 0
 
     rows = {}
     scorings = [

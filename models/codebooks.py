@@ -24,6 +24,7 @@ from models.checkpoint import (
     stem,
     steps_per_quarter_of,
 )
+from models.decoding import prepare
 from models.sampling import SamplingSettings, stream
 from models.vqvae import (
     BAND_ROWS,
@@ -98,6 +99,7 @@ class Codebooks:
         self.warning = ""  # a pair that loads but may not belong together
         if prior_path is not None:
             self.prior, self.prior_info = load_gpt(prior_path, "prior")
+            prepare(self.prior)
             self.warning = self._check_pair(stem(vqvae_path).name, stem(prior_path).name)
 
     def _check_pair(self, vqvae: str, prior: str) -> str:

@@ -14,10 +14,12 @@ tensors, so a seed gives the same ids either way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
 import weakref
+from collections.abc import Iterator
 
 import torch
 import torch.nn as nn
@@ -47,6 +49,21 @@ _traced: weakref.WeakKeyDictionary[GPT, torch.jit.ScriptModule | None] = weakref
 
 def eager_forced() -> bool:
     return os.environ.get("CANTOR_EAGER", "") not in ("", "0")
+
+
+@contextlib.contextmanager
+def stepping_eagerly(eager: bool = True) -> Iterator[None]:
+    """Within it, decoders step eagerly (or, ``eager=False``, on the fast path): the benches'
+    baseline, measured in the same process."""
+    before = os.environ.get("CANTOR_EAGER")
+    os.environ["CANTOR_EAGER"] = "1" if eager else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["CANTOR_EAGER"]
+        else:
+            os.environ["CANTOR_EAGER"] = before
 
 
 def fast_step(model: GPT, example: tuple[torch.Tensor, ...]) -> torch.jit.ScriptModule | None:
@@ -141,3 +158,14 @@ class Decoder:
         cache.position += 1
         cache.length = min(cache.length + 1, self.block)
         return logits, chosen
+
+
+def prepare(model: GPT, steps: int = 3) -> None:
+    """Build the model's fast step now, as a decoder's first step would, and run it a few times so
+    that TorchScript's executor has settled: a musician's first note then comes at full speed."""
+    with torch.inference_mode():
+        decoder = Decoder(model, 1)
+        ids = torch.zeros((1, 1), dtype=torch.long, device=decoder.device)
+        decoder.prefill(ids, ids)
+        for _ in range(steps):
+            decoder.step(ids, ids)

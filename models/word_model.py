@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from models.checkpoint import load_gpt, steps_per_quarter_of
+from models.decoding import prepare
 from models.sampling import SamplingSettings, stream_rows
 from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.dataset import WordDataset
@@ -62,6 +63,7 @@ class WordModel:
             )
         self.steps_per_quarter = steps_per_quarter_of(self.info, self.path.name)
         self.key_shares = self._key_shares()
+        prepare(self.model)
 
     def _key_shares(self) -> dict[str, float]:
         """The keys of the pieces the model learnt from, as shares (its card's ``key_shares``), from

@@ -79,3 +79,15 @@ def choose(app, menu, option_text: str) -> None:
     items = menu.current_state.options_selection_list.item_list
     button = next(item["button_element"] for item in items if item["text"] == option_text)
     click(app, button.rect.center)
+
+
+def start_generating(app, start: Callable[[], None], notes: int = 5, tries: int = 10) -> None:
+    """``start()`` a take and run frames until it has drawn ``notes`` notes while still writing. A
+    small model may end a piece by itself within a few notes: then another take (a new seed)."""
+    panel = app.generate
+    for _ in range(tries):
+        start()
+        run_until(app, lambda: len(panel.piano_roll.generated) >= notes or not panel.generating, what="notes")
+        if panel.generating:
+            return
+    raise TimeoutError(f"no take was still writing after {notes} notes in {tries} tries")

@@ -12,7 +12,7 @@ import pygame
 import pytest
 
 from studio.app import MIN_SIZE, App
-from studio.automation import click, press, run_until, type_text
+from studio.automation import click, press, run_until, start_generating, type_text
 from studio.takes import TakeStore
 from tokenizer.readers import read_midi
 from tokenizer.writers import write_midi
@@ -39,8 +39,7 @@ def app(tmp_path, tiny_word_checkpoint):
 
 def start_long_generation(app: App) -> None:
     app.generate.words.set_value(2048)
-    click(app, app.generate.generate_button.rect.center)
-    run_until(app, lambda: app.generate.generating and len(app.generate.piano_roll.generated) >= 3, what="notes")
+    start_generating(app, lambda: click(app, app.generate.generate_button.rect.center), notes=3)
 
 
 def test_shortcut_keys_go_to_the_text_field_being_typed_in(app):

@@ -16,7 +16,7 @@ import pytest
 
 from studio import engine as eng
 from studio.app import MIN_SIZE, App
-from studio.automation import choose, click, drag, press, run_until
+from studio.automation import choose, click, drag, press, run_until, start_generating
 from studio.piano_roll import COLOURS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,8 +208,7 @@ def test_g_generates_and_escape_stops_keeping_the_partial_piece(app):
     slider = panel.words.slider
     drag(app, slider.sliding_button.rect.center, (slider.rect.right - 5, slider.sliding_button.rect.centery))
     assert panel.settings().words == 2048
-    press(app, pygame.K_g)
-    run_until(app, lambda: panel.generating and len(panel.piano_roll.generated) >= 5)
+    start_generating(app, lambda: press(app, pygame.K_g))
     press(app, pygame.K_ESCAPE)
     run_until(app, lambda: not panel.generating)
     _, generated = panel.result
