@@ -243,3 +243,22 @@ def test_a_note_written_above_a_held_one_may_not_make_it_leap_in_octaves():
     mask = constraint.legal_mask()
     assert not mask[vocab.pitch_id(46)]
     assert mask[vocab.pitch_id(41)]  # a fourth above the held bass moves as no voice did
+
+
+def test_the_kept_answers_of_the_rules_are_what_working_them_out_again_gives():
+    """The allowed pitches at a step are kept while the notes, onsets and owed resolutions stay;
+    at every word of a ruled piece, the mask with them is the mask worked out afresh."""
+    vocab = WordVocabulary(encoding="steps")
+    ids, _ = sample_ids("steps", Rules(), seed=3, words=400)
+    constraint = constrained(vocab, Rules())
+    hits = 0
+    for word_id in ids:
+        if word_id == vocab.start_id:
+            constraint.reset()
+        else:
+            kept = constraint.legal_mask().copy()
+            hits += len(constraint._cache)
+            constraint._cache.clear()
+            assert np.array_equal(kept, constraint.legal_mask())
+        constraint.advance(word_id)
+    assert hits > 0

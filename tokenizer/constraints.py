@@ -255,6 +255,8 @@ class RuleConstraint:
         """``_allowed_at``, worked out."""
         allowed = self._in_range.copy()
         sounding = self.sounding_at(step)
+        if not len(sounding) and not self._owed:  # nothing to clash or move with, nothing owed
+            return allowed
         index = sounding - LOWEST_PIANO_PITCH
         max_voices = self.rules.max_voices
         if max_voices is not None and len(sounding) >= max_voices:
