@@ -116,8 +116,7 @@ def rotation(
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """x (..., T, hs) with each channel pair (i, i + hs/2) rotated by its angle."""
-    half = x.size(-1) // 2
-    first, second = x[..., :half], x[..., half:]
+    first, second = x.chunk(2, dim=-1)
     return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
 
 
@@ -134,15 +133,15 @@ class CausalSelfAttention(nn.Module):
         self, x: torch.Tensor, angles: tuple[torch.Tensor, torch.Tensor] | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries, keys and values (B, nh, T, hs) of ``x`` (B, T, C), queries and keys turned."""
-        B, T, C = x.size()
-        qkv = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
-        qk = qkv[:2] if angles is None else rotate(qkv[:2], *angles)  # queries and keys turned at once
-        return qk[0], qk[1], qkv[2]
+        qkv = self.c_attn(x).unflatten(-1, (3, self.n_head, -1)).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+        if angles is None:
+            return qkv.unbind(0)
+        q, k = rotate(qkv[:2], *angles).unbind(0)  # queries and keys turned at once
+        return q, k, qkv[2]
 
     def _out(self, y: torch.Tensor) -> torch.Tensor:
         """The heads' outputs (B, nh, T, hs) merged and projected: (B, T, C)."""
-        B, _, T, _ = y.size()
-        return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, -1)))
+        return self.resid_dropout(self.c_proj(y.transpose(1, 2).flatten(-2)))  # no sizes read: fewer traced ops
 
     def forward(
         self, x: torch.Tensor, angles: tuple[torch.Tensor, torch.Tensor] | None, cache: KVCache | None, layer: int
