@@ -1,15 +1,18 @@
-"""One new id per row at a time, without Python's cost per operator: ``GPT.step``, traced.
+"""One new id per row at a time, without Python's cost per operator: ``GPT.step`` and the choice
+of the next id (models/choice.py), traced.
 
 Eager PyTorch pays a Python call for every module and operator, and a one-id step of a small
-model is mostly that: about 80 operators whose arithmetic takes microseconds. TorchScript's tracer
-records the tensor operations of ``GPT.step`` once and replays them from C++: no compiler, any
-CPU. The trace keeps no Python branch and reads every size from its inputs, so one serves every
-length of context and every batch size.
+model is mostly that: about 200 operators whose arithmetic takes microseconds. TorchScript's
+tracer records the tensor operations of the step once, when the model loads (``prepare``), and
+replays them from C++: no compiler, any CPU. The trace keeps no Python branch and reads every size
+from its inputs, so one serves every length of context, every batch size and every setting.
+Frozen and optimized for inference, its weights are packed for the CPU's matrix kernels, which
+changes the logits in the last bits; it is used only where its ids equal the eager step's and its
+logits are within 1e-4, else the plain trace, which must match exactly.
 
-Where tracing fails (a torch without TorchScript, an operator it cannot record) or its logits
-differ from eager ``GPT.step``'s, the decoder calls ``GPT.step`` eagerly instead, after one line
-in the log; ``CANTOR_EAGER=1`` asks for that. Both run the same operations on the same
-tensors, so a seed gives the same ids either way.
+Where tracing fails (a torch without TorchScript, an operator it cannot record) or does not match,
+the decoder calls the step eagerly instead, after one line in the log; ``CANTOR_EAGER=1`` asks for
+that. Both run the same operations on the same tensors, so a seed gives the same ids either way.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ Pre-LayerNorm blocks, causal self-attention through F.scaled_dot_product_attenti
 and input/output embeddings tied together. Positions are rotary (RoPE, Su et al. 2021: queries
 and keys are rotated by an angle proportional to their position, so attention depends on the
 distance between two words only) or, in checkpoints made before, learned absolute embeddings.
-Incremental decoding goes through a preallocated KVCache. With rotary positions the cache rolls:
-once full, each new position overwrites the oldest. Every layer then attends to the last
-block_size positions of the layer below, which, past the first layer, already saw further back:
-this is sliding-window attention, and it is exactly what ``forward`` computes for a sequence
-longer than the block (a banded causal mask). It is not a recompute of the last block_size words
+Incremental decoding prefills a preallocated KVCache (``forward`` with a cache), then adds one
+position at a time with ``step``, in tensor operations only so that models/decoding.py can trace
+it. With rotary positions the cache rolls: once full, each new position overwrites the oldest.
+Every layer then attends to the last block_size positions of the layer below, which, past the
+first layer, already saw further back: this is sliding-window attention, and it is exactly what
+``forward`` computes for a sequence longer than the block (a banded causal mask). It is not a recompute of the last block_size words
 alone, which would forget what the lower layers knew.
 """
 
