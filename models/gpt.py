@@ -9,8 +9,8 @@ position at a time with ``step``, in tensor operations only so that models/decod
 it. With rotary positions the cache rolls: once full, each new position overwrites the oldest.
 Every layer then attends to the last block_size positions of the layer below, which, past the
 first layer, already saw further back: this is sliding-window attention, and it is exactly what
-``forward`` computes for a sequence longer than the block (a banded causal mask). It is not a recompute of the last block_size words
-alone, which would forget what the lower layers knew.
+``forward`` computes for a sequence longer than the block (a banded causal mask). It is not a
+recompute of the last block_size words alone, which would forget what the lower layers knew.
 """
 
 from __future__ import annotations
