@@ -51,6 +51,7 @@ from models.sample import add_rule_arguments, rules_from
 from models.sampling import SamplingSettings
 from models.word_model import WordModel
 from studio.engine import GenerationSettings
+from tokenizer import opening
 from tokenizer.augment import transpose
 from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.constraints import Rules
@@ -239,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vqvae", type=Path, default=Path("checkpoints/chorales_vqvae"))
     parser.add_argument("--prior", type=Path, default=Path("checkpoints/chorales_prior"))
     parser.add_argument("--threads", type=whole(1, 256), default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--free-opening", action="store_true", help="a new piece's first chord not steered to its tonic"
+    )
     add_rule_arguments(parser)
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.sets.split(",") if s.strip()]
@@ -247,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument --sets: unknown set {', '.join(unknown) or '(none)'}; choose from {', '.join(SETS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    opening.OPEN_ON_TONIC = not args.free_opening  # the word model reads it for each new piece
     started = time.perf_counter()
     try:
         args.rules = rules_from(args)

@@ -17,12 +17,14 @@ from pathlib import Path
 from models.checkpoint import load_gpt, steps_per_quarter_of
 from models.decoding import prepare
 from models.sampling import SamplingSettings, stream_rows
+from tokenizer import opening
 from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.ending import EndWithin
 from tokenizer.errors import CantorError
 from tokenizer.keys import KEYS, estimate_key
 from tokenizer.notes import NoteSequence
+from tokenizer.opening import OpenOnTonic
 from tokenizer.words import NoteStream, WordVocabulary, encode, word_grammar
 
 
@@ -144,7 +146,8 @@ class WordModel:
     ) -> Iterator[list[int | None]]:
         """``variations`` pieces at once, in one batch (``models.sampling.stream_rows``): each step
         a list of one new id per variation (None once one has ended). Variation r is the piece
-        seed ``settings.seed + r`` makes alone. ``key`` as in ``stream_words``."""
+        seed ``settings.seed + r`` makes alone. ``key`` as in ``stream_words``; a new piece's first
+        chord is its tonic chord (``tokenizer.opening``)."""
         prompt = primer.ids if primer else [self.vocab.start_id]
         key = key if key is not None else self.draw_key(settings.seed)
         key_word = [self.vocab.key_id(key)] if key is not None and primer is None and self.vocab.form else []
@@ -156,6 +159,8 @@ class WordModel:
                 grammar.advance(word_id)
             grammar.seal()
             constraint = RuleConstraint(grammar, rules, self.steps_per_quarter) if rules else grammar
+            if key_word and stop_at_end and opening.OPEN_ON_TONIC:  # a new piece opens on its tonic chord
+                constraint = OpenOnTonic(constraint, key)
             constraints.append(EndWithin(constraint, count - len(key_word)) if stop_at_end else constraint)
         if count <= len(key_word):
             return iter([key_word * variations])

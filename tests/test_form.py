@@ -14,6 +14,7 @@ from models.train_gpt import transpositions
 from tokenizer.ending import FINAL_WORDS, EndWithin
 from tokenizer.keys import KEYS, estimate_key, fifths_of, scale_of, transposed_key
 from tokenizer.notes import Note, NoteSequence
+from tokenizer.opening import OpenOnTonic
 from tokenizer.words import NoteStream, WordVocabulary, word_grammar
 
 FORM = WordVocabulary(max_duration=16, encoding="steps", form=True)
@@ -181,3 +182,29 @@ def test_the_last_chord_is_the_tonic_triad_with_the_tonic_in_the_bass():
     for word in FORM.ids("n48 d4"):
         steer.advance(word)
     assert steer.legal_mask()[FORM.end_id]
+
+
+def test_a_new_piece_opens_on_its_tonic_chord_and_the_rest_is_free():
+    grammar = word_grammar(FORM)
+    for word in FORM.ids("START key:D"):
+        grammar.advance(word)
+    opening = OpenOnTonic(grammar, "D major")
+    pitch = FORM.pitch_id
+    mask = opening.legal_mask()
+    assert mask[pitch(74)] and mask[pitch(66)] and mask[pitch(69)]  # D, F sharp, A
+    assert not mask[pitch(64)] and not mask[pitch(71)]  # E, B: not the tonic triad
+    for word in FORM.ids("n74 d4 n69 d4 n66 d4"):
+        opening.advance(word)
+    mask = opening.legal_mask()
+    assert mask[pitch(50)] and not mask[pitch(57)]  # the fourth, lowest voice: the tonic itself
+    for word in FORM.ids("n50 d4 sepxx d4"):
+        opening.advance(word)
+    assert opening.legal_mask()[pitch(64)]  # the second chord is the model's
+
+
+def test_a_minor_piece_opens_on_its_minor_tonic_chord():
+    grammar = word_grammar(FORM)
+    for word in FORM.ids("START key:Dm"):
+        grammar.advance(word)
+    mask = OpenOnTonic(grammar, "D minor").legal_mask()
+    assert mask[FORM.pitch_id(65)] and not mask[FORM.pitch_id(66)]  # F, not F sharp: its own third

@@ -47,6 +47,16 @@ def tonic_triad(key: str | None) -> tuple[int, np.ndarray] | None:
     return tonic, np.isin(PITCHES % 12, classes)
 
 
+def tonic_chord_pitches(grammar: Grammar, key: str) -> np.ndarray:
+    """(88,) bool: the pitches a chord on the tonic may take at the grammar's step, written top
+    down: the tonic triad's; only the tonic's once three voices are written, so that the lowest
+    (the last written) is the tonic."""
+    tonic, triad = tonic_triad(key)
+    step = grammar.step
+    written = sum(1 for n in grammar.notes[-8:] if n.start == step) + (grammar.pending_note() is not None)
+    return triad & (PITCHES % 12 == tonic) if written >= 3 else triad
+
+
 def on_tonic(grammar: Grammar, key: str | None) -> bool:
     """Whether what sounds at the grammar's current step is a root-position tonic triad of ``key``
     so far (True where there is no key to judge by)."""
@@ -140,14 +150,6 @@ class EndWithin:
         at_phrase = bool(grammar.phrase_ends) and grammar.phrase_ends[-1] == grammar.step and not grammar.in_gap
         return at_phrase and self._tonic() is not None
 
-    def _final_chord_pitches(self) -> np.ndarray:
-        """(88,) bool: the tonic triad's pitches; only the tonic's once three voices are written,
-        so that the lowest (the last written) is the tonic."""
-        tonic, triad = self._tonic()
-        step = self.grammar.step
-        written = sum(1 for n in self.grammar.notes[-8:] if n.start == step) + (self.grammar.pending_note() is not None)
-        return triad & (PITCHES % 12 == tonic) if written >= 3 else triad
-
     def legal_mask(self) -> np.ndarray:
         mask = self.inner.legal_mask()
         vocab = self.vocab
@@ -161,7 +163,9 @@ class EndWithin:
         if final and self._closing():
             narrowed[vocab.sep_id] = False  # this chord is the last
         if final and self._in_final_chord():  # it is the tonic triad, the tonic in the bass
-            narrowed[vocab.first_pitch_id : vocab.first_duration_id] &= self._final_chord_pitches()
+            narrowed[vocab.first_pitch_id : vocab.first_duration_id] &= tonic_chord_pitches(
+                self.grammar, self.grammar.key
+            )
         elif final and vocab.phrase_id is not None and mask[vocab.phrase_id]:  # the next step ends the phrase
             narrowed[vocab.first_pitch_id : vocab.first_duration_id] = False
             narrowed[vocab.sep_id] = False
