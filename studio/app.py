@@ -28,7 +28,7 @@ from studio.settings import Settings, studio_home
 from studio.takes import Take, TakeStore
 from studio.takes_panel import TakesPanel
 from studio.transport import BAR_H, TransportBar
-from studio.widgets import SIDEBAR_W, visible_text
+from studio.widgets import SIDEBAR_W, close_repicked_menu, visible_text
 from tokenizer.errors import CantorError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,7 +272,7 @@ class App:
         if event.type in (pygame.KEYDOWN, pygame.KEYUP, pygame.TEXTINPUT) and self.typing():
             self.manager.process_events(event)  # a text field has the keys: no shortcut fires
             return
-        if self.manager.process_events(event):
+        if self.manager.process_events(event) or close_repicked_menu(event):
             return
         if self.transport.process_event(event) or self.takes_panel.process_event(event):
             return

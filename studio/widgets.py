@@ -11,6 +11,7 @@ import pygame_gui
 from pygame_gui.elements import (
     UIButton,
     UICheckBox,
+    UIDropDownMenu,
     UIHorizontalSlider,
     UILabel,
     UIPanel,
@@ -228,3 +229,16 @@ def set_running(button: UIButton, running: bool) -> None:
     """A tab's Generate button turns into a red Stop while its job runs, and back."""
     button.set_text("Stop" if running else "Generate")
     button.change_object_id("#stop_button" if running else "#generate_button")
+
+
+def close_repicked_menu(event: pygame.event.Event) -> bool:
+    """pygame_gui leaves a drop-down open when its chosen option is picked again (the options list
+    drops its selection instead of making a new one): close it, the choice unchanged. True where
+    the event was that."""
+    if event.type != pygame_gui.UI_SELECTION_LIST_DROPPED_SELECTION:
+        return False
+    menu = getattr(event.ui_element, "parent_element", None)
+    if not isinstance(menu, UIDropDownMenu) or menu.current_state is not menu.menu_states["expanded"]:
+        return False
+    menu.current_state.should_transition = True
+    return True

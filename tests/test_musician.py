@@ -27,6 +27,15 @@ def test_a_key_asked_for_is_the_key_of_the_new_piece_and_is_said_beside_the_menu
     assert "Finished in D major" in panel.status_text or "Stopped at the length limit" in panel.status_text
 
 
+def test_picking_the_chosen_key_again_closes_the_menu_and_keeps_the_key(app):
+    panel = app.generate
+    choose(app, panel.key_menu, "D major")
+    app.step()
+    choose(app, panel.key_menu, "D major")  # the option already chosen
+    run_until(app, lambda: panel.key_menu.current_state is panel.key_menu.menu_states["closed"], what="the menu")
+    assert panel.settings().key == "D major" and panel.key_label.text == "in D major (asked)"
+
+
 def test_the_word_budget_says_its_bars_and_playing_time(app):
     label = app.generate.words.value_label.text
     words, bars, time = label.split(" · ")
