@@ -51,7 +51,6 @@ from models.sample import add_rule_arguments, rules_from
 from models.sampling import SamplingSettings
 from models.word_model import WordModel
 from studio.engine import GenerationSettings
-from tokenizer import opening
 from tokenizer.augment import transpose
 from tokenizer.cli import HelpFormatter, real, whole
 from tokenizer.constraints import Rules
@@ -144,14 +143,16 @@ def word_pieces(
     primers: list[NoteSequence] | None,
     rules: Rules | None,
     temperature: float = GenerationSettings.temperature,
+    open_on_tonic: bool = True,
 ) -> Made:
-    """N pieces (only the generated notes) from seeds 0..N-1, with or without primers and rules."""
+    """N pieces (only the generated notes) from seeds 0..N-1, with or without primers and rules;
+    ``open_on_tonic``: as the studio, a new piece opens on its tonic chord."""
     made = Made([], [], [])
     for seed in tqdm(range(n), desc="word model", unit="piece", leave=False):
         primer = model.primer(primers[seed % len(primers)]) if primers else None
         studio = GenerationSettings()
         settings = SamplingSettings(temperature, studio.top_k, studio.top_p, seed)
-        ids = list(model.stream_words(words, settings, primer, rules=rules))
+        ids = list(model.stream_words(words, settings, primer, rules=rules, open_on_tonic=open_on_tonic))
         made.pieces.append(model.continuation(ids, primer, name=f"seed {seed}").generated)
         made.ended.append(bool(ids) and ids[-1] == model.vocab.end_id)
         made.words.append(len(ids))
@@ -251,7 +252,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument --sets: unknown set {', '.join(unknown) or '(none)'}; choose from {', '.join(SETS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    opening.OPEN_ON_TONIC = not args.free_opening  # the word model reads it for each new piece
     started = time.perf_counter()
     try:
         args.rules = rules_from(args)
@@ -312,10 +312,12 @@ def run_sets(
         "train": lambda: Made(
             [dataset.piece(name) for name in train_names[:: max(1, len(train_names) // args.n)][: args.n]]
         ),
-        "word_new": lambda: word_pieces(words_model(), args.n, args.words, None, None, args.temperature),
+        "word_new": lambda: word_pieces(
+            words_model(), args.n, args.words, None, None, args.temperature, not args.free_opening
+        ),
         "word_continued": lambda: word_pieces(words_model(), args.n, args.words, primers(), None, args.temperature),
         "word_new_constrained": lambda: word_pieces(
-            words_model(), args.n, args.words, None, args.rules, args.temperature
+            words_model(), args.n, args.words, None, args.rules, args.temperature, not args.free_opening
         ),
         "codebook_new": lambda: codebook_pieces(Codebooks(args.vqvae, args.prior), args.n),
         "trigram": lambda: trigram_pieces(dataset, args.n, args.words),

@@ -218,7 +218,7 @@ def _steps(
         def drawing() -> list[int]:
             return [r for r in range(rows) if not (ended[r] or restarting[r])]
 
-        def prefill(ids: list[list[int]]) -> list[int]:
+        def prefill(ids: list[list[int]]) -> torch.Tensor:
             logits = decoder.prefill(torch.tensor(ids, dtype=torch.long, device=device), phases_of(len(ids[0])))
             return draw(logits.float(), *choices(drawing()).tensors())
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from models.checkpoint import load_gpt, steps_per_quarter_of
 from models.decoding import prepare
 from models.sampling import SamplingSettings, stream_rows
-from tokenizer import opening
 from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.dataset import WordDataset
 from tokenizer.ending import EndWithin
@@ -121,6 +120,7 @@ class WordModel:
         window_shift: int | None = None,
         rules: Rules | None = None,
         key: str | None = None,
+        open_on_tonic: bool = True,
     ) -> Iterator[int]:
         """New word ids, one at a time; with a primer they continue it, else a new piece begins.
 
@@ -128,8 +128,11 @@ class WordModel:
         ``window_shift``: see ``models.sampling.stream`` (checkpoints with learned positions only).
         ``key``: the key a new piece is in (a model with form words); None: drawn as often as it
         opens the pieces the model learnt from (``draw_key``). With ``stop_at_end`` the piece is
-        steered to end within ``count`` words (``tokenizer.ending``)."""
-        rows = self.stream_variations(count, settings, 1, primer, cancel, stop_at_end, window_shift, rules, key)
+        steered to end within ``count`` words (``tokenizer.ending``), and (``open_on_tonic``) a new
+        piece opens on its tonic chord (``tokenizer.opening``)."""
+        rows = self.stream_variations(
+            count, settings, 1, primer, cancel, stop_at_end, window_shift, rules, key, open_on_tonic
+        )
         return (ids[0] for ids in rows)
 
     def stream_variations(
@@ -143,11 +146,12 @@ class WordModel:
         window_shift: int | None = None,
         rules: Rules | None = None,
         key: str | None = None,
+        open_on_tonic: bool = True,
     ) -> Iterator[list[int | None]]:
         """``variations`` pieces at once, in one batch (``models.sampling.stream_rows``): each step
         a list of one new id per variation (None once one has ended). Variation r is the piece
-        seed ``settings.seed + r`` makes alone. ``key`` as in ``stream_words``; a new piece's first
-        chord is its tonic chord (``tokenizer.opening``)."""
+        seed ``settings.seed + r`` makes alone. ``key`` and ``open_on_tonic`` as in
+        ``stream_words``."""
         prompt = primer.ids if primer else [self.vocab.start_id]
         key = key if key is not None else self.draw_key(settings.seed)
         key_word = [self.vocab.key_id(key)] if key is not None and primer is None and self.vocab.form else []
@@ -159,7 +163,7 @@ class WordModel:
                 grammar.advance(word_id)
             grammar.seal()
             constraint = RuleConstraint(grammar, rules, self.steps_per_quarter) if rules else grammar
-            if key_word and stop_at_end and opening.OPEN_ON_TONIC:  # a new piece opens on its tonic chord
+            if key_word and stop_at_end and open_on_tonic:  # a new piece opens on its tonic chord
                 constraint = OpenOnTonic(constraint, key)
             constraints.append(EndWithin(constraint, count - len(key_word)) if stop_at_end else constraint)
         if count <= len(key_word):

@@ -17,8 +17,6 @@ from tokenizer.keys import scale_of
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 from tokenizer.words import Grammar, WordVocabulary
 
-OPEN_ON_TONIC = True  # bench.quality --free-opening turns it off, for the comparison
-
 
 class OpenOnTonic:
     """A constraint whose first chord is the tonic chord of ``key`` (see the module's docstring)."""
