@@ -33,7 +33,7 @@ from tokenizer.cli import HelpFormatter, stopped_by_ctrl_c
 from tokenizer.constraints import RuleConstraint, Rules
 from tokenizer.ending import CloseOnTonic
 from tokenizer.errors import CantorError
-from tokenizer.keys import estimate_key
+from tokenizer.keys import estimate_key, estimate_melody_key
 from tokenizer.notes import Note, NoteSequence
 from tokenizer.readers import read_piece
 from tokenizer.tasks import (
@@ -51,6 +51,7 @@ from tokenizer.writers import write_midi
 
 WINDOW_QUARTERS = 8  # harmonize: the quarters one window writes
 MELODY_RANGE = (48, 96)  # C3-C7: where a top voice the model learnt may lie (chorale sopranos, transposed)
+KEY_LEAN = 0.2  # with the rules and no key chosen: the weight of new notes outside the key kept
 WORDS_PER_QUARTER = 40  # a gap stops if it has not ended after this many words a quarter (chorales: ~12)
 
 
@@ -113,7 +114,7 @@ class GapWriter:
         melody = self.melody_of(melody_piece)
         self.kept = melody
         self._melody_onsets = {(n.pitch, n.start) for n in melody}
-        self._keep_key(melody_piece, melody)
+        self._keep_key(melody_piece, melody, estimate_melody_key)
         fermatas = melody_piece.normalized().phrase_ends
         self._melody_phrases = fermatas or None  # a melody with fermatas says where its phrases end
         step = melody_piece.steps_per_quarter
@@ -125,11 +126,12 @@ class GapWriter:
             if self.cancel is not None and self.cancel.is_set():
                 return
             gap = Gap(start, min(start + WINDOW_QUARTERS * step, end))
+            if gap.end > melody[-1].start:  # the last chord in one window, held to the end
+                gap = Gap(start, end)
             written = sorted(self._done + self.kept, key=lambda n: (n.start, n.pitch))
             context = context_ids(written, gap, vocab, self.key, sorted(set(self._phrases) | set(fermatas)))
             melody_words = melody_ids(melody, gap, gap.end + LOOKAHEAD_QUARTERS * step, vocab, fermatas)
-            close_at = melody[-1].start if gap.end >= end else None  # the last window ends on the tonic
-            yield from self._window(context, gap, None, melody_words, melody, window, close_at)
+            yield from self._window(context, gap, None, melody_words, melody, window, (melody[-1].start, end))
             if self._grammar is None or not self._grammar.ended:
                 return  # cancelled, or the window ran out of words
             self._phrases = self.phrase_ends()
@@ -197,10 +199,10 @@ class GapWriter:
         )
         return piece
 
-    def _keep_key(self, piece: NoteSequence, notes: list[Note]) -> None:
-        """The key the task keeps: the one ``piece`` says, else the best estimate from ``notes``."""
+    def _keep_key(self, piece: NoteSequence, notes: list[Note], estimate=estimate_key) -> None:
+        """The key the task keeps: the one ``piece`` says, else ``estimate``'s from ``notes``."""
         self.key_estimated = piece.key is None
-        self.key = piece.key if piece.key is not None else estimate_key(notes)[0]
+        self.key = piece.key if piece.key is not None else estimate(notes)[0]
 
     def _is_melody(self, note: Note) -> bool:
         return (note.pitch, note.start) in self._melody_onsets
@@ -213,7 +215,7 @@ class GapWriter:
         melody_words: list[int] | None,
         melody: list[Note] | None,
         window: int,
-        close_at: int | None = None,
+        close: tuple[int, int] | None = None,
     ) -> Iterator[int]:
         vocab, block = self.model.vocab, self.model.block_size
         grammar = FillGrammar(vocab, gap, melody, self._melody_phrases)
@@ -224,9 +226,12 @@ class GapWriter:
         quarters = -(-(gap.end - gap.start) // self.model.steps_per_quarter)
         budget = max(block - 16 * quarters, block // 2)  # leave the gap about the room it took in training
         prompt = fill_prompt(context, after, melody_words, vocab, budget)
-        constraint = RuleConstraint(grammar, self.rules, self.model.steps_per_quarter) if self.rules else grammar
-        if close_at is not None:
-            constraint = CloseOnTonic(constraint, self.key, close_at)
+        rules = self.rules
+        if rules is not None and rules.key is None and self.key is not None:  # the key kept, as Rules would
+            rules = replace(rules, key=self.key, out_of_key_weight=KEY_LEAN)
+        constraint = RuleConstraint(grammar, rules, self.model.steps_per_quarter) if rules else grammar
+        if close is not None:  # the harmonization's last chord, (its step, its end), from any window
+            constraint = CloseOnTonic(constraint, self.key, *close)
         settings = replace(self.settings, seed=self.settings.seed + window)
         yield from stream(
             self.model.model,

@@ -42,6 +42,25 @@ def test_the_key_estimate_finds_a_scale_s_key_and_always_chooses_one():
     assert estimate_key([]) == ("C major", 0.0)
 
 
+def test_a_melody_s_key_is_the_one_it_closes_in():
+    from tokenizer.keys import estimate_melody_key
+
+    tune = [Note(p, i * 4, 4) for i, p in enumerate((74, 64, 66, 72, 67, 66, 72, 67))]  # G major's notes, on G
+    assert estimate_key(tune)[0] == "C major"  # the notes alone fit C better
+    assert estimate_melody_key(tune)[0] == "G major"
+    assert estimate_melody_key([Note(64, 0, 4), Note(64, 4, 4)]) == ("E major", 0.0)  # too plain: its last note's
+    assert estimate_melody_key([]) == ("C major", 0.0)
+
+
+def test_a_melody_read_from_a_file_gets_the_key_it_closes_in(tmp_path):
+    from tokenizer.readers import read_midi
+    from tokenizer.writers import write_midi
+
+    tune = NoteSequence(notes=[Note(p, i * 4, 4) for i, p in enumerate((74, 64, 66, 72, 67, 66, 72, 67))])
+    write_midi(tune, tmp_path / "tune.mid")
+    assert read_midi(tmp_path / "tune.mid").key == "G major"
+
+
 def test_bach_s_keys_are_kept_when_training_transposes():
     """A piece in a known key is moved only into keys of at most three sharps or flats."""
     for key in KEYS:
@@ -151,19 +170,50 @@ def test_training_reads_the_data_s_form_words_as_the_model_s_by_name(chorales):
     assert phrases.any() and (mapped[phrases] == model_vocab.phrase_id).all()
 
 
-def test_a_harmonization_s_last_chord_waits_for_its_tonic_bass():
+def test_a_harmonization_s_last_chord_is_a_four_voice_tonic_chord_held_to_the_end():
+    from tokenizer.ending import CloseOnTonic
+
+    pitch = FORM.pitch_id
+    grammar = word_grammar(FORM)
+    for word in FORM.ids("START key:C n67 d4 n62 d4 n59 d4 n43"):
+        grammar.advance(word)
+    close = CloseOnTonic(grammar, "C major", 4, 12)
+    durations = close.legal_mask()
+    assert durations[FORM.duration_id(4)] and not durations[FORM.duration_id(5)]  # not held into the last chord
+    for word in FORM.ids("d4 sepxx d4 n72"):
+        close.advance(word)
+    assert close.legal_mask()[FORM.duration_id(8)] and close.legal_mask().sum() == 1  # the melody's, to the end
+    close.advance(FORM.duration_id(8))
+    mask = close.legal_mask()
+    assert mask[pitch(67)] and mask[pitch(64)] and not mask[pitch(62)]  # the tonic triad
+    assert not mask[FORM.sep_id] and not mask[FORM.end_id]
+    assert close.logit_bias()[pitch(60)] > close.logit_bias()[pitch(64)] == 0  # the tonic leans in
+    for word in FORM.ids("n67 d8"):
+        close.advance(word)
+    mask = close.legal_mask()
+    assert mask[pitch(64)] and mask[pitch(52)] and not mask[pitch(60)] and not mask[pitch(55)]  # the third it lacks
+    close.advance(pitch(64))
+    assert list(np.flatnonzero(close.legal_mask())) == [FORM.duration_id(8)]  # held to the end
+    close.advance(FORM.duration_id(8))
+    mask = close.legal_mask()
+    assert mask[pitch(48)] and mask[pitch(36)] and not mask[pitch(24)] and not mask[pitch(43)]  # C2-G3, the tonic
+    assert not mask[FORM.sep_id]
+    for word in FORM.ids("n48 d8"):
+        close.advance(word)
+    mask = close.legal_mask()
+    assert mask[FORM.sep_id] and not mask[FORM.first_pitch_id : FORM.first_duration_id].any()  # four: no fifth
+    close.advance(FORM.sep_id)
+    assert list(np.flatnonzero(close.legal_mask())) == [FORM.duration_id(8)]  # nothing moves after it
+
+
+def test_the_close_steps_aside_where_the_melody_ends_off_the_tonic_triad():
     from tokenizer.ending import CloseOnTonic
 
     grammar = word_grammar(FORM)
-    for word in FORM.ids("START key:C n67 d4 n62 d4 n59 d4 n43 d4 sepxx d4 n72 d4 n64 d4"):
+    for word in FORM.ids("START key:C n67 d4 n62 d4 n59 d4 n43 d4 sepxx d4 n74 d4"):  # D: not in C's triad
         grammar.advance(word)
-    close = CloseOnTonic(grammar, "C major", 4)
-    assert not close.legal_mask()[FORM.sep_id]  # E in the bass: not yet
-    bias = close.logit_bias()
-    assert bias[FORM.pitch_id(48)] > 0 > bias[FORM.pitch_id(50)]  # C leans in, D out
-    for word in FORM.ids("n48 d4"):
-        close.advance(word)
-    assert close.legal_mask()[FORM.sep_id]  # C E C: a root-position tonic
+    close = CloseOnTonic(grammar, "C major", 4, 8)
+    assert (close.legal_mask() == grammar.legal_mask()).all()
 
 
 def test_the_last_chord_is_the_tonic_triad_with_the_tonic_in_the_bass():

@@ -34,6 +34,8 @@ PHRASE_WEIGHT = 3.0  # nats added to PHRASE at the last word
 END_WEIGHT = 5.0  # nats added to END, after a phrase's chord, at the last word
 TRIAD_WEIGHT = 3.0  # nats taken from a closing chord's notes outside the tonic triad, at the last word
 TONIC_WEIGHT = 1.5  # nats added to a harmonization's last chord's tonic notes
+VOICES = 4  # the voices of a harmonization's last chord
+FINAL_BASS = (36, 55)  # C2-G3: the bass of Bach's last chords, 1st to 99th percentile
 PITCHES = np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)
 
 
@@ -70,13 +72,37 @@ def on_tonic(grammar: Grammar, key: str | None) -> bool:
     return bool(chord) and min(chord) % 12 == triad[0] and bool(triad[1][np.asarray(chord) - LOWEST_PIANO_PITCH].all())
 
 
-class CloseOnTonic:
-    """A harmonization's last chord, at ``step`` (the melody's last note), as a chorale's: the voices
-    under the melody lean to the tonic triad (the tonic itself most), and the step may not close until
-    what sounds is a root-position tonic chord, where the grammar and the rules leave room for one."""
+def closing_chord_pitches(chord: list[int], key: str) -> np.ndarray:
+    """(88,) bool: the pitches the next voice (down) of a harmonization's last chord may take, under
+    ``chord`` (its pitches so far, the melody's first), so that it ends as Bach's do (92 % four voices,
+    97 % with the third, the bass the tonic between C2 and G3): the tonic triad's, the third among
+    the upper voices, the fourth voice the tonic in ``FINAL_BASS``, each leaving room for it."""
+    tonic, triad = tonic_triad(key)
+    lowest, highest = FINAL_BASS
+    bass = (PITCHES % 12 == tonic) & (PITCHES >= lowest) & (PITCHES <= highest) & (PITCHES < min(chord))
+    if len(chord) >= VOICES - 1 or not bass.any():
+        return bass
+    upper = triad & (PITCHES < min(chord)) & (PITCHES > PITCHES[bass].min())
+    thirds = np.isin(PITCHES % 12, [(tonic + 3) % 12, (tonic + 4) % 12])
+    if len(chord) == VOICES - 2 and not thirds[np.asarray(chord) - LOWEST_PIANO_PITCH].any():
+        upper &= thirds  # the last upper voice: the third, if no voice has it yet
+    return upper if upper.any() else bass  # no room for another upper voice: the bass
 
-    def __init__(self, inner, key: str | None, step: int) -> None:
-        self.inner, self.key, self.step = inner, key, step
+
+class CloseOnTonic:
+    """A harmonization's last chord, at ``step`` (the melody's last note, which lasts until ``end``),
+    as a chorale's:
+
+    * no voice is held into it: a note begun under the melody before ``step`` ends by then;
+    * its voices under the melody are the tonic triad's with its third, the lowest the tonic
+      (``closing_chord_pitches``): the step closes only on a root-position tonic chord of four voices;
+    * every voice holds until ``end``, and nothing moves after it.
+
+    Where the rules leave no tonic chord (a dissonance they would resolve into another), the close
+    wins over them; where the grammar leaves none, the grammar's mask is kept."""
+
+    def __init__(self, inner, key: str | None, step: int, end: int | None = None) -> None:
+        self.inner, self.key, self.step, self.end = inner, key, step, end
         self.grammar: Grammar = getattr(inner, "grammar", inner)
         self.vocab: WordVocabulary = self.grammar.vocab
 
@@ -89,14 +115,65 @@ class CloseOnTonic:
     def _at_the_close(self) -> bool:
         return self.grammar.onset_of(LOWEST_PIANO_PITCH) == self.step
 
+    def _chord(self) -> list[int]:
+        """The pitches written at the close so far, the one being read included."""
+        grammar = self.grammar
+        chord = [n.pitch for n in grammar.notes[-VOICES:] if n.start == self.step]
+        if (pending := grammar.pending_note()) is not None and pending.start == self.step:
+            chord.append(pending.pitch)
+        return chord
+
+    def _off_the_triad(self, chord: list[int]) -> bool:
+        """Whether a note sounds at the close outside the tonic triad (one held from before, or the
+        melody's own): then no tonic chord can be written there."""
+        triad = tonic_triad(self.key)[1]
+        held = [n.pitch for n in self.grammar.notes if n.start < self.step < n.end]
+        return any(not triad[p - LOWEST_PIANO_PITCH] for p in held + chord[:1])
+
+    def _only_duration(self, mask: np.ndarray, steps_left: int) -> None:
+        """Let the run being read last ``steps_left`` more steps exactly: the duration word towards
+        them and nothing else until then; after them, no more."""
+        vocab = self.vocab
+        if steps_left <= 0:
+            mask[vocab.durations] = False
+            return
+        word = vocab.duration_id(min(steps_left, vocab.max_duration))
+        if mask[word]:
+            mask[:] = False
+            mask[word] = True
+
     def legal_mask(self) -> np.ndarray:
         mask = self.inner.legal_mask()
-        in_step = self.grammar.step == self.step and not self.grammar.in_gap
-        if self.key is None or not in_step or on_tonic(self.grammar, self.key):
+        if self.key is None or not mask.any():
             return mask
+        narrowed = self._narrowed(mask)
+        if not narrowed.any() and self.inner is not self.grammar:  # the rules leave no tonic chord: it wins
+            narrowed = self._narrowed(self.grammar.legal_mask())
+        return narrowed if narrowed.any() and (narrowed != mask).any() else mask  # the mask itself: cached
+
+    def _narrowed(self, mask: np.ndarray) -> np.ndarray:
+        grammar, vocab = self.grammar, self.vocab
+        kind, total = grammar.reading
         narrowed = mask.copy()
-        narrowed[[self.vocab.sep_id, self.vocab.end_id]] = False  # not yet: a lower tonic must come
-        return narrowed if narrowed.any() else mask
+        if kind == "note" and grammar.step < self.step:  # no voice held into the last chord
+            for steps in range(max(1, self.step - grammar.step - total + 1), vocab.max_duration + 1):
+                narrowed[vocab.duration_id(steps)] = False
+        elif self.end is not None and grammar.step >= self.step and kind is not None:  # held to the end
+            self._only_duration(narrowed, self.end - grammar.step - total)
+        onset = grammar.onset_of(LOWEST_PIANO_PITCH)
+        if onset > self.step:  # nothing starts after the last chord
+            narrowed[vocab.first_pitch_id : vocab.first_duration_id] = False
+        chord = self._chord() if onset == self.step else []
+        if chord and not self._off_the_triad(chord):
+            pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
+            if len(chord) >= VOICES:  # four voices: no fifth
+                narrowed[pitches] = False
+            elif (voice := closing_chord_pitches(chord, self.key)).any():  # the triad with its third, the tonic below
+                narrowed[pitches] &= voice
+                narrowed[[vocab.sep_id, vocab.end_id]] = False
+            else:  # no room for another voice
+                narrowed[pitches] = False
+        return narrowed
 
     def logit_bias(self) -> np.ndarray | None:
         bias = self.inner.logit_bias()
@@ -105,7 +182,6 @@ class CloseOnTonic:
             return bias
         steer = np.zeros(self.vocab.size, dtype=np.float32) if bias is None else bias.copy()
         pitches = slice(self.vocab.first_pitch_id, self.vocab.first_duration_id)
-        steer[pitches] -= TRIAD_WEIGHT * ~triad[1]
         steer[pitches] += TONIC_WEIGHT * (PITCHES % 12 == triad[0])
         return steer
 

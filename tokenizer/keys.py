@@ -4,7 +4,13 @@ A key is named as a musician writes it, ``"D major"`` or ``"F# minor"`` (one of 
 estimate is Krumhansl and Kessler's: the duration-weighted pitch-class histogram is correlated
 with their probe-tone profile of each of the 24 keys, and the best fit wins. Chorales are judged
 by it in ``bench/quality.py``, the built-in data's key words come from it, and the studio uses it
-to keep a primer's or a melody's key.
+to keep a primer's key.
+
+A melody alone says less: ``estimate_melody_key`` also hears where it ends. In Bach's chorales the
+bass of the last chord sounds the soprano's last note in 91 % of them; the tonic of the key the
+soprano's notes fit best is that bass in 64 %, and with ``FINAL_NOTE_BONUS`` added to the keys
+whose tonic is the last note, in 90 % (0.1: 82 %, 0.5: 91 %, which no longer listens to the other
+notes at all).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ KEYS = tuple(f"{tonic} {mode}" for mode in MODES for tonic in TONICS)  # "D mino
 # probe-tone ratings from the tonic up (Krumhansl & Kessler 1982)
 MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+FINAL_NOTE_BONUS = 0.3  # added to the fit of the keys whose tonic a melody ends on
 _MAJOR_FIFTHS = (0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5)  # sharps (+) or flats (-) of each major tonic
 
 
@@ -96,4 +103,20 @@ def estimate_key(notes: list) -> tuple[str, float]:
     if not scores.any():
         return key_named(int(pitches.min()), "major"), 0.0
     best = int(np.argmax(scores))
+    return KEYS[best], float(scores[best])
+
+
+def estimate_melody_key(melody: list) -> tuple[str, float]:
+    """The key a melody (notes one at a time, in order) closes in: the best fit of its notes, with
+    ``FINAL_NOTE_BONUS`` for a key whose tonic is its last note (see the module's docstring), and the
+    plain fit; a melody too plain to tell gets the major key of its last note."""
+    if not melody:
+        return "C major", 0.0
+    pitches = np.array([n.pitch for n in melody])
+    scores = key_scores(pitches, np.array([n.duration for n in melody], dtype=float))
+    last = int(max(melody, key=lambda n: n.start).pitch) % 12
+    if not scores.any():
+        return key_named(last, "major"), 0.0
+    ends_on_tonic = np.array([tonic_of(key) == last for key in KEYS])
+    best = int(np.argmax(scores + FINAL_NOTE_BONUS * ends_on_tonic))
     return KEYS[best], float(scores[best])

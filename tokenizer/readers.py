@@ -2,11 +2,13 @@
 
 Both readers quantize onto a grid of ``steps_per_quarter`` steps per quarter note (4, 8 or 12),
 ignore drum/unpitched parts, and refuse absurd or empty input with a CantorError naming the file.
-Every piece read gets the key its notes fit best (``tokenizer.keys.estimate_key``).
+Every piece read gets the key its notes fit best (``tokenizer.keys.estimate_key``); a melody alone,
+the key it closes in (``estimate_melody_key``).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
@@ -18,7 +20,7 @@ import numpy as np
 
 from tokenizer.budget import DEFAULT_BUDGET, Budget, run_within
 from tokenizer.errors import CantorError
-from tokenizer.keys import estimate_key
+from tokenizer.keys import estimate_key, estimate_melody_key
 from tokenizer.notes import DEFAULT_TEMPO_QPM, DEFAULT_VELOCITY, Note, NoteSequence
 
 STEPS_PER_QUARTER_CHOICES = (4, 8, 12)
@@ -118,7 +120,9 @@ def _finish(notes: list[Note], name: str, steps_per_quarter: int, **fields) -> N
             f"{name}: {quarters:.0f} quarter notes long (more than {MAX_QUARTERS}); "
             "is there a very long rest or a stuck note?"
         )
-    key, _ = estimate_key(notes)
+    in_order = sorted(notes, key=lambda n: n.start)
+    one_line = all(a.end <= b.start for a, b in itertools.pairwise(in_order))
+    key, _ = (estimate_melody_key if one_line else estimate_key)(notes)
     piece = NoteSequence(notes=notes, steps_per_quarter=steps_per_quarter, name=name, key=key, **fields)
     try:
         piece.validate()

@@ -421,6 +421,12 @@ class Grammar:
         return bool(self.phrase_ends) and self.phrase_ends[-1] == self.step and self._last_in_step is not None
 
     @property
+    def reading(self) -> tuple[str | None, int]:
+        """What the duration words being read belong to ("note", "sep", or None between runs) and
+        the steps they add up to so far."""
+        return self._run, self._run_total
+
+    @property
     def in_gap(self) -> bool:
         """True while a sepxx run is read: a duration word may end it and move time on."""
         return self._run == "sep"
