@@ -7,7 +7,10 @@ this module the form. Every figure is computed per piece on the judging grid (``
   the same over its first ``OPENING_QUARTERS``;
 * final chord: the pitches sounding at the last onset; *a root-position tonic* when the bass is the
   opening key's tonic and every pitch class is the tonic, its third (major or minor: a Picardy
-  third counts) or its fifth, with a third among them;
+  third counts) or its fifth, with a third among them; also judged against the key the piece
+  names (its key word: the one a new piece was asked for, the one the data gives a chorale, i.e.
+  the estimate over the whole chorale), to tell a piece that ends away from its key from one that
+  the estimate hears opening in another;
 * cadence-like arrival: an onset on the beat whose chord is a root-position triad (major or minor,
   three pitch classes or more, the third present), held for at least a quarter (no onset for a
   quarter after it), the bass arriving by a fourth or a fifth; counted per 8 quarters;
@@ -37,6 +40,7 @@ class PieceForm:
     key: str
     opening_key: str
     final_tonic: bool  # the last chord is a root-position tonic triad of the opening key
+    final_tonic_named: bool | None  # ... of the key the piece names (None: it names none)
     cadences_per_8: float
     opening_repeated: bool
     quarters: float
@@ -62,6 +66,7 @@ def root_position_triad(pitches: np.ndarray) -> int | None:
 
 def piece_form(piece: NoteSequence) -> PieceForm:
     """The form figures of one piece; ValueError for a piece with no notes."""
+    named_key = piece.key
     piece = on_grid(piece)
     if not piece.notes:
         raise ValueError(f"{piece.name or 'piece'}: no notes to judge")
@@ -71,7 +76,8 @@ def piece_form(piece: NoteSequence) -> PieceForm:
     opening_key, _ = estimate_key([n for n in piece.notes if n.start < OPENING_QUARTERS * GRID])
     tonic = tonic_of(opening_key)
     last = np.flatnonzero(roll[onsets[-1]])
-    final_tonic = root_position_triad(last) == tonic
+    final_root = root_position_triad(last)
+    final_tonic = final_root == tonic
     cadences, previous_bass = 0, None
     for index, step in enumerate(onsets):
         chord = np.flatnonzero(roll[step])
@@ -89,6 +95,7 @@ def piece_form(piece: NoteSequence) -> PieceForm:
         key=key,
         opening_key=opening_key,
         final_tonic=bool(final_tonic),
+        final_tonic_named=None if named_key is None else final_root == tonic_of(named_key),
         cadences_per_8=cadences * 8 / max(quarters, 1.0),
         opening_repeated=opening_repeated(piece),
         quarters=quarters,
@@ -116,9 +123,11 @@ def form_summary(forms: list[PieceForm], ended: list[bool] | None = None) -> dic
     """The form figures of a set: shares and means, and ``ended`` (pieces that ended by themselves;
     None for real music, which always does)."""
     fifths = np.array([abs(fifths_of(f.key)) for f in forms])
+    named = [f.final_tonic_named for f in forms if f.final_tonic_named is not None]
     return {
         "ended": float(np.mean(ended)) if ended is not None else 1.0,
         "final_tonic": float(np.mean([f.final_tonic for f in forms])),
+        "final_tonic_named": float(np.mean(named)) if named else float("nan"),
         "cadences_per_8": float(np.mean([f.cadences_per_8 for f in forms])),
         "opening_repeated": float(np.mean([f.opening_repeated for f in forms])),
         "keys_within_3": float(np.mean(fifths <= 3)),

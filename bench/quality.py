@@ -107,6 +107,7 @@ ROWS = (  # (summary key, label, format)
     ("ended", "pieces that end by themselves", "{:.3f}"),
     ("ended_unsteered", "... before the sampler steers towards an end", "{:.3f}"),
     ("final_tonic", "last chord a root-position tonic (opening key)", "{:.3f}"),
+    ("final_tonic_named", "... (the key it names: key word)", "{:.3f}"),
     ("cadences_per_8", "cadence-like arrivals per 8 quarters", "{:.2f}"),
     ("opening_repeated", "opening 2 bars repeated later", "{:.3f}"),
     ("keys_within_3", "keys of at most 3 sharps or flats", "{:.3f}"),

@@ -10,6 +10,11 @@ melody's notes forced in place as the top voice (``FillGrammar``).
     python -m models.fill --checkpoint checkpoints/chorales_small harmonize tune.mid --out harmonized.mid
     python -m models.fill --checkpoint checkpoints/chorales_small regenerate song.mid --bars 5-6 --out new.mid
 
+A task keeps the key of its piece, or of its melody (the key the melody closes in): the key word
+says it, and with the rules on and no key chosen, new notes outside it are weighed as the Rules
+window weighs them. A harmonization ends on the tonic chord, the tonic in the bass, held to the
+melody's end (``tokenizer.ending.CloseOnTonic``).
+
 The four-part rules are on by default, as in the studio (--no-rules: the model alone). The MIDI
 file holds what was kept (the melody, or the piece around the selection) and what is new as two
 named tracks.
@@ -51,7 +56,6 @@ from tokenizer.writers import write_midi
 
 WINDOW_QUARTERS = 8  # harmonize: the quarters one window writes
 MELODY_RANGE = (48, 96)  # C3-C7: where a top voice the model learnt may lie (chorale sopranos, transposed)
-KEY_LEAN = 0.2  # with the rules and no key chosen: the weight of new notes outside the key kept
 WORDS_PER_QUARTER = 40  # a gap stops if it has not ended after this many words a quarter (chorales: ~12)
 
 
@@ -227,8 +231,8 @@ class GapWriter:
         budget = max(block - 16 * quarters, block // 2)  # leave the gap about the room it took in training
         prompt = fill_prompt(context, after, melody_words, vocab, budget)
         rules = self.rules
-        if rules is not None and rules.key is None and self.key is not None:  # the key kept, as Rules would
-            rules = replace(rules, key=self.key, out_of_key_weight=KEY_LEAN)
+        if rules is not None and rules.key is None and self.key is not None:  # the key kept, as if chosen
+            rules = replace(rules, key=self.key)
         constraint = RuleConstraint(grammar, rules, self.model.steps_per_quarter) if rules else grammar
         if close is not None:  # the harmonization's last chord, (its step, its end), from any window
             constraint = CloseOnTonic(constraint, self.key, *close)

@@ -165,7 +165,8 @@ class WordModel:
             constraint = RuleConstraint(grammar, rules, self.steps_per_quarter) if rules else grammar
             if key_word and stop_at_end and open_on_tonic:  # a new piece opens on its tonic chord
                 constraint = OpenOnTonic(constraint, key)
-            constraints.append(EndWithin(constraint, count - len(key_word)) if stop_at_end else constraint)
+            ending = EndWithin(constraint, count - len(key_word), self.steps_per_quarter)
+            constraints.append(ending if stop_at_end else constraint)
         if count <= len(key_word):
             return iter([key_word * variations])
         rows = stream_rows(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -108,7 +110,9 @@ def test_the_last_chord_and_cadences_of_a_plain_progression_are_found():
     notes = [Note(p, i * 4, 4 if i < 2 else 8) for i, chord in enumerate(c) for p in chord]
     piece = NoteSequence(notes, key="C major")
     form = piece_form(piece)
-    assert form.final_tonic and form.opening_key == "C major"
+    assert form.final_tonic and form.opening_key == "C major" and form.final_tonic_named
+    assert piece_form(replace(piece, key="G major")).final_tonic_named is False  # not the key it names
+    assert piece_form(replace(piece, key=None)).final_tonic_named is None
     assert form.cadences_per_8 > 0
     assert root_position_triad(np.array([48, 64, 67, 72])) == 0
     assert root_position_triad(np.array([52, 60, 67, 72])) is None  # first inversion
@@ -206,6 +210,25 @@ def test_a_harmonization_s_last_chord_is_a_four_voice_tonic_chord_held_to_the_en
     assert list(np.flatnonzero(close.legal_mask())) == [FORM.duration_id(8)]  # nothing moves after it
 
 
+def test_a_tonic_chord_takes_its_key_s_third_a_picardy_third_in_minor_and_never_stands_bare():
+    from tokenizer.ending import on_tonic, tonic_chord_pitches
+
+    major = tonic_chord_pitches([72], "C major")
+    assert major[64 - 21] and not major[63 - 21]  # E, not E flat
+    minor = tonic_chord_pitches([72], "C minor")
+    assert minor[63 - 21] and minor[64 - 21]  # E flat, or a Picardy E
+    assert not tonic_chord_pitches([72, 67, 64, 48], "C major").any()  # four voices: whole
+    grammar = word_grammar(FORM)
+    for word in FORM.ids("START key:C n72 d4 n67 d4 n48 d4"):
+        grammar.advance(word)
+    assert not on_tonic(grammar, "C major")  # C G C: no third, not yet a tonic chord
+    grammar.advance(FORM.sep_id)
+    grammar = word_grammar(FORM)
+    for word in FORM.ids("START key:C n72 d4 n64 d4 n48 d4"):
+        grammar.advance(word)
+    assert on_tonic(grammar, "C major")
+
+
 def test_the_close_steps_aside_where_the_melody_ends_off_the_tonic_triad():
     from tokenizer.ending import CloseOnTonic
 
@@ -232,6 +255,34 @@ def test_the_last_chord_is_the_tonic_triad_with_the_tonic_in_the_bass():
     for word in FORM.ids("n48 d4"):
         steer.advance(word)
     assert steer.legal_mask()[FORM.end_id]
+
+
+def test_the_last_chord_sounds_on_a_beat_with_nothing_held_into_it_and_its_voices_end_together():
+    grammar = word_grammar(FORM)
+    for word in FORM.ids("START key:C n67 d6 n62 d6 n59 d6 n43 d6 sepxx"):
+        grammar.advance(word)
+    steer = EndWithin(grammar, 100, steps_per_quarter=4)
+    steer.made = 100 - 20  # within the last words
+    assert list(np.flatnonzero(steer.legal_mask())) == [FORM.duration_id(8)]  # the beat after the notes end
+    steer.advance(FORM.duration_id(8))
+    assert list(np.flatnonzero(steer.legal_mask())) == [FORM.phrase_id]
+    for word in FORM.ids("PHRASE n72 d8 n67"):
+        steer.advance(word)
+    assert list(np.flatnonzero(steer.legal_mask())) == [FORM.duration_id(8)]  # as long as the top voice
+
+
+def test_the_last_chord_never_leaves_the_range_the_rules_keep():
+    from tokenizer.constraints import RuleConstraint, Rules
+
+    grammar = word_grammar(FORM)
+    for word in FORM.ids("START key:C n72 d4 n67 d4 n64 d4 n60 d4 sepxx d4 PHRASE n72 d4 n64 d4 n55"):
+        grammar.advance(word)
+    rules = RuleConstraint(grammar, Rules(max_voices=4, lowest=50, highest=80))
+    steer = EndWithin(rules, 100, steps_per_quarter=4)
+    steer.made = 100 - 10
+    steer.advance(FORM.duration_id(4))
+    allowed = [FORM.pitch_of(int(i)) for i in np.flatnonzero(steer.legal_mask()) if FORM.is_pitch(int(i))]
+    assert allowed and min(allowed) >= 50  # C3 would make the tonic chord, but lies below the range
 
 
 def test_a_new_piece_opens_on_its_tonic_chord_and_the_rest_is_free():

@@ -232,3 +232,41 @@ def test_ctrl_c_while_sampling_writes_what_was_made(tmp_path, tiny_word_checkpoi
     out = tmp_path / "piece.mid"
     assert sample.main(["--checkpoint", str(tiny_word_checkpoint), "--words", "400", "--out", str(out)]) == 0
     assert out.exists() and out.stat().st_size > 0
+
+
+def test_a_studio_that_reads_the_end_of_a_job_finds_the_worker_free(tmp_path):
+    """The worker marks itself free before it sends a job's last event: a Generate pressed the moment
+    a take finishes is taken, not refused as "Busy"."""
+    import queue
+    import threading
+
+    from studio.engine import Error, Generate, GenerationSettings, Progress
+    from studio.engine.worker import Outbox, serve
+
+    busy = threading.Event()
+
+    class Events:
+        def __init__(self) -> None:
+            self.seen: list[tuple[object, bool]] = []
+
+        def put(self, event) -> None:
+            self.seen.append((event, busy.is_set()))
+
+    jobs, events = queue.Queue(), Events()
+    busy.set()
+    jobs.put(Generate(mode="new", settings=GenerationSettings()))  # no model loaded: it ends with an Error
+    jobs.put(None)
+    serve(jobs, events, threading.Event(), busy, tmp_path, 1)
+    (last, busy_then), *_ = events.seen[-1:]
+    assert isinstance(last, Error) and not busy_then
+
+    sent = []
+    outbox = Outbox(sent.append)
+    outbox.post(Progress(1, 2))
+    outbox.post(Error("no model"))
+    assert sent == [Progress(1, 2)]  # the end waits ...
+    outbox.post(Progress(2, 2))
+    assert sent == [Progress(1, 2), Error("no model"), Progress(2, 2)]  # ... for the next event, in order
+    outbox.post(Error("again"))
+    outbox.flush()
+    assert sent[-1] == Error("again")

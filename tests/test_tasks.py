@@ -224,3 +224,21 @@ def test_a_melody_with_fermatas_says_where_the_harmony_s_phrases_end(chorales):
             assert grammar.onset_of(0) in piece.phrase_ends
         grammar.advance(word)
     assert grammar.phrase_ends == [step for step in piece.phrase_ends if step < gap.end]
+
+
+def test_with_the_rules_and_no_key_chosen_a_harmonization_keeps_the_melody_s_key_and_closes_on_it(
+    tiny_task_model, chorales
+):
+    from tokenizer.keys import scale_of, tonic_of
+
+    piece = chorale(chorales, 2)
+    melody = NoteSequence(top_line(piece)[0], piece.steps_per_quarter)
+    in_key = {}
+    for rules in (None, Rules()):  # the model alone; the four-part rules, which bring the key's lean
+        writer = GapWriter(tiny_task_model, SamplingSettings(seed=3), rules)
+        list(writer.harmonize(melody))
+        in_key[rules is not None] = np.mean([scale_of(writer.key)[n.pitch % 12] for n in writer.new_notes()])
+        last = melody.notes[-1].start
+        bass = min(n.pitch for n in writer.piece().notes if n.start <= last < n.end)
+        assert bass % 12 == tonic_of(writer.key)  # either way it closes on the tonic, in the bass
+    assert in_key[True] > in_key[False] and in_key[True] >= 0.85  # the tiny model wanders; the lean holds the key

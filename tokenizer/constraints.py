@@ -135,9 +135,10 @@ class RuleConstraint:
         self._previous_onset: int | None = onsets[-2] if len(onsets) > 1 else None  # the onset before it
         self._side = -1 if grammar.vocab.encoding == "steps" else 1  # -1: a step is written top down
         pitches = np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)
-        self._in_range = (pitches >= rules.lowest) & (pitches <= rules.highest)  # and in the key, if it must be
+        # the pitches the rules never allow: outside the range, or outside a key that must be kept
+        self.pitch_limits = (pitches >= rules.lowest) & (pitches <= rules.highest)
         if rules.key is not None and rules.out_of_key_weight == 0:
-            self._in_range &= scale_of(rules.key)[pitches % 12]
+            self.pitch_limits &= scale_of(rules.key)[pitches % 12]
         self._bias = self._key_bias()
         self._written: list[int] = []  # words since the rules took over (for no_repeat)
         self._followers: dict[tuple[int, ...], set[int]] = {}  # each run of no_repeat - 1 words: what followed it
@@ -253,7 +254,7 @@ class RuleConstraint:
 
     def _rules_at(self, step: int) -> np.ndarray:
         """``_allowed_at``, worked out."""
-        allowed = self._in_range.copy()
+        allowed = self.pitch_limits.copy()
         sounding = self.sounding_at(step)
         if not len(sounding) and not self._owed:  # nothing to clash or move with, nothing owed
             return allowed
@@ -262,7 +263,7 @@ class RuleConstraint:
         if max_voices is not None and len(sounding) >= max_voices:
             allowed[:] = False
             if len(sounding) == max_voices:
-                allowed[index] = self._in_range[index]  # striking a sounding pitch again adds no voice
+                allowed[index] = self.pitch_limits[index]  # striking a sounding pitch again adds no voice
         if self.rules.no_clash:
             clashing = np.zeros(PITCH_COUNT, dtype=bool)
             for neighbour in (index - 1, index + 1):

@@ -6,12 +6,13 @@ on top of one) and, over the last ``STEER_SHARE`` of the words:
 
 * weighs PHRASE (a cadence) more and more, and END once a phrase's chord is written (with a
   vocabulary without form words, END after any step);
-* over the last ``FINAL_WORDS`` words, insists: the next step ends a phrase, and after its chord
-  comes END rather than another step;
+* over the last ``FINAL_WORDS`` words, insists: the next step ends a phrase, on a beat once every
+  note sounding has ended, and after its chord comes END rather than another step;
 * where the key is known (the key word), leans a closing chord towards the tonic triad and lets
-  the piece end only on a root-position tonic chord (a Picardy third counts); over the last
-  ``FINAL_WORDS`` the last chord's notes are the triad's, and its fourth (lowest) the tonic: a piece
-  ends as a chorale does, on its tonic, unless the rules leave no room for one.
+  the piece end only on a root-position tonic chord with its third (in minor, a Picardy third
+  counts); over the last ``FINAL_WORDS`` the last chord is written as ``tonic_chord_pitches`` says
+  (the triad with its third, the fourth voice the tonic in the bass): a piece ends as a chorale
+  does, on its tonic, unless the rules leave no room for one.
 
 With form words, END comes only after a phrase's chord, wherever the piece ends.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tokenizer.keys import tonic_of
+from tokenizer.keys import mode_of, tonic_of
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 from tokenizer.words import Grammar, WordVocabulary
 
@@ -40,28 +41,46 @@ PITCHES = np.arange(LOWEST_PIANO_PITCH, HIGHEST_PIANO_PITCH + 1)
 
 
 def tonic_triad(key: str | None) -> tuple[int, np.ndarray] | None:
-    """(tonic pitch class, (88,) bool over pitches 21-108: the tonic triad's, with either third), or
-    None for no key."""
+    """(tonic pitch class, (88,) bool over pitches 21-108: the tonic triad's), or None for no key.
+    A minor key's triad takes either third (a Picardy third closes many of Bach's minor chorales); a
+    major key's only its own."""
     if key is None:
         return None
     tonic = tonic_of(key)
-    classes = [tonic, (tonic + 3) % 12, (tonic + 4) % 12, (tonic + 7) % 12]
-    return tonic, np.isin(PITCHES % 12, classes)
+    thirds = [(tonic + 3) % 12, (tonic + 4) % 12] if mode_of(key) == "minor" else [(tonic + 4) % 12]
+    return tonic, np.isin(PITCHES % 12, [tonic, *thirds, (tonic + 7) % 12])
 
 
-def tonic_chord_pitches(grammar: Grammar, key: str) -> np.ndarray:
-    """(88,) bool: the pitches a chord on the tonic may take at the grammar's step, written top
-    down: the tonic triad's; only the tonic's once three voices are written, so that the lowest
-    (the last written) is the tonic."""
+def chord_at(grammar: Grammar, step: int) -> list[int]:
+    """The pitches of the notes begun at ``step`` so far (top down, the one being read included)."""
+    chord = [n.pitch for n in grammar.notes[-2 * VOICES :] if n.start == step]
+    if (pending := grammar.pending_note()) is not None and pending.start == step:
+        chord.append(pending.pitch)
+    return chord
+
+
+def tonic_chord_pitches(chord: list[int], key: str) -> np.ndarray:
+    """(88,) bool: the pitches the next voice (down) of a tonic chord may take under ``chord`` (its
+    pitches so far, top down), so that it sounds as Bach's last chords do (92 % four voices, 97 %
+    with the third, the bass the tonic between C2 and G3): the tonic triad's, the third among the
+    upper voices, the fourth voice the tonic in ``FINAL_BASS``, each leaving room for it; none once
+    the chord is whole."""
     tonic, triad = tonic_triad(key)
-    step = grammar.step
-    written = sum(1 for n in grammar.notes[-8:] if n.start == step) + (grammar.pending_note() is not None)
-    return triad & (PITCHES % 12 == tonic) if written >= 3 else triad
+    lowest, highest = FINAL_BASS
+    under = PITCHES < (min(chord) if chord else HIGHEST_PIANO_PITCH + 1)
+    bass = (PITCHES % 12 == tonic) & (PITCHES >= lowest) & (PITCHES <= highest) & under
+    if len(chord) >= VOICES - 1 or not bass.any():
+        return bass if len(chord) < VOICES else np.zeros_like(bass)
+    upper = triad & under & (PITCHES > PITCHES[bass].min())
+    thirds = triad & ~np.isin(PITCHES % 12, [tonic, (tonic + 7) % 12])
+    if len(chord) == VOICES - 2 and not thirds[np.asarray(chord) - LOWEST_PIANO_PITCH].any():
+        upper &= thirds  # the last upper voice: the third, if no voice has it yet
+    return upper if upper.any() else bass  # no room for another upper voice: the bass
 
 
 def on_tonic(grammar: Grammar, key: str | None) -> bool:
     """Whether what sounds at the grammar's current step is a root-position tonic triad of ``key``
-    so far (True where there is no key to judge by)."""
+    with its third, of three notes or more (True where there is no key to judge by)."""
     triad = tonic_triad(key)
     if triad is None:
         return True
@@ -69,24 +88,50 @@ def on_tonic(grammar: Grammar, key: str | None) -> bool:
     chord = [n.pitch for n in grammar.notes if n.start <= step < n.end]
     if (pending := grammar.pending_note()) is not None:
         chord.append(pending.pitch)
-    return bool(chord) and min(chord) % 12 == triad[0] and bool(triad[1][np.asarray(chord) - LOWEST_PIANO_PITCH].all())
+    pitches = np.asarray(chord, dtype=int) - LOWEST_PIANO_PITCH
+    classes = (pitches + LOWEST_PIANO_PITCH) % 12
+    third = np.isin(classes, [(triad[0] + 3) % 12, (triad[0] + 4) % 12]).any()
+    return len(chord) >= 3 and min(chord) % 12 == triad[0] and bool(triad[1][pitches].all()) and bool(third)
 
 
-def closing_chord_pitches(chord: list[int], key: str) -> np.ndarray:
-    """(88,) bool: the pitches the next voice (down) of a harmonization's last chord may take, under
-    ``chord`` (its pitches so far, the melody's first), so that it ends as Bach's do (92 % four voices,
-    97 % with the third, the bass the tonic between C2 and G3): the tonic triad's, the third among
-    the upper voices, the fourth voice the tonic in ``FINAL_BASS``, each leaving room for it."""
-    tonic, triad = tonic_triad(key)
-    lowest, highest = FINAL_BASS
-    bass = (PITCHES % 12 == tonic) & (PITCHES >= lowest) & (PITCHES <= highest) & (PITCHES < min(chord))
-    if len(chord) >= VOICES - 1 or not bass.any():
-        return bass
-    upper = triad & (PITCHES < min(chord)) & (PITCHES > PITCHES[bass].min())
-    thirds = np.isin(PITCHES % 12, [(tonic + 3) % 12, (tonic + 4) % 12])
-    if len(chord) == VOICES - 2 and not thirds[np.asarray(chord) - LOWEST_PIANO_PITCH].any():
-        upper &= thirds  # the last upper voice: the third, if no voice has it yet
-    return upper if upper.any() else bass  # no room for another upper voice: the bass
+def off_the_triad(grammar: Grammar, key: str | None) -> bool:
+    """Whether a note sounding at the grammar's step (held from before, or begun there) lies outside
+    the tonic triad of ``key``: then no tonic chord can sound there."""
+    triad = tonic_triad(key)
+    if triad is None:
+        return False
+    step = grammar.step
+    sounding = [n.pitch for n in grammar.notes if n.start <= step < n.end]
+    if (pending := grammar.pending_note()) is not None:
+        sounding.append(pending.pitch)
+    return any(not triad[1][p - LOWEST_PIANO_PITCH] for p in sounding)
+
+
+def without_voice_leading(constraint) -> np.ndarray:
+    """The grammar's mask under ``constraint`` with only the rules' limits that the last chord must
+    keep (the range, a key that must be kept): where the voice-leading rules (a dissonance to
+    resolve, parallels) leave a piece no tonic chord to close on, the close wins over them."""
+    grammar = getattr(constraint, "grammar", constraint)
+    mask = grammar.legal_mask()
+    while constraint is not None and getattr(constraint, "pitch_limits", None) is None:
+        constraint = getattr(constraint, "inner", None)
+    if constraint is None:
+        return mask
+    limited = mask.copy()
+    limited[grammar.vocab.first_pitch_id : grammar.vocab.first_duration_id] &= constraint.pitch_limits
+    return limited
+
+
+def only_duration(mask: np.ndarray, vocab: WordVocabulary, steps_left: int) -> None:
+    """Let the run being read last ``steps_left`` more steps exactly: the duration word towards
+    them and nothing else until then (where ``mask`` allows it); after them, no more."""
+    if steps_left <= 0:
+        mask[vocab.durations] = False
+        return
+    word = vocab.duration_id(min(steps_left, vocab.max_duration))
+    if mask[word]:
+        mask[:] = False
+        mask[word] = True
 
 
 class CloseOnTonic:
@@ -95,11 +140,12 @@ class CloseOnTonic:
 
     * no voice is held into it: a note begun under the melody before ``step`` ends by then;
     * its voices under the melody are the tonic triad's with its third, the lowest the tonic
-      (``closing_chord_pitches``): the step closes only on a root-position tonic chord of four voices;
+      (``tonic_chord_pitches``): the step closes only on a root-position tonic chord of four voices;
     * every voice holds until ``end``, and nothing moves after it.
 
-    Where the rules leave no tonic chord (a dissonance they would resolve into another), the close
-    wins over them; where the grammar leaves none, the grammar's mask is kept."""
+    Where the voice-leading rules leave no tonic chord (a dissonance they would resolve into
+    another), the close wins over them (``without_voice_leading``), not over the range or a key
+    that must be kept; where nothing is left, the mask is kept as it was."""
 
     def __init__(self, inner, key: str | None, step: int, end: int | None = None) -> None:
         self.inner, self.key, self.step, self.end = inner, key, step, end
@@ -115,40 +161,13 @@ class CloseOnTonic:
     def _at_the_close(self) -> bool:
         return self.grammar.onset_of(LOWEST_PIANO_PITCH) == self.step
 
-    def _chord(self) -> list[int]:
-        """The pitches written at the close so far, the one being read included."""
-        grammar = self.grammar
-        chord = [n.pitch for n in grammar.notes[-VOICES:] if n.start == self.step]
-        if (pending := grammar.pending_note()) is not None and pending.start == self.step:
-            chord.append(pending.pitch)
-        return chord
-
-    def _off_the_triad(self, chord: list[int]) -> bool:
-        """Whether a note sounds at the close outside the tonic triad (one held from before, or the
-        melody's own): then no tonic chord can be written there."""
-        triad = tonic_triad(self.key)[1]
-        held = [n.pitch for n in self.grammar.notes if n.start < self.step < n.end]
-        return any(not triad[p - LOWEST_PIANO_PITCH] for p in held + chord[:1])
-
-    def _only_duration(self, mask: np.ndarray, steps_left: int) -> None:
-        """Let the run being read last ``steps_left`` more steps exactly: the duration word towards
-        them and nothing else until then; after them, no more."""
-        vocab = self.vocab
-        if steps_left <= 0:
-            mask[vocab.durations] = False
-            return
-        word = vocab.duration_id(min(steps_left, vocab.max_duration))
-        if mask[word]:
-            mask[:] = False
-            mask[word] = True
-
     def legal_mask(self) -> np.ndarray:
         mask = self.inner.legal_mask()
         if self.key is None or not mask.any():
             return mask
         narrowed = self._narrowed(mask)
-        if not narrowed.any() and self.inner is not self.grammar:  # the rules leave no tonic chord: it wins
-            narrowed = self._narrowed(self.grammar.legal_mask())
+        if not narrowed.any() and self.inner is not self.grammar:  # the voice leading leaves no tonic chord
+            narrowed = self._narrowed(without_voice_leading(self.inner))
         return narrowed if narrowed.any() and (narrowed != mask).any() else mask  # the mask itself: cached
 
     def _narrowed(self, mask: np.ndarray) -> np.ndarray:
@@ -159,16 +178,16 @@ class CloseOnTonic:
             for steps in range(max(1, self.step - grammar.step - total + 1), vocab.max_duration + 1):
                 narrowed[vocab.duration_id(steps)] = False
         elif self.end is not None and grammar.step >= self.step and kind is not None:  # held to the end
-            self._only_duration(narrowed, self.end - grammar.step - total)
+            only_duration(narrowed, vocab, self.end - grammar.step - total)
         onset = grammar.onset_of(LOWEST_PIANO_PITCH)
         if onset > self.step:  # nothing starts after the last chord
             narrowed[vocab.first_pitch_id : vocab.first_duration_id] = False
-        chord = self._chord() if onset == self.step else []
-        if chord and not self._off_the_triad(chord):
+        chord = chord_at(grammar, self.step) if onset == self.step else []
+        if chord and not off_the_triad(grammar, self.key):
             pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
             if len(chord) >= VOICES:  # four voices: no fifth
                 narrowed[pitches] = False
-            elif (voice := closing_chord_pitches(chord, self.key)).any():  # the triad with its third, the tonic below
+            elif (voice := tonic_chord_pitches(chord, self.key)).any():  # the triad with its third, the tonic below
                 narrowed[pitches] &= voice
                 narrowed[[vocab.sep_id, vocab.end_id]] = False
             else:  # no room for another voice
@@ -189,11 +208,12 @@ class CloseOnTonic:
 class EndWithin:
     """A constraint that ends a piece within ``words`` new words (see the module's docstring)."""
 
-    def __init__(self, inner, words: int) -> None:
+    def __init__(self, inner, words: int, steps_per_quarter: int | None = None) -> None:
         self.inner = inner
         self.grammar: Grammar = getattr(inner, "grammar", inner)
         self.vocab: WordVocabulary = self.grammar.vocab
         self.words = words
+        self.steps_per_quarter = steps_per_quarter  # where known, the last chord sounds on a beat
         self.made = 0
         self._steer_from = min(max(FINAL_WORDS, round(words * STEER_SHARE)), words)
 
@@ -228,24 +248,49 @@ class EndWithin:
 
     def legal_mask(self) -> np.ndarray:
         mask = self.inner.legal_mask()
-        vocab = self.vocab
         final = self.remaining <= FINAL_WORDS
-        if not mask.any() or not (mask[vocab.end_id] or final):
+        if not mask.any() or not (mask[self.vocab.end_id] or final):
             return mask
+        narrowed = self._narrowed(mask, final)
+        if final and not narrowed.any() and self.inner is not self.grammar:  # the voice leading leaves no last chord
+            narrowed = self._narrowed(without_voice_leading(self.inner), final)
+        return narrowed if narrowed.any() else mask
+
+    def _narrowed(self, mask: np.ndarray, final: bool) -> np.ndarray:
+        vocab, grammar = self.vocab, self.grammar
         narrowed = mask.copy()
         # END may close a phrase's chord on the tonic; at the very end, even with a dissonance unresolved
-        allowed = (self.grammar.legal_mask() if final else mask)[vocab.end_id]
+        allowed = (grammar.legal_mask() if final else mask)[vocab.end_id]
         narrowed[vocab.end_id] = allowed and (self.remaining <= 2 or (self._closing() and self._on_tonic()))
-        if final and self._closing():
-            narrowed[vocab.sep_id] = False  # this chord is the last
-        if final and self._in_final_chord():  # it is the tonic triad, the tonic in the bass
-            narrowed[vocab.first_pitch_id : vocab.first_duration_id] &= tonic_chord_pitches(
-                self.grammar, self.grammar.key
-            )
-        elif final and vocab.phrase_id is not None and mask[vocab.phrase_id]:  # the next step ends the phrase
-            narrowed[vocab.first_pitch_id : vocab.first_duration_id] = False
+        if not final:
+            return narrowed
+        pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
+        if self._closing() and not off_the_triad(grammar, grammar.key):
+            narrowed[vocab.sep_id] = False  # this chord is the last (where a tonic chord can sound in it)
+        if self._in_final_chord():  # the tonic triad with its third, the tonic in the bass, held together
+            chord = chord_at(grammar, grammar.step)
+            narrowed[pitches] &= tonic_chord_pitches(chord, grammar.key)
+            kind, total = grammar.reading
+            top = next((n for n in grammar.notes[-VOICES:] if n.start == grammar.step), None)
+            if kind == "note" and top is not None:
+                only_duration(narrowed, vocab, top.duration - total)
+        elif vocab.phrase_id is not None and grammar.in_gap and self.steps_per_quarter:
+            self._land_on_a_beat(narrowed)
+        elif vocab.phrase_id is not None and mask[vocab.phrase_id]:  # the next step ends the phrase
+            narrowed[pitches] = False
             narrowed[vocab.sep_id] = False
-        return narrowed if narrowed.any() else mask
+        return narrowed
+
+    def _land_on_a_beat(self, mask: np.ndarray) -> None:
+        """The gap being read reaches the step of the last chord: the first beat by which every note
+        sounding has ended (none held into it, no rest before it); there, PHRASE."""
+        grammar, vocab = self.grammar, self.vocab
+        _, total = grammar.reading
+        held_until = max((n.end for n in grammar.notes[-4 * VOICES :] if n.end > grammar.step), default=0)
+        beat = self.steps_per_quarter
+        last_chord = -(-max(held_until, grammar.step + 1) // beat) * beat
+        mask[vocab.first_pitch_id : vocab.first_duration_id] = False
+        only_duration(mask, vocab, last_chord - grammar.step - total)  # there: PHRASE
 
     def logit_bias(self) -> np.ndarray | None:
         bias = self.inner.logit_bias()

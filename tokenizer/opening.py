@@ -4,15 +4,16 @@ The model reads the key word after START but holds it loosely: in bench.quality'
 end on the tonic of the key word (``tokenizer.ending`` steers the last chord there) while fewer
 open in that key, and fewer are heard in minor than were asked to be. Bach's chorales open on
 their tonic chord. ``OpenOnTonic`` wraps the sampler's constraint and narrows the first chord's
-pitches to the tonic triad (the key's own third), the lowest of four voices to the tonic itself, where
-the grammar and the rules leave room for them; the rest of the piece is the model's.
+pitches to the tonic triad (the key's own third), the lowest of four voices to the tonic itself
+(``tokenizer.ending.tonic_chord_pitches``), where the grammar and the rules leave room for them;
+the rest of the piece is the model's.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tokenizer.ending import tonic_chord_pitches
+from tokenizer.ending import chord_at, tonic_chord_pitches
 from tokenizer.keys import scale_of
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 from tokenizer.words import Grammar, WordVocabulary
@@ -49,5 +50,6 @@ class OpenOnTonic:
         if not mask[pitches].any() or not self._in_first_chord():
             return mask
         narrowed = mask.copy()
-        narrowed[pitches] &= tonic_chord_pitches(self.grammar, self.key) & self._in_scale
+        first = self.grammar.onset_of(LOWEST_PIANO_PITCH)
+        narrowed[pitches] &= tonic_chord_pitches(chord_at(self.grammar, first), self.key) & self._in_scale
         return narrowed if narrowed.any() else mask

@@ -55,7 +55,8 @@ def serve(jobs, events, cancel, busy, data_root: Path, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    worker = Worker(events.put, cancel, data_root)
+    outbox = Outbox(events.put)
+    worker = Worker(outbox.post, cancel, data_root)
     studio = multiprocessing.parent_process()
     while True:
         try:
@@ -70,6 +71,31 @@ def serve(jobs, events, cancel, busy, data_root: Path, threads: int) -> None:
             worker.run(job)
         finally:
             busy.clear()
+            outbox.flush()
+
+
+class Outbox:
+    """Sends the worker's events, but holds one that may end a job (``ENDINGS``) until the next
+    event or ``flush``: the worker flushes after it is free again, so that a studio that reads the
+    end of a job and at once submits another never finds the worker still busy with the last."""
+
+    ENDINGS = (Finished, Cancelled, Error, Loaded, PrimerReady, CodebooksLoaded, Reconstructed, CodesFinished)
+
+    def __init__(self, send: Callable[[Event], None]) -> None:
+        self.send = send
+        self.held: Event | None = None
+
+    def post(self, event: Event) -> None:
+        self.flush()
+        if isinstance(event, self.ENDINGS):
+            self.held = event
+        else:
+            self.send(event)
+
+    def flush(self) -> None:
+        if self.held is not None:
+            held, self.held = self.held, None
+            self.send(held)
 
 
 class Worker:
