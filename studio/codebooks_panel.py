@@ -498,7 +498,10 @@ class CodebooksPanel:
             self.set_status("The VQ-VAE's dataset is not here: open a file instead")
             return
         if self.browser is None or not self.browser.alive():
-            self.browser = PieceBrowser(self.manager, names, lambda name: self.reconstruct(piece_name=name))
+            titles = self.loaded.titles if self.loaded else {}
+            self.browser = PieceBrowser(
+                self.manager, names, lambda name: self.reconstruct(piece_name=name), titles=titles
+            )
 
     # -- events ----------------------------------------------------------------------------------
     def process_event(self, event: pygame.event.Event) -> bool:

@@ -564,6 +564,7 @@ class GeneratePanel:
             self._pick_piece,
             "Pick a piece to harmonize" if self.mode == "harmonize" else "Pick a piece to continue",
             first_option=RANDOM_PIECE,
+            titles=self.loaded.titles if self.loaded else {},
         )
 
     def _pick_piece(self, name: str) -> None:

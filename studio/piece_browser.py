@@ -1,4 +1,4 @@
-"""A window to pick a dataset piece by name, with a search field.
+"""A window to pick a dataset piece by name or title, with a search field.
 
 Only the matches are listed (at most MAX_SHOWN), so opening it costs the same with 10 pieces or
 10,000; the old drop-down built a button for each of the 410 chorales and took seconds to open.
@@ -23,8 +23,14 @@ def matching(names: list[str], query: str, limit: int = MAX_SHOWN) -> list[str]:
     return [name for name in names if all(word in name.lower() for word in words)][:limit]
 
 
+def label(name: str, titles: dict[str, str]) -> str:
+    """How a piece is listed: its name, and its title where known ("bwv1.6 · Wie schön leuchtet …")."""
+    return f"{name} · {titles[name]}" if name in titles else name
+
+
 class PieceBrowser(UIWindow):
-    """``on_pick(name)`` is called with the chosen name (or ``first_option`` itself), then the window closes."""
+    """``on_pick(name)`` is called with the chosen name (or ``first_option`` itself), then the window
+    closes. Pieces are listed and searched by name and ``titles``."""
 
     def __init__(
         self,
@@ -33,9 +39,11 @@ class PieceBrowser(UIWindow):
         on_pick: Callable[[str], None],
         title: str = "Pick a piece",
         first_option: str | None = None,
+        titles: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(centred(manager, 380, 520), manager, window_display_title=title, object_id="#piece_browser")
-        self.names, self.on_pick, self.first_option = names, on_pick, first_option
+        super().__init__(centred(manager, 460, 520), manager, window_display_title=title, object_id="#piece_browser")
+        self.labels = {label(name, titles or {}): name for name in names}
+        self.names, self.on_pick, self.first_option = list(self.labels), on_pick, first_option
         inner = self.get_container().get_rect()
         UILabel(pygame.Rect(8, 6, 60, 28), "Search", manager, self)
         self.search = UITextEntryLine(pygame.Rect(70, 6, inner.w - 80, 28), manager, self)
@@ -57,13 +65,13 @@ class PieceBrowser(UIWindow):
             self.refresh()
             return True
         if event.type == pygame_gui.UI_SELECTION_LIST_NEW_SELECTION and event.ui_element is self.list:
-            self.on_pick(event.text)
+            self.on_pick(self.labels.get(event.text, event.text))
             self.kill()
             return True
         if event.type == pygame_gui.UI_TEXT_ENTRY_FINISHED and event.ui_element is self.search:
             shown = matching(self.names, self.search.get_text(), limit=1)
             if shown:
-                self.on_pick(shown[0])
+                self.on_pick(self.labels[shown[0]])
                 self.kill()
             return True
         return super().process_event(event)

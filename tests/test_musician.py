@@ -159,3 +159,22 @@ def test_the_open_dialog_hides_hidden_folders(app, tmp_path):
     app.transport.ask_open()
     names = [item[0] if isinstance(item, tuple) else item for item in app.transport._dialog.current_file_list]
     assert "scores" in names and ".hidden" not in names
+
+
+def test_the_piece_browser_lists_chorales_by_title_and_finds_them_by_it(app, tmp_path):
+    import pygame
+
+    from studio.automation import type_text
+    from tokenizer.titles import chorale_titles
+
+    panel = app.generate
+    titles = panel.loaded.titles
+    assert titles and titles == chorale_titles(panel.piece_names)  # music21's titles, where it has them
+    name, title = next(iter(titles.items()))
+    click(app, panel.piece_button.rect.center)
+    browser = panel.browser
+    listed = [item["text"] for item in browser.list.item_list]
+    assert f"{name} · {title}" in listed
+    pygame.image.save(app.window, tmp_path / "browser.png")
+    type_text(app, browser.search, title)  # found by its title; Return picks the first match
+    assert titles.get(panel.piece_name) == title and not browser.alive()

@@ -106,6 +106,7 @@ class Loaded:
     name: str
     card: dict
     piece_names: list[str]
+    titles: dict[str, str] = field(default_factory=dict)  # {piece name: its title}, where known
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ class CodebooksLoaded:
     piece_names: list[str]
     patterns: object  # (K, 12, 16) note probabilities: each code's meaning in one band over one eighth
     warning: str = ""  # e.g. that the prior was trained on another VQ-VAE's codes
+    titles: dict[str, str] = field(default_factory=dict)  # {piece name: its title}, where known
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from tokenizer.dataset import WordDataset
 from tokenizer.errors import CantorError
 from tokenizer.notes import NoteSequence
 from tokenizer.slices import slices_to_piece
+from tokenizer.titles import chorale_titles
 from tokenizer.words import NoteStream
 
 NOTES_EVENT_INTERVAL_S = 1 / 60  # at most one notes-so-far event per frame
@@ -152,7 +153,7 @@ class Worker:
         self.model, self.dataset = model, dataset
         self.last_primer = None
         names = dataset.names() if dataset else []
-        self.post(Loaded(job.path.name, model.info, names))
+        self.post(Loaded(job.path.name, model.info, names, chorale_titles(names)))
 
     def _dataset_primer(self, piece_name: str | None, primer_quarters: int, seed: int):
         """The model's primer from the opening ``primer_quarters`` of a dataset piece (a random one
@@ -313,7 +314,8 @@ class Worker:
         patterns = codebooks.code_patterns()
         names = dataset.names() if dataset else []
         prior = job.prior.name if job.prior else None
-        self.post(CodebooksLoaded(job.vqvae.name, prior, codebooks.codes, names, patterns, codebooks.warning))
+        titles = chorale_titles(names)
+        self.post(CodebooksLoaded(job.vqvae.name, prior, codebooks.codes, names, patterns, codebooks.warning, titles))
 
     def _codebooks(self):
         if self.codebooks is None:
