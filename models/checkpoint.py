@@ -119,6 +119,16 @@ def steps_per_quarter_of(info: dict, name: str) -> int:
     return value
 
 
+def check_grid(name: str, steps_per_quarter: int, dataset) -> None:
+    """CantorError if ``dataset`` (the data a checkpoint's card names) lies on another grid than the
+    ``steps_per_quarter`` the card gives its notes: a card that contradicts its own data."""
+    if dataset.steps_per_quarter != steps_per_quarter:
+        raise CantorError(
+            f"{name} writes {steps_per_quarter} steps a quarter, but "
+            f"{dataset.folder.name} holds pieces on a grid of {dataset.steps_per_quarter}"
+        )
+
+
 def check_shapes(path: str | Path, model: torch.nn.Module) -> None:
     """Compare every tensor in the safetensors header with ``model`` (built on the meta device,
     so nothing is allocated yet); CantorError naming the first tensor that differs."""

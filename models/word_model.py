@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from models.checkpoint import load_gpt, steps_per_quarter_of
+from models.checkpoint import check_grid, load_gpt, steps_per_quarter_of
 from models.decoding import prepare
 from models.sampling import SamplingSettings, stream_rows
 from tokenizer.constraints import RuleConstraint, Rules
@@ -89,11 +89,7 @@ class WordModel:
     def check_grid(self, dataset: WordDataset) -> None:
         """CantorError if the dataset's pieces lie on another grid than the model's. Pieces pass
         between a dataset and a model as notes, so their encodings may differ."""
-        if dataset.steps_per_quarter != self.steps_per_quarter:
-            raise CantorError(
-                f"{self.path.name} writes {self.steps_per_quarter} steps a quarter, but "
-                f"{dataset.folder.name} holds pieces on a grid of {dataset.steps_per_quarter}"
-            )
+        check_grid(self.path.name, self.steps_per_quarter, dataset)
 
     def primer(self, piece: NoteSequence) -> Primer:
         """The primer words of ``piece`` (its END removed), cut to the model's context. A primer

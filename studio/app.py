@@ -108,7 +108,7 @@ class App:
             checkpoints_dir,
             self.settings,
             self._add_take,
-            on_select_take=lambda number: self.takes_panel.refresh(select=number),
+            on_select_take=self._select_take,
         )
         self.transport = TransportBar(
             bar_rect,
@@ -156,6 +156,8 @@ class App:
             object_id="#app_title",
             anchors={"left": "right", "right": "right"},
         )
+        self._shown_takes: dict[int, int | None] = {0: None, 1: None}  # tab -> the take its roll shows
+        self._tab = self.tabs.current_container_index
         self.generate.start()  # the Codebooks tab loads its models when it is first opened
         self.generate.show_rules_in_force()
         if self.settings.extra_rules():
@@ -221,6 +223,10 @@ class App:
             self._surviving(self._handle_engine_event, engine_event)
         if events or engine_events:
             self.mark_active()
+        if self.tabs.current_container_index != self._tab:  # the list selects what the tab's roll shows
+            self._tab = self.tabs.current_container_index
+            shown = self._shown_takes.get(self._tab)
+            self.takes_panel.refresh(select=shown if shown in {t.number for t in self.takes.takes} else None)
         if not self.on_generate_tab and not self.codebooks.started:
             self._surviving(lambda _: self.codebooks.start(), None)
         self._surviving(lambda _: self.transport.update(), None)
@@ -340,11 +346,19 @@ class App:
             self.takes.add(take)
         except CantorError as err:
             self.active.set_status(f"the take could not be autosaved: {err}")
+        self._shown_takes[1 if isinstance(job, eng.GenerateCodes) else 0] = take.number
         self.takes_panel.refresh(select=take.number)
         return take.number
 
+    def _select_take(self, number: int) -> None:
+        """The Generate tab shows take ``number`` (a variation picked): the list selects it too."""
+        self._shown_takes[0] = number
+        self.takes_panel.refresh(select=number)
+
     def _show_take(self, take: Take) -> None:
+        """A take picked in the list (on the Generate tab): its roll shows it, a prior's take too."""
         self.transport.stop()
+        self._shown_takes[0] = take.number
         self.generate.show_take(take.primer, take.generated, take.mode)
         seed = take.settings.get("seed", "?")
         self.generate.set_status(f"Take {take.number} · seed {seed}: {len(take.generated.notes)} generated notes")

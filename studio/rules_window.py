@@ -24,6 +24,7 @@ from tokenizer.keys import KEYS, pitch_name
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 
 ANY_KEY = "Any key"
+APPLIES = "Each change applies from the next take."  # the window's last line, until a change is refused
 
 
 class RulesWindow(UIWindow):
@@ -47,7 +48,7 @@ class RulesWindow(UIWindow):
         self.lowest = column.slider("Lowest note", piano, settings.lowest, pitch_name)
         self.highest = column.slider("Highest note", piano, settings.highest, pitch_name, gap=6)
         self.no_repeat = column.slider("No exact repeat of", (0, 64), settings.no_repeat, _words, gap=6)
-        self.message = UILabel(column.row(22), "", manager, self, object_id="#value_label")
+        self.message = UILabel(column.row(22), APPLIES, manager, self, object_id="#value_label")
         self.sliders = [self.voices, self.weight, self.lowest, self.highest, self.no_repeat]
         chrome = self.rect.h - inner.h  # the title bar and borders
         height = chrome + column.y + 6  # as tall as what it holds: no empty band below
@@ -86,7 +87,7 @@ class RulesWindow(UIWindow):
             return
         for name in ("max_voices", "key", "out_of_key_weight", "lowest", "highest", "no_repeat"):
             setattr(self.settings, name, getattr(candidate, name))
-        self.message.set_text("")
+        self.message.set_text(APPLIES)
         self.settings.save()
         self.on_change()
 

@@ -96,6 +96,12 @@ class TakesPanel:
                 self.delete_button.enable()
                 self.on_pick(take)
             return True
+        if event.type == pygame_gui.UI_SELECTION_LIST_DROPPED_SELECTION and event.ui_element is self.list:
+            take = self.store.get(self.selected) if self.selected is not None else None
+            if take is not None:  # the selected take clicked again: it stays selected, and is shown
+                self.refresh(select=take.number)
+                self.on_pick(take)
+            return True
         if event.type == pygame_gui.UI_BUTTON_PRESSED and event.ui_element is self.delete_button:
             self.ask_delete()
             return True

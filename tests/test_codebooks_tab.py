@@ -269,3 +269,21 @@ def test_the_code_under_the_pointer_is_shown_enlarged(app):
     row = 12 - 1 - 3  # high notes on top
     assert green[x + cell // 2, y + row * cell + cell // 2] == 255  # the voice, a cell of 10 pixels
     assert green[x + 12 * cell, y + row * cell + cell // 2] == 0  # silent after half the eighth
+
+
+def test_after_a_prior_piece_one_take_is_selected_everywhere(app):
+    panel = app.codebooks
+    panel.quarters.set_value(4)
+    click(app, panel.generate_button.rect.center)
+    run_until(app, lambda: app.takes.takes and not panel.generating, what="the prior's take")
+    prior = app.takes.takes[-1]
+    assert app.takes_panel.selected == prior.number  # the take the Codebooks roll shows
+    click(app, app.tabs.get_tab(0)["button"].rect.center)
+    app.step()
+    assert app.on_generate_tab and app.takes_panel.selected is None  # the Generate roll shows no take
+    item = app.takes_panel.list.item_list[0]
+    assert not item["selected"]
+    click(app, item["button_element"].rect.center)  # picked in the list: shown on the roll, and selected
+    assert app.generate.piano_roll.generated == prior.generated.notes and app.takes_panel.selected == prior.number
+    click(app, item["button_element"].rect.center)  # clicked again: still shown, still selected
+    assert app.takes_panel.list.get_single_selection() is not None and app.takes_panel.selected == prior.number

@@ -12,6 +12,7 @@ import pytest
 from studio.automation import click, run_until
 from studio.settings import Settings
 from studio.takes import Take, TakeStore
+from tests.conftest import ROOT
 from tests.test_studio import copy_checkpoint, open_app
 from tokenizer.errors import CantorError
 from tokenizer.notes import Note, NoteSequence
@@ -270,3 +271,25 @@ def test_a_studio_that_reads_the_end_of_a_job_finds_the_worker_free(tmp_path):
     outbox.post(Error("again"))
     outbox.flush()
     assert sent[-1] == Error("again")
+
+
+def test_a_vqvae_card_whose_grid_contradicts_its_data_is_refused_by_name(tmp_path, chorales):
+    import threading
+
+    from studio.engine import LoadCodebooks
+    from studio.engine.worker import Worker
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for suffix in (".json", ".safetensors"):
+        shipped = ROOT / "checkpoints" / f"chorales_vqvae{suffix}"
+        (folder / shipped.name).write_bytes(shipped.read_bytes())
+    card = json.loads((folder / "chorales_vqvae.json").read_text())
+    card["tokenizer"]["steps_per_quarter"] = 8  # its data, data/chorales, lies on a grid of 4
+    card["model_card"]["data"] = str(chorales.folder)
+    (folder / "chorales_vqvae.json").write_text(json.dumps(card))
+    events = []
+    Worker(events.append, threading.Event(), ROOT / "data").run(LoadCodebooks(folder / "chorales_vqvae", None))
+    assert [type(e).__name__ for e in events] == ["Error"]
+    said = f"chorales_vqvae writes 8 steps a quarter, but {chorales.folder.name} holds pieces on a grid of 4"
+    assert said in events[0].message

@@ -59,21 +59,27 @@ def chord_at(grammar: Grammar, step: int) -> list[int]:
     return chord
 
 
-def tonic_chord_pitches(chord: list[int], key: str) -> np.ndarray:
+def held_at(grammar: Grammar, step: int) -> list[int]:
+    """The pitches of the notes begun before ``step`` that still sound at it."""
+    return [n.pitch for n in grammar.notes if n.start < step < n.end]
+
+
+def tonic_chord_pitches(chord: list[int], key: str, held: list[int] = ()) -> np.ndarray:
     """(88,) bool: the pitches the next voice (down) of a tonic chord may take under ``chord`` (its
-    pitches so far, top down), so that it sounds as Bach's last chords do (92 % four voices, 97 %
-    with the third, the bass the tonic between C2 and G3): the tonic triad's, the third among the
-    upper voices, the fourth voice the tonic in ``FINAL_BASS``, each leaving room for it; none once
-    the chord is whole."""
+    pitches so far, top down; ``held``: notes from before that sound in it), so that it sounds as
+    Bach's last chords do (92 % four voices, 97 % with the third, the bass the tonic between C2 and
+    G3): the tonic triad's, the third among the upper voices, the fourth voice the tonic in
+    ``FINAL_BASS``, each leaving room for it; none once the chord is whole."""
     tonic, triad = tonic_triad(key)
     lowest, highest = FINAL_BASS
+    voices = len(chord) + len(held)
     under = PITCHES < (min(chord) if chord else HIGHEST_PIANO_PITCH + 1)
     bass = (PITCHES % 12 == tonic) & (PITCHES >= lowest) & (PITCHES <= highest) & under
-    if len(chord) >= VOICES - 1 or not bass.any():
-        return bass if len(chord) < VOICES else np.zeros_like(bass)
+    if voices >= VOICES - 1 or not bass.any():
+        return bass if voices < VOICES else np.zeros_like(bass)
     upper = triad & under & (PITCHES > PITCHES[bass].min())
     thirds = triad & ~np.isin(PITCHES % 12, [tonic, (tonic + 7) % 12])
-    if len(chord) == VOICES - 2 and not thirds[np.asarray(chord) - LOWEST_PIANO_PITCH].any():
+    if voices == VOICES - 2 and not thirds[np.asarray([*chord, *held]) - LOWEST_PIANO_PITCH].any():
         upper &= thirds  # the last upper voice: the third, if no voice has it yet
     return upper if upper.any() else bass  # no room for another upper voice: the bass
 
@@ -109,8 +115,9 @@ def off_the_triad(grammar: Grammar, key: str | None) -> bool:
 
 def without_voice_leading(constraint) -> np.ndarray:
     """The grammar's mask under ``constraint`` with only the rules' limits that the last chord must
-    keep (the range, a key that must be kept): where the voice-leading rules (a dissonance to
-    resolve, parallels) leave a piece no tonic chord to close on, the close wins over them."""
+    keep (the range, a key that must be kept, the voices at most): where the voice-leading rules (a
+    dissonance to resolve, parallels) leave a piece no tonic chord to close on, the close wins over
+    them."""
     grammar = getattr(constraint, "grammar", constraint)
     mask = grammar.legal_mask()
     while constraint is not None and getattr(constraint, "pitch_limits", None) is None:
@@ -118,7 +125,12 @@ def without_voice_leading(constraint) -> np.ndarray:
     if constraint is None:
         return mask
     limited = mask.copy()
-    limited[grammar.vocab.first_pitch_id : grammar.vocab.first_duration_id] &= constraint.pitch_limits
+    pitches = slice(grammar.vocab.first_pitch_id, grammar.vocab.first_duration_id)
+    limited[pitches] &= constraint.pitch_limits
+    step = grammar.onset_of(LOWEST_PIANO_PITCH)
+    sounding = len(held_at(grammar, step)) + len(chord_at(grammar, step))
+    if constraint.rules.max_voices is not None and sounding >= constraint.rules.max_voices:
+        limited[pitches] = False
     return limited
 
 
@@ -185,9 +197,9 @@ class CloseOnTonic:
         chord = chord_at(grammar, self.step) if onset == self.step else []
         if chord and not off_the_triad(grammar, self.key):
             pitches = slice(vocab.first_pitch_id, vocab.first_duration_id)
-            if len(chord) >= VOICES:  # four voices: no fifth
+            if len(chord) + len(held_at(grammar, self.step)) >= VOICES:  # four voices: no fifth
                 narrowed[pitches] = False
-            elif (voice := tonic_chord_pitches(chord, self.key)).any():  # the triad with its third, the tonic below
+            elif (voice := tonic_chord_pitches(chord, self.key, held_at(grammar, self.step))).any():
                 narrowed[pitches] &= voice
                 narrowed[[vocab.sep_id, vocab.end_id]] = False
             else:  # no room for another voice
@@ -269,7 +281,7 @@ class EndWithin:
             narrowed[vocab.sep_id] = False  # this chord is the last (where a tonic chord can sound in it)
         if self._in_final_chord():  # the tonic triad with its third, the tonic in the bass, held together
             chord = chord_at(grammar, grammar.step)
-            narrowed[pitches] &= tonic_chord_pitches(chord, grammar.key)
+            narrowed[pitches] &= tonic_chord_pitches(chord, grammar.key, held_at(grammar, grammar.step))
             kind, total = grammar.reading
             top = next((n for n in grammar.notes[-VOICES:] if n.start == grammar.step), None)
             if kind == "note" and top is not None:

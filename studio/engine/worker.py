@@ -303,10 +303,13 @@ class Worker:
 
     # -- the codebook pipeline -------------------------------------------------------------------
     def _load_codebooks(self, job: LoadCodebooks) -> None:
+        from models.checkpoint import check_grid
         from models.codebooks import Codebooks
 
         codebooks = Codebooks(job.vqvae, job.prior)
         dataset = self._dataset_of(codebooks.vqvae_info)
+        if dataset is not None:
+            check_grid(job.vqvae.name, codebooks.steps_per_quarter, dataset)
         self.codebooks = codebooks
         if self.dataset is None:
             self.dataset = dataset
