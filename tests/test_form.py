@@ -211,7 +211,7 @@ def test_a_harmonization_s_last_chord_is_a_four_voice_tonic_chord_held_to_the_en
 
 
 def test_a_tonic_chord_takes_its_key_s_third_a_picardy_third_in_minor_and_never_stands_bare():
-    from tokenizer.ending import on_tonic, tonic_chord_pitches
+    from tokenizer.tonic_chord import on_tonic, tonic_chord_pitches
 
     major = tonic_chord_pitches([72], "C major")
     assert major[64 - 21] and not major[63 - 21]  # E, not E flat

@@ -5,7 +5,7 @@ end on the tonic of the key word (``tokenizer.ending`` steers the last chord the
 open in that key, and fewer are heard in minor than were asked to be. Bach's chorales open on
 their tonic chord. ``OpenOnTonic`` wraps the sampler's constraint and narrows the first chord's
 pitches to the tonic triad (the key's own third), the lowest of four voices to the tonic itself
-(``tokenizer.ending.tonic_chord_pitches``), where the grammar and the rules leave room for them;
+(``tokenizer.tonic_chord.tonic_chord_pitches``), where the grammar and the rules leave room for them;
 the rest of the piece is the model's.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tokenizer.ending import chord_at, tonic_chord_pitches
 from tokenizer.keys import scale_of
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
+from tokenizer.tonic_chord import chord_at, tonic_chord_pitches
 from tokenizer.words import Grammar, WordVocabulary
 
 
