@@ -113,12 +113,14 @@ class GapWriter:
         melody_words = melody_ids(melody, gap, gap.end, vocab, piece.phrase_ends) if melody else None
         yield from self._window(context, gap, after, melody_words, melody or None, 0)
 
-    def harmonize(self, melody_piece: NoteSequence) -> Iterator[int]:
-        """Write the voices under a melody (the top line of ``melody_piece``)."""
+    def harmonize(self, melody_piece: NoteSequence, key: str | None = None) -> Iterator[int]:
+        """Write the voices under a melody (the top line of ``melody_piece``), in ``key`` if one is
+        asked for, else in the key the melody closes in (whatever key the rest of the piece says)."""
         melody = self.melody_of(melody_piece)
         self.kept = melody
         self._melody_onsets = {(n.pitch, n.start) for n in melody}
-        self._keep_key(melody_piece, melody, estimate_melody_key)
+        self.key_estimated = key is None
+        self.key = key if key is not None else estimate_melody_key(melody)[0]
         fermatas = melody_piece.normalized().phrase_ends
         self._melody_phrases = fermatas or None  # a melody with fermatas says where its phrases end
         step = melody_piece.steps_per_quarter
@@ -203,10 +205,10 @@ class GapWriter:
         )
         return piece
 
-    def _keep_key(self, piece: NoteSequence, notes: list[Note], estimate=estimate_key) -> None:
-        """The key the task keeps: the one ``piece`` says, else ``estimate``'s from ``notes``."""
+    def _keep_key(self, piece: NoteSequence, notes: list[Note]) -> None:
+        """The key the task keeps: the one ``piece`` says, else the best estimate from ``notes``."""
         self.key_estimated = piece.key is None
-        self.key = piece.key if piece.key is not None else estimate(notes)[0]
+        self.key = piece.key if piece.key is not None else estimate_key(notes)[0]
 
     def _is_melody(self, note: Note) -> bool:
         return (note.pitch, note.start) in self._melody_onsets
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             source = read_piece(args.melody, grid)
             if top_line(source)[1]:
                 print(f"note: {args.melody.name} has more than one voice; harmonizing its top line")
-            words = writer.harmonize(source)
+            words = writer.harmonize(source, args.key)
             kept_name = "melody"
         else:
             source = read_piece(args.piece, grid)

@@ -257,11 +257,11 @@ class Worker:
             source = self.dataset.piece(job.piece_name)
         if source is None or not source.notes:
             raise CantorError("nothing to work on: open a piece or make a take first")
-        if job.settings.key is not None:
+        if job.settings.key is not None and job.mode != "harmonize":  # a harmonization is given its key
             source = replace(source, key=job.settings.key)
         writer = GapWriter(self.model, sampling, job.settings.rules, self.cancel)
         if job.mode == "harmonize":
-            words = writer.harmonize(source)
+            words = writer.harmonize(source, job.settings.key)
             note = "harmonizing its top line" if top_line(source)[1] else ""
         else:
             if job.gap is None:
