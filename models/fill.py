@@ -45,6 +45,7 @@ from tokenizer.tasks import (
     LOOKAHEAD_QUARTERS,
     MAX_GAP_QUARTERS,
     FillGrammar,
+    FullTexture,
     Gap,
     after_ids,
     context_ids,
@@ -56,6 +57,7 @@ from tokenizer.writers import write_midi
 
 WINDOW_QUARTERS = 8  # harmonize: the quarters one window writes
 MELODY_RANGE = (48, 96)  # C3-C7: where a top voice the model learnt may lie (chorale sopranos, transposed)
+TEXTURE_WEIGHT = 1.5  # nats against moving on while fewer than four voices sound (tokenizer.tasks.FullTexture)
 WORDS_PER_QUARTER = 40  # a gap stops if it has not ended after this many words a quarter (chorales: ~12)
 
 
@@ -236,8 +238,8 @@ class GapWriter:
         if rules is not None and rules.key is None and self.key is not None:  # the key kept, as if chosen
             rules = replace(rules, key=self.key)
         constraint = RuleConstraint(grammar, rules, self.model.steps_per_quarter) if rules else grammar
-        if close is not None:  # the harmonization's last chord, (its step, its end), from any window
-            constraint = CloseOnTonic(constraint, self.key, *close)
+        if close is not None:  # a harmonization: four voices under the melody, its last chord the tonic's
+            constraint = CloseOnTonic(FullTexture(constraint, weight=TEXTURE_WEIGHT), self.key, *close)
         settings = replace(self.settings, seed=self.settings.seed + window)
         yield from stream(
             self.model.model,

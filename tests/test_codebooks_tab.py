@@ -17,6 +17,7 @@ from studio.app import App
 from studio.automation import choose, click, press, run_until, type_text
 from studio.codebooks_panel import THUMBNAIL_GAP, thumbnail_grid
 from tests.test_codebooks import SHIPPED_VQVAE, make_prior
+from tests.test_studio import generate_and_wait
 from tokenizer import Note
 from tokenizer.slices import slices_to_piece
 
@@ -90,9 +91,7 @@ def test_new_and_continue_generate_the_requested_quarters(app, mode):
     panel = app.codebooks
     panel.quarters.set_value(5)
     click(app, panel.mode_buttons[mode].rect.center)
-    click(app, panel.generate_button.rect.center)
-    run_until(app, lambda: panel.generating)
-    run_until(app, lambda: not panel.generating)
+    generate_and_wait(app, panel=panel)
     finished = app.engine.received[-1]
     assert finished.mode == mode and finished.quarters == 5
     primer, generated = panel.generated
@@ -165,9 +164,7 @@ def test_continuing_with_the_prior_draws_the_primer_and_shows_the_new_codes(app)
     panel = app.codebooks
     panel.quarters.set_value(4)
     click(app, panel.mode_buttons["continue"].rect.center)
-    click(app, panel.generate_button.rect.center)
-    run_until(app, lambda: panel.generating)
-    run_until(app, lambda: not panel.generating)
+    generate_and_wait(app, panel=panel)
     primer = panel.generated[0]
     assert panel.original_roll.primer == primer.notes and primer.notes  # the primer quarters are drawn
     primer_quarters = int(panel.primer_quarters.value)
@@ -274,8 +271,7 @@ def test_the_code_under_the_pointer_is_shown_enlarged(app):
 def test_after_a_prior_piece_one_take_is_selected_everywhere(app):
     panel = app.codebooks
     panel.quarters.set_value(4)
-    click(app, panel.generate_button.rect.center)
-    run_until(app, lambda: app.takes.takes and not panel.generating, what="the prior's take")
+    generate_and_wait(app, panel=panel)
     prior = app.takes.takes[-1]
     assert app.takes_panel.selected == prior.number  # the take the Codebooks roll shows
     click(app, app.tabs.get_tab(0)["button"].rect.center)

@@ -14,6 +14,7 @@ import pytest
 from studio.app import MIN_SIZE, App
 from studio.automation import click, press, run_until, start_generating, type_text
 from studio.takes import TakeStore
+from tests.test_studio import generate_and_wait
 from tokenizer.readers import read_midi
 from tokenizer.writers import write_midi
 
@@ -152,9 +153,7 @@ def test_the_tempo_can_be_typed(app):
 
 def test_seeds_are_random_by_default_and_each_take_names_its_own(app):
     for _ in range(2):
-        click(app, app.generate.generate_button.rect.center)
-        run_until(app, lambda: app.generate.generating)
-        run_until(app, lambda: not app.generate.generating)
+        generate_and_wait(app)
     seeds = [job.settings.seed for job in app.engine.received if hasattr(job, "settings")]
     assert len(set(seeds)) == 2
     kept = [t.settings["seed"] for t in app.takes.takes]
@@ -172,9 +171,7 @@ def test_picking_a_piece_shows_its_opening_before_generating(app, chorales):
     assert panel.mode == "continue" and panel.primer_slider.slider.is_enabled
     assert panel.piano_roll.primer == chorales.piece("bwv66.6").cropped(0, 32).notes
     assert "bwv66.6" in panel.status_text and "bwv66.6" in panel.piece_button.text
-    click(app, panel.generate_button.rect.center)
-    run_until(app, lambda: panel.generating)
-    run_until(app, lambda: not panel.generating)
+    generate_and_wait(app)
     assert "bwv66.6" in app.takes.takes[0].label
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from studio.app import App
 from studio.automation import click, move, press, run_until
+from tests.test_studio import generate_and_wait
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,9 +29,7 @@ def app(tmp_path, tiny_word_checkpoint):
     app = App(size=(1280, 800), checkpoints_dir=folder, data_root=ROOT / "data", home=tmp_path / "home")
     run_until(app, lambda: app.generate.loaded is not None, what="the model")
     app.generate.words.set_value(96)
-    click(app, app.generate.generate_button.rect.center)
-    run_until(app, lambda: app.generate.generating, what="the job to start")
-    run_until(app, lambda: not app.generate.generating, what="the job to finish")
+    generate_and_wait(app)
     yield app
     app.close()
 

@@ -44,11 +44,21 @@ def app(tmp_path, tiny_word_checkpoint):
     app.close()
 
 
-def generate_and_wait(app: App, button=None) -> None:
-    """Press Generate (or ``button``) and wait for the job to start and finish."""
-    click(app, (button or app.generate.generate_button).rect.center)
-    run_until(app, lambda: app.generate.generating, what="the job to start")
-    run_until(app, lambda: not app.generate.generating, what="the job to finish")
+def generate_and_wait(app: App, button=None, panel=None) -> None:
+    """Press Generate (or ``button``) of ``panel`` (the Generate tab's unless given) and wait for
+    the job to be sent and to finish. (A tiny model's short take may finish within the click's own
+    frames: "generating" is not waited for.)"""
+    from studio.engine import Generate, GenerateCodes
+
+    panel = panel or app.generate
+    before = {id(job) for job in app.engine.received}
+
+    def sent() -> bool:
+        return any(isinstance(job, (Generate, GenerateCodes)) and id(job) not in before for job in app.engine.received)
+
+    click(app, (button or panel.generate_button).rect.center)
+    run_until(app, sent, what="the job to start")
+    run_until(app, lambda: not panel.generating, what="the job to finish")
 
 
 def pixel(app: App, note) -> tuple[int, int, int]:

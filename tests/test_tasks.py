@@ -242,3 +242,21 @@ def test_with_the_rules_and_no_key_chosen_a_harmonization_keeps_the_melody_s_key
         bass = min(n.pitch for n in writer.piece().notes if n.start <= last < n.end)
         assert bass % 12 == tonic_of(writer.key)  # either way it closes on the tonic, in the bass
     assert in_key[True] > in_key[False] and in_key[True] >= 0.85  # the tiny model wanders; the lean holds the key
+
+
+def test_a_harmonization_leans_to_four_voices_before_moving_on():
+    from tokenizer.tasks import FullTexture
+    from tokenizer.words import word_grammar
+
+    vocab = WordVocabulary(max_duration=16, encoding="steps")
+    grammar = word_grammar(vocab)
+    texture = FullTexture(grammar, weight=1.5)
+    for word in vocab.ids("START n72 d4 n64 d4"):
+        texture.advance(word)
+    assert texture.logit_bias()[vocab.sep_id] == -1.5  # two voices sound: the next step may wait
+    for word in vocab.ids("n55 d4 n48 d4"):
+        texture.advance(word)
+    assert texture.logit_bias() is None  # four: move on freely
+    for word in vocab.ids("sepxx d4 n72 d4"):
+        texture.advance(word)
+    assert texture.logit_bias()[vocab.sep_id] == -1.5  # one new voice; the others ended
