@@ -117,10 +117,13 @@ def test_the_voice_rules_box_constrains_the_take_and_is_remembered(app):
     click(app, panel.voice_rules.rect.center)
     assert panel.settings().rules is None
     assert json.loads(app.settings.path.read_text())["voice_rules"] is False
-    generate_and_wait(app)
-    assert app.engine.received[-1].settings.rules is None
-    free = piece_features(panel.result[1])
-    assert free.max_sounding > 4 or free.parallels > 0  # the tiny model alone breaks the rules
+    for _ in range(8):  # the tiny model alone breaks the rules, once a take runs long enough to
+        generate_and_wait(app)
+        assert app.engine.received[-1].settings.rules is None
+        free = piece_features(panel.result[1])
+        if free.max_sounding > 4 or free.parallels > 0:
+            break
+    assert free.max_sounding > 4 or free.parallels > 0
 
 
 def set_slider(app: App, slider, share: float) -> float:
@@ -307,9 +310,7 @@ def test_closing_the_window_while_generating_stops_the_worker_cleanly(app):
 def test_a_crashed_worker_is_reported_restarted_and_reloads_the_model(app):
     first_load, first_pid = app.generate.loaded, app.engine.pid
     app.generate.words.set_value(2048)
-    click(app, app.generate.generate_button.rect.center)
-    run_until(app, lambda: app.generate.generating)
-    run_until(app, lambda: len(app.generate.piano_roll.generated) >= 3, what="some notes")
+    start_generating(app, lambda: click(app, app.generate.generate_button.rect.center), notes=3)
     os.kill(first_pid, signal.SIGKILL)  # as the out-of-memory killer would
     run_until(app, lambda: not app.generate.generating, what="the crash to be noticed")
     assert "engine process stopped (exit code -9)" in app.generate.status_text
