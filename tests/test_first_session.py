@@ -104,8 +104,9 @@ def test_closing_the_window_mid_generation_keeps_the_partial_piece(tmp_path, tin
     start_long_generation(app)
     shown = list(app.generate.piano_roll.generated)
     app.close()
-    takes = TakeStore(tmp_path / "home" / "takes.json").takes
-    assert len(takes) == 1 and takes[0].stopped
+    takes = TakeStore(tmp_path / "home" / "takes.json").takes  # newest first
+    # start_generating retries when the tiny model ends a take by itself: those takes are finished
+    assert takes[0].stopped and not any(take.stopped for take in takes[1:])
     assert len(takes[0].generated.notes) >= len(shown) >= 3
 
 
