@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.checkpoint import file_of
 from models.codebooks import CODES_PER_QUARTER, Codebooks, load_vqvae
 from models.decoding import stepping_eagerly
 from models.sampling import SamplingSettings
@@ -226,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         "chorales": torch.from_numpy(val.astype(np.float32)),
         "not chorales": torch.from_numpy(not_chorale_slices().astype(np.float32)),
     }
-    paths = [p for p in (args.vqvae, ORIGINAL, *args.compare) if p.with_suffix(".json").exists()]
+    paths = [p for p in (args.vqvae, ORIGINAL, *args.compare) if file_of(p, ".json").exists()]
     print(f"{len(held_out['not chorales'])} quarters of {len(NOT_CHORALES)} pieces that are not chorales")
     reconstruction_rows(paths, held_out)
 

@@ -44,6 +44,13 @@ def stem(path: str | Path) -> Path:
     return path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
 
 
+def file_of(path: str | Path, suffix: str) -> Path:
+    """The checkpoint's file that ends in ``suffix`` (".json", ".png", ...). Not ``with_suffix``:
+    a name with a dot of its own ("chorales.v2") would lose its end ("chorales.json")."""
+    base = stem(path)
+    return base.with_name(base.name + suffix)
+
+
 def _as_os_error(save, *args, **kwargs) -> None:
     """Run a safetensors writer; its I/O failures (a full disk) are SafetensorError, not OSError,
     so they become OSError here and ``atomic_write`` reports them as it reports any other."""
@@ -57,14 +64,14 @@ def _as_os_error(save, *args, **kwargs) -> None:
 def save_checkpoint(path: str | Path, model: torch.nn.Module, info: dict) -> Path:
     """Write the weights, then the JSON (``info`` plus the format version), each atomically."""
     base = stem(path)
-    atomic_write(base.with_suffix(".safetensors"), lambda temp: _as_os_error(save_model, model, str(temp)))
-    atomic_write_text(base.with_suffix(".json"), json.dumps({"format": FORMAT_VERSION, **info}, indent=1) + "\n")
+    atomic_write(file_of(base, ".safetensors"), lambda temp: _as_os_error(save_model, model, str(temp)))
+    atomic_write_text(file_of(base, ".json"), json.dumps({"format": FORMAT_VERSION, **info}, indent=1) + "\n")
     return base
 
 
 def read_info(path: str | Path) -> dict:
     """The checkpoint's JSON; CantorError if it is missing, not a file, too large or not JSON."""
-    json_path = stem(path).with_suffix(".json")
+    json_path = file_of(path, ".json")
     if not json_path.exists():
         raise CantorError(f"{json_path.name}: no such checkpoint")
     info = read_json(json_path, MAX_JSON_BYTES)
@@ -132,7 +139,7 @@ def check_grid(name: str, steps_per_quarter: int, dataset) -> None:
 def check_shapes(path: str | Path, model: torch.nn.Module) -> None:
     """Compare every tensor in the safetensors header with ``model`` (built on the meta device,
     so nothing is allocated yet); CantorError naming the first tensor that differs."""
-    weights = stem(path).with_suffix(".safetensors")
+    weights = file_of(path, ".safetensors")
     if not weights.is_file():
         raise CantorError(f"{weights.name}: the weights file is missing")
     try:
@@ -156,7 +163,7 @@ def check_shapes(path: str | Path, model: torch.nn.Module) -> None:
 
 def load_weights(path: str | Path, model: torch.nn.Module) -> None:
     """Load ``NAME.safetensors`` into ``model`` strictly; CantorError on any mismatch."""
-    weights = stem(path).with_suffix(".safetensors")
+    weights = file_of(path, ".safetensors")
     if not weights.exists():
         raise CantorError(f"{weights.name}: the weights file is missing")
     try:

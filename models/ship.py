@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from models.checkpoint import load_gpt, read_info, save_checkpoint, stem
+from models.checkpoint import file_of, load_gpt, read_info, save_checkpoint, stem
 from tokenizer.cli import HelpFormatter
 from tokenizer.errors import CantorError
 
@@ -33,9 +33,9 @@ def ship(source: Path, target: Path) -> Path:
     card = {**info.get("model_card", {}), "weights": "float16", "shipped_from": str(stem(source))}
     info = {key: value for key, value in info.items() if key != "format"}
     saved = save_checkpoint(target, model, {**info, "model_card": card})
-    curve = stem(source).with_suffix(".png")
+    curve = file_of(source, ".png")
     if curve.exists():
-        shutil.copyfile(curve, stem(target).with_suffix(".png"))
+        shutil.copyfile(curve, file_of(target, ".png"))
     return saved
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.checkpoint import load_gpt
+from models.checkpoint import file_of, load_gpt
 from models.gpt import GPT, SIZES, GPTConfig
 from models.training import TrainSettings, add_train_arguments, settings_from, train
 from tokenizer.augment import time_stretch
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)  # the same initial weights for the same seed
     model = GPT(config)
     started_from = None
-    if args.init_from is not None and not (args.resume and out.with_suffix(".train.safetensors").exists()):
+    if args.init_from is not None and not (args.resume and file_of(out, ".train.safetensors").exists()):
         try:
             started_from = init_from(model, args.init_from, vocab)
         except CantorError as err:

@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from models.checkpoint import load_training_state, save_checkpoint, save_training_state
+from models.checkpoint import file_of, load_training_state, save_checkpoint, save_training_state
 from tokenizer.atomic import atomic_write, remove_stale_temps
 from tokenizer.cli import real, whole
 from tokenizer.errors import CantorError
@@ -195,10 +195,10 @@ def train(
         else raw_model.configure_optimizer(settings.weight_decay, settings.lr, (0.9, 0.95))
     )
     state = {"step": 0, "wall_time_s": 0.0, "items_seen": 0, "history": []}
-    resume_path = out.with_suffix(".train.safetensors")
+    resume_path = file_of(out, ".train.safetensors")
     if env.is_main:
         for suffix in (".safetensors", ".json", ".png", ".train.safetensors"):
-            remove_stale_temps(out.with_suffix(suffix))
+            remove_stale_temps(file_of(out, suffix))
     if settings.resume and resume_path.exists():
         state = load_training_state(resume_path, raw_model, optimizer)
         if env.is_main:
@@ -254,7 +254,7 @@ def train(
             raise CantorError(f"{err}; the checkpoint saved before is kept ({kept})") from None
         state["saved_step"] = state["step"]
         if state["history"]:
-            plot_losses(state["history"], out.with_suffix(".png"), f"{out.name}: loss")
+            plot_losses(state["history"], file_of(out, ".png"), f"{out.name}: loss")
 
     def run_steps(bar: tqdm) -> None:
         window_start, window_items = time.time(), 0

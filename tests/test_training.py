@@ -69,6 +69,17 @@ def test_resumed_run_continues_the_step_count_and_matches_an_uninterrupted_one(t
     assert (tmp_path / "crashed.png").stat().st_size > 1000
 
 
+def test_runs_whose_names_hold_a_dot_keep_their_files_apart(tmp_path):
+    """--out runs/drop0.1 and runs/drop0.3 once both wrote runs/drop0.json (Path.with_suffix)."""
+    args = [*TINY, "--steps", "2", "--eval-every", "2"]
+    for dropout in ("0.1", "0.3"):
+        assert train_main([*args, "--dropout", dropout, "--out", str(tmp_path / f"drop{dropout}")]) == 0
+    names = sorted(path.name for path in tmp_path.iterdir())
+    suffixes = (".json", ".png", ".safetensors", ".train.safetensors")
+    assert names == [f"drop{d}{suffix}" for d in ("0.1", "0.3") for suffix in suffixes]
+    assert [load_gpt(tmp_path / f"drop{d}", "word")[0].config.dropout for d in ("0.1", "0.3")] == [0.1, 0.3]
+
+
 def test_a_run_killed_with_sigkill_leaves_loadable_files_and_resumes(tmp_path):
     out = tmp_path / "killed"
     args = [*TINY, "--steps", "400", "--eval-every", "1000", "--checkpoint-every", "1", "--out", str(out)]
