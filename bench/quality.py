@@ -60,6 +60,7 @@ from tokenizer.errors import CantorError
 from tokenizer.keys import scale_of, tonic_of
 from tokenizer.notes import NoteSequence
 from tokenizer.readers import read_music21
+from tokenizer.repeat import BAR_FORM
 from tokenizer.words import word_grammar
 
 SETS = (
@@ -145,15 +146,19 @@ def word_pieces(
     rules: Rules | None,
     temperature: float = GenerationSettings.temperature,
     open_on_tonic: bool = True,
+    bar_form: bool | None = None,
 ) -> Made:
     """N pieces (only the generated notes) from seeds 0..N-1, with or without primers and rules;
-    ``open_on_tonic``: as the studio, a new piece opens on its tonic chord."""
+    ``open_on_tonic``: as the studio, a new piece opens on its tonic chord; ``bar_form``: a new
+    piece sings its first two phrases again (None: as often as Bach's chorales, as the studio)."""
     made = Made([], [], [])
     for seed in tqdm(range(n), desc="word model", unit="piece", leave=False):
         primer = model.primer(primers[seed % len(primers)]) if primers else None
         studio = GenerationSettings()
         settings = SamplingSettings(temperature, studio.top_k, studio.top_p, seed)
-        ids = list(model.stream_words(words, settings, primer, rules=rules, open_on_tonic=open_on_tonic))
+        ids = list(
+            model.stream_words(words, settings, primer, rules=rules, open_on_tonic=open_on_tonic, bar_form=bar_form)
+        )
         made.pieces.append(model.continuation(ids, primer, name=f"seed {seed}").generated)
         made.ended.append(bool(ids) and ids[-1] == model.vocab.end_id)
         made.words.append(len(ids))
@@ -258,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         args.rules = rules_from(args)
         print(
             f"bench.quality: n={args.n}, data={args.data}, word={args.word}, words={args.words}, "
-            f"temperature={args.temperature}, "
+            f"temperature={args.temperature}, bar form: {args.bar_form}, "
             f"vqvae={args.vqvae}, prior={args.prior}, threads={torch.get_num_threads()}\n"
             f"  rules of '{TITLES['word_new_constrained']}' and of the harmonized tunes: {args.rules}"
         )
@@ -314,11 +319,25 @@ def run_sets(
             [dataset.piece(name) for name in train_names[:: max(1, len(train_names) // args.n)][: args.n]]
         ),
         "word_new": lambda: word_pieces(
-            words_model(), args.n, args.words, None, None, args.temperature, not args.free_opening
+            words_model(),
+            args.n,
+            args.words,
+            None,
+            None,
+            args.temperature,
+            not args.free_opening,
+            BAR_FORM[args.bar_form],
         ),
         "word_continued": lambda: word_pieces(words_model(), args.n, args.words, primers(), None, args.temperature),
         "word_new_constrained": lambda: word_pieces(
-            words_model(), args.n, args.words, None, args.rules, args.temperature, not args.free_opening
+            words_model(),
+            args.n,
+            args.words,
+            None,
+            args.rules,
+            args.temperature,
+            not args.free_opening,
+            BAR_FORM[args.bar_form],
         ),
         "codebook_new": lambda: codebook_pieces(Codebooks(args.vqvae, args.prior), args.n),
         "trigram": lambda: trigram_pieces(dataset, args.n, args.words),

@@ -30,6 +30,7 @@ from tokenizer.errors import CantorError
 from tokenizer.keys import KEYS
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 from tokenizer.readers import read_piece
+from tokenizer.repeat import BAR_FORM
 from tokenizer.writers import write_midi
 
 
@@ -85,6 +86,12 @@ def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
         "--out-of-key-weight", type=real(0.0, 1.0), default=0.1, help="with --key: the weight of other pitches"
     )
     group.add_argument("--no-repeat", type=whole(0, 10_000), default=0, help="words no run of may repeat; 0: off")
+    group.add_argument(
+        "--bar-form",
+        choices=sorted(BAR_FORM),
+        default="bach",
+        help="a new piece sings its first two phrases again: always, never, or as often as Bach's chorales (1 in 10)",
+    )
 
 
 def rules_from(args: argparse.Namespace) -> Rules | None:
@@ -163,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             window_shift=args.window_shift,
             rules=rules,
             key=args.key,
+            bar_form=BAR_FORM[args.bar_form],
         )
         words: list[list[int]] = [[] for _ in range(args.variations)]
         with tqdm(total=args.words, desc="generating", unit="word") as bar, stopped_by_ctrl_c():

@@ -24,6 +24,7 @@ from tokenizer.errors import CantorError
 from tokenizer.keys import KEYS, estimate_key
 from tokenizer.notes import NoteSequence
 from tokenizer.opening import OpenOnTonic
+from tokenizer.repeat import BACH_SHARE, RepeatOpening
 from tokenizer.words import NoteStream, WordVocabulary, encode, word_grammar
 
 
@@ -82,6 +83,10 @@ class WordModel:
         keys, shares = zip(*self.key_shares.items(), strict=True)
         return random.Random(seed).choices(keys, weights=shares)[0]
 
+    def draw_bar_form(self, seed: int) -> bool:
+        """Whether a new piece repeats its opening phrases, as often as Bach's chorales do."""
+        return self.vocab.form and random.Random(f"bar form {seed}").random() < BACH_SHARE
+
     @property
     def block_size(self) -> int:
         return self.model.config.block_size
@@ -117,6 +122,7 @@ class WordModel:
         rules: Rules | None = None,
         key: str | None = None,
         open_on_tonic: bool = True,
+        bar_form: bool | None = False,
     ) -> Iterator[int]:
         """New word ids, one at a time; with a primer they continue it, else a new piece begins.
 
@@ -125,9 +131,11 @@ class WordModel:
         ``key``: the key a new piece is in (a model with form words); None: drawn as often as it
         opens the pieces the model learnt from (``draw_key``). With ``stop_at_end`` the piece is
         steered to end within ``count`` words (``tokenizer.ending``), and (``open_on_tonic``) a new
-        piece opens on its tonic chord (``tokenizer.opening``)."""
+        piece opens on its tonic chord (``tokenizer.opening``); with ``bar_form`` a new piece
+        sings its first two phrases again, in bar form (``tokenizer.repeat``; None: as often as
+        Bach's chorales do, ``draw_bar_form``)."""
         rows = self.stream_variations(
-            count, settings, 1, primer, cancel, stop_at_end, window_shift, rules, key, open_on_tonic
+            count, settings, 1, primer, cancel, stop_at_end, window_shift, rules, key, open_on_tonic, bar_form
         )
         return (ids[0] for ids in rows)
 
@@ -143,15 +151,17 @@ class WordModel:
         rules: Rules | None = None,
         key: str | None = None,
         open_on_tonic: bool = True,
+        bar_form: bool | None = False,
     ) -> Iterator[list[int | None]]:
         """``variations`` pieces at once, in one batch (``models.sampling.stream_rows``): each step
         a list of one new id per variation (None once one has ended). Variation r is the piece
-        seed ``settings.seed + r`` makes alone. ``key`` and ``open_on_tonic`` as in
-        ``stream_words``."""
+        seed ``settings.seed + r`` makes alone. ``key``, ``open_on_tonic`` and
+        ``bar_form`` as in ``stream_words``."""
         prompt = primer.ids if primer else [self.vocab.start_id]
         key = key if key is not None else self.draw_key(settings.seed)
         key_word = [self.vocab.key_id(key)] if key is not None and primer is None and self.vocab.form else []
         prompt = [*prompt, *key_word]  # the new piece's first word, written for the model: yielded as its own below
+        repeat = bar_form if bar_form is not None else self.draw_bar_form(settings.seed)
         constraints = []
         for _ in range(variations):
             grammar = word_grammar(self.vocab)
@@ -161,6 +171,8 @@ class WordModel:
             constraint = RuleConstraint(grammar, rules, self.steps_per_quarter) if rules else grammar
             if key_word and stop_at_end and open_on_tonic:  # a new piece opens on its tonic chord
                 constraint = OpenOnTonic(constraint, key)
+            if key_word and stop_at_end and repeat:  # bar form: the first two phrases again
+                constraint = RepeatOpening(constraint, count - len(key_word), self.steps_per_quarter)
             ending = EndWithin(constraint, count - len(key_word), self.steps_per_quarter)
             constraints.append(ending if stop_at_end else constraint)
         if count <= len(key_word):
