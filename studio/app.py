@@ -161,7 +161,9 @@ class App:
         self.generate.start()  # the Codebooks tab loads its models when it is first opened
         self.generate.show_rules_in_force()
         if self.settings.extra_rules():
-            self.generate.set_status(f"Rules in force: {describe(self.settings.rules())} (Defaults resets them)")
+            self.generate.set_status(
+                f"Rules in force: {describe(self.settings.rules(), self.settings.bar_form)} (Defaults resets them)"
+            )
         for message in (self.takes.message, self.settings.message, self.transport.player.message):
             if message:
                 self.generate.set_status(message)

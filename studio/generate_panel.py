@@ -49,6 +49,7 @@ from studio.widgets import (
 )
 from tokenizer.keys import KEYS
 from tokenizer.notes import DEFAULT_TEMPO_QPM, NoteSequence
+from tokenizer.repeat import BAR_FORM
 
 MARGIN = 12
 AS_BACH = "Key: as Bach"
@@ -337,6 +338,7 @@ class GeneratePanel:
             rules=self.app_settings.rules(),
             variations=int(self.variations.value) if self.mode in ("new", "continue") else 1,
             key=None if self.key_menu.selected_option[0] == AS_BACH else self.key_menu.selected_option[0],
+            bar_form=BAR_FORM[self.app_settings.bar_form],
         )
 
     def reset_sliders(self) -> None:
@@ -357,7 +359,7 @@ class GeneratePanel:
         tooltip which; they are also said in the status when the studio opens."""
         extra = self.app_settings.extra_rules()
         self.rules_button.set_text("Rules •" if extra else "Rules…")
-        summary = describe(self.app_settings.rules())
+        summary = describe(self.app_settings.rules(), self.app_settings.bar_form)
         self.rules_button.set_tooltip(f"Rules in force: {summary}. Defaults resets the key, range and repeats")
 
     def _select_mode(self, mode: str) -> None:
@@ -552,7 +554,7 @@ class GeneratePanel:
 
     def _rules_changed(self) -> None:
         rules = self.app_settings.rules()
-        self.set_status(f"Rules: {describe(rules)}")
+        self.set_status(f"Rules: {describe(rules, self.app_settings.bar_form)}")
         self.show_rules_in_force()
 
     def _browse(self) -> None:
@@ -642,7 +644,9 @@ class GeneratePanel:
             self._enable_regenerate()
             card = event.card.get("model_card", {})
             rules = (
-                f" · rules in force: {describe(self.app_settings.rules())}" if self.app_settings.extra_rules() else ""
+                f" · rules in force: {describe(self.app_settings.rules(), self.app_settings.bar_form)}"
+                if self.app_settings.extra_rules()
+                else ""
             )
             self.set_status(
                 f"Ready: {event.name} ({card.get('size', '?')}, val loss {card.get('val_loss', 0):.3f}){rules}"

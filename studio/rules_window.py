@@ -2,10 +2,11 @@
 
 The four-part checkbox in the sidebar switches the voice rules on (at most N voices, no semitone
 clash, no parallel fifths or octaves); this window sets N, and the rules that hold either way:
-a key (notes outside its scale weighed down, or never), the piece's range, and no exact repeat
-of a run of words. Every change is checked as a whole (tokenizer/constraints.py) and kept in the
-settings file only when it makes sense: a range with no note of the key is refused here, with
-the reason, before any generation can trip on it.
+a key (notes outside its scale weighed down, or never), the piece's range, no exact repeat of a
+run of words, and whether a new piece sings its opening phrases again (bar form). Every change
+is checked as a whole (tokenizer/constraints.py) and kept in the settings file only when it makes
+sense: a range with no note of the key is refused here, with the reason, before any generation
+can trip on it.
 """
 
 from __future__ import annotations
@@ -15,15 +16,24 @@ from dataclasses import replace
 
 import pygame
 import pygame_gui
-from pygame_gui.elements import UILabel, UISelectionList, UIWindow
+from pygame_gui.elements import UIButton, UILabel, UISelectionList, UIWindow
 
-from studio.settings import Settings
+from studio.settings import RULE_FIELDS, Settings
 from studio.widgets import Column, centred, refresh_moved_slider
 from tokenizer.constraints import Rules
 from tokenizer.keys import KEYS, pitch_name
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
 
 ANY_KEY = "Any key"
+BAR_FORM_BUTTONS = {  # Settings.bar_form: (label, tooltip)
+    "bach": ("As Bach", "About one new piece in ten, as often as in Bach's chorales"),
+    "always": ("Always", "Every new piece"),
+    "never": ("Never", "No new piece"),
+}
+BAR_FORM_TIP = (
+    "Bar form (A A B): a new piece sings its first two phrases again from the next bar line, "
+    "as many chorale tunes do, then goes on"
+)
 APPLIES = "Each change applies from the next take."  # the window's last line, until a change is refused
 
 
@@ -48,6 +58,19 @@ class RulesWindow(UIWindow):
         self.lowest = column.slider("Lowest note", piano, settings.lowest, pitch_name)
         self.highest = column.slider("Highest note", piano, settings.highest, pitch_name, gap=6)
         self.no_repeat = column.slider("No exact repeat of", (0, 64), settings.no_repeat, _words, gap=6)
+        caption = column.row(20, 2)  # a button only for its tooltip: it reads as a label
+        UIButton(
+            caption, "Opening sung again (bar form)", manager, self, tool_tip_text=BAR_FORM_TIP, object_id="#caption"
+        )
+        row = column.row(30, 6)
+        width = (row.w - 8) // 3
+        self.bar_form = {
+            name: UIButton(
+                pygame.Rect(row.x + i * (width + 4), row.y, width, row.h), label, manager, self, tool_tip_text=tip
+            )
+            for i, (name, (label, tip)) in enumerate(BAR_FORM_BUTTONS.items())
+        }
+        self._show_bar_form(settings.bar_form)
         self.message = UILabel(column.row(22), APPLIES, manager, self, object_id="#value_label")
         self.sliders = [self.voices, self.weight, self.lowest, self.highest, self.no_repeat]
         chrome = self.rect.h - inner.h  # the title bar and borders
@@ -63,10 +86,19 @@ class RulesWindow(UIWindow):
                 self.lowest.set_value(self.highest.value)
             self._apply()
             return True
+        if event.type == pygame_gui.UI_BUTTON_PRESSED and event.ui_element in self.bar_form.values():
+            self._show_bar_form(next(name for name, button in self.bar_form.items() if button is event.ui_element))
+            self._apply()
+            return True
         if event.type == pygame_gui.UI_SELECTION_LIST_NEW_SELECTION and event.ui_element is self.keys:
             self._apply()
             return True
         return super().process_event(event)
+
+    def _show_bar_form(self, name: str) -> None:
+        self.bar_form_shown = name
+        for other, button in self.bar_form.items():
+            button.select() if other == name else button.unselect()
 
     def _apply(self) -> None:
         """Keep what the controls say if it makes a valid set of rules; else say why."""
@@ -79,23 +111,25 @@ class RulesWindow(UIWindow):
             lowest=int(self.lowest.value),
             highest=int(self.highest.value),
             no_repeat=int(self.no_repeat.value) if self.no_repeat.value >= 2 else 0,
+            bar_form=self.bar_form_shown,
         )
         try:
             candidate.rules()
         except ValueError as err:
             self.message.set_text(str(err))
             return
-        for name in ("max_voices", "key", "out_of_key_weight", "lowest", "highest", "no_repeat"):
+        for name in RULE_FIELDS:
             setattr(self.settings, name, getattr(candidate, name))
         self.message.set_text(APPLIES)
         self.settings.save()
         self.on_change()
 
 
-def describe(rules: Rules | None) -> str:
-    """The rules in a few words, for the status line."""
+def describe(rules: Rules | None, bar_form: str = "bach") -> str:
+    """The rules in a few words, for the status line; ``bar_form`` as ``Settings.bar_form``."""
+    form = {"always": "a new piece's opening sung again", "never": "no opening sung again"}.get(bar_form)
     if rules is None:
-        return "none (the model alone)"
+        return "none (the model alone)" + (f"; {form}" if form else "")
     parts = []
     if rules.max_voices is not None:
         parts.append(f"at most {rules.max_voices} voices, no parallels, clashes only as Bach writes them")
@@ -106,6 +140,8 @@ def describe(rules: Rules | None) -> str:
         parts.append(f"{pitch_name(rules.lowest)}-{pitch_name(rules.highest)}")
     if rules.no_repeat:
         parts.append(f"no run of {rules.no_repeat} words repeated")
+    if form:
+        parts.append(form)
     return "; ".join(parts)
 
 

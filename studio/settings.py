@@ -16,8 +16,9 @@ from tokenizer.atomic import aside_path, atomic_write_text
 from tokenizer.constraints import NO_RULES, Rules
 from tokenizer.errors import CantorError
 from tokenizer.notes import HIGHEST_PIANO_PITCH, LOWEST_PIANO_PITCH
+from tokenizer.repeat import BAR_FORM
 
-RULE_FIELDS = ("max_voices", "key", "out_of_key_weight", "lowest", "highest", "no_repeat")
+RULE_FIELDS = ("max_voices", "key", "out_of_key_weight", "lowest", "highest", "no_repeat", "bar_form")
 
 
 def studio_home() -> Path:
@@ -42,6 +43,9 @@ class Settings:
     lowest: int = LOWEST_PIANO_PITCH
     highest: int = HIGHEST_PIANO_PITCH
     no_repeat: int = 0  # words; 0: off
+    bar_form: str = (
+        "bach"  # a key of tokenizer.repeat.BAR_FORM: new pieces repeat their opening as Bach's, always or never
+    )
     path: Path | None = None
     message: str = ""  # what was wrong with the file, said once at start-up
 
@@ -82,7 +86,9 @@ class Settings:
                 value = int(value)
             if expected is float and type(value) is int:
                 value = float(value)
-            if type(value) is expected and (expected is not int or -(10**6) < value < 10**6):
+            if f.name == "bar_form" and value not in BAR_FORM:
+                ignored.append(f.name)
+            elif type(value) is expected and (expected is not int or -(10**6) < value < 10**6):
                 setattr(settings, f.name, value)
             else:
                 ignored.append(f.name)

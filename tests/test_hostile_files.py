@@ -108,6 +108,8 @@ def test_a_second_corruption_does_not_overwrite_the_first(tmp_path):
         '{"lowest": 90, "highest": 30}',
         '{"out_of_key_weight": 1e400}',
         '{"key": "C major", "out_of_key_weight": 0, "lowest": 61, "highest": 61}',
+        '{"bar_form": "sometimes"}',
+        '{"bar_form": true}',
     ],
 )
 def test_bad_settings_fall_back_to_defaults_with_a_message(tmp_path, text):
@@ -117,6 +119,7 @@ def test_bad_settings_fall_back_to_defaults_with_a_message(tmp_path, text):
     assert settings.bpm == Settings().bpm and settings.voice_rules is True
     assert settings.message.startswith("settings.json")
     assert settings.rules() == Settings().rules()  # the four-part rules, and nothing else
+    assert settings.bar_form == "bach"
 
 
 @pytest.mark.parametrize(

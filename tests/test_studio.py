@@ -190,6 +190,22 @@ def test_the_rules_window_refuses_a_range_with_no_note_of_the_key_and_keeps_the_
     assert app.settings.rules() == good
 
 
+def test_the_rules_window_asks_for_bar_form_and_the_next_take_is_sent_with_it(app):
+    panel = app.generate
+    assert panel.settings().bar_form is None  # as Bach: drawn for each new piece
+    click(app, panel.rules_button.rect.center)
+    window = panel.rules_window
+    assert window.bar_form["bach"].is_selected and not window.bar_form["always"].is_selected
+    click(app, window.bar_form["always"].rect.center)
+    assert window.bar_form["always"].is_selected and not window.bar_form["bach"].is_selected
+    assert json.loads(app.settings.path.read_text())["bar_form"] == "always"
+    assert "opening sung again" in panel.status_text and panel.rules_button.text == "Rules •"
+    generate_and_wait(app)
+    assert app.engine.received[-1].settings.bar_form is True
+    click(app, panel.reset_button.rect.center)  # Defaults: as Bach again
+    assert app.settings.bar_form == "bach" and panel.settings().bar_form is None
+
+
 def test_continue_keeps_the_primer_notes_in_the_primer_colour(app, chorales):
     panel = app.generate
     click(app, panel.mode_buttons["continue"].rect.center)

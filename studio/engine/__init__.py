@@ -35,6 +35,7 @@ class GenerationSettings:
     rules: Rules | None = field(default_factory=Rules)  # the sampler's musical rules; None: the grammar alone
     variations: int = 1  # "new" and "continue": pieces written at once, seeds seed, seed + 1, ...
     key: str | None = None  # the key asked for (tokenizer.keys.KEYS); None: a new piece's as Bach's, else the input's
+    bar_form: bool | None = None  # a new piece sings its first two phrases again (tokenizer/repeat.py); None: as Bach
 
 
 @dataclass(frozen=True)

@@ -214,7 +214,9 @@ class Worker:
         count = 0
         started = last_notes = time.perf_counter()
         rows = [NoteStream(model.vocab, primer.ids if primer else None) for _ in range(s.variations)]
-        stream = model.stream_variations(s.words, sampling, s.variations, primer, self.cancel, rules=s.rules, key=s.key)
+        stream = model.stream_variations(
+            s.words, sampling, s.variations, primer, self.cancel, rules=s.rules, key=s.key, bar_form=s.bar_form
+        )
         last_words: list[int | None] = [None] * s.variations
 
         def generated() -> tuple[NoteSequence, ...]:
