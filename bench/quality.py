@@ -313,32 +313,20 @@ def run_sets(
     def primers() -> list[NoteSequence]:
         return [p.cropped(0, PRIMER_BARS * p.steps_per_bar) for p in (dataset.piece(name) for name in test_names)]
 
+    def new_pieces(rules: Rules | None) -> Made:
+        opening = not args.free_opening
+        return word_pieces(
+            words_model(), args.n, args.words, None, rules, args.temperature, opening, BAR_FORM[args.bar_form]
+        )
+
     makers: dict[str, Callable[[], Made]] = {
         "bach_test": lambda: Made([dataset.piece(name) for name in test_names[: args.n]]),
         "train": lambda: Made(
             [dataset.piece(name) for name in train_names[:: max(1, len(train_names) // args.n)][: args.n]]
         ),
-        "word_new": lambda: word_pieces(
-            words_model(),
-            args.n,
-            args.words,
-            None,
-            None,
-            args.temperature,
-            not args.free_opening,
-            BAR_FORM[args.bar_form],
-        ),
+        "word_new": lambda: new_pieces(None),
         "word_continued": lambda: word_pieces(words_model(), args.n, args.words, primers(), None, args.temperature),
-        "word_new_constrained": lambda: word_pieces(
-            words_model(),
-            args.n,
-            args.words,
-            None,
-            args.rules,
-            args.temperature,
-            not args.free_opening,
-            BAR_FORM[args.bar_form],
-        ),
+        "word_new_constrained": lambda: new_pieces(args.rules),
         "codebook_new": lambda: codebook_pieces(Codebooks(args.vqvae, args.prior), args.n),
         "trigram": lambda: trigram_pieces(dataset, args.n, args.words),
     }

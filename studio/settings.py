@@ -43,9 +43,8 @@ class Settings:
     lowest: int = LOWEST_PIANO_PITCH
     highest: int = HIGHEST_PIANO_PITCH
     no_repeat: int = 0  # words; 0: off
-    bar_form: str = (
-        "bach"  # a key of tokenizer.repeat.BAR_FORM: new pieces repeat their opening as Bach's, always or never
-    )
+    # a key of tokenizer.repeat.BAR_FORM: new pieces sing their opening again as often as Bach's, always or never
+    bar_form: str = "bach"
     path: Path | None = None
     message: str = ""  # what was wrong with the file, said once at start-up
 
@@ -86,7 +85,7 @@ class Settings:
                 value = int(value)
             if expected is float and type(value) is int:
                 value = float(value)
-            if f.name == "bar_form" and value not in BAR_FORM:
+            if f.name == "bar_form" and not (isinstance(value, str) and value in BAR_FORM):
                 ignored.append(f.name)
             elif type(value) is expected and (expected is not int or -(10**6) < value < 10**6):
                 setattr(settings, f.name, value)

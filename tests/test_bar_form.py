@@ -54,6 +54,19 @@ def test_the_opening_comes_again_from_the_next_bar_line_note_for_note():
     assert (repeat.legal_mask() == grammar.legal_mask()).all()  # then the model writes on
 
 
+def test_a_piece_that_begins_after_a_rest_repeats_from_the_same_place_in_its_bar():
+    grammar = word_grammar(FORM)
+    for word in FORM.ids("START key:D sepxx d4"):  # the first note a quarter into the bar
+        grammar.advance(word)
+    repeat = RepeatOpening(grammar, 400, steps_per_quarter=4)
+    for word in FORM.ids(OPENING):  # the second phrase's chord at step 16, held to step 28
+        repeat.advance(word)
+    repeat.advance(FORM.sep_id)
+    written = write_forced_words(repeat)
+    assert written[:2] == ["d16", "d4"] and " ".join(written[2:]) == OPENING  # from step 16 to 36, not 32
+    assert grammar.phrase_ends == [8, 16, 40, 48]
+
+
 def test_the_repeat_crosses_the_fermata_against_the_voice_leading_and_obeys_the_other_rules():
     tune = OPENING.replace("n50 d12", "n45 d12").replace("n74 d12 n69 d12 n66 d12", "n69 d12 n64 d12 n61 d12")
     for rules, kept in ((Rules(max_voices=4, no_parallels=True), 30), (Rules(max_voices=4, no_repeat=12), 11)):

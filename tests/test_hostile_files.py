@@ -110,6 +110,7 @@ def test_a_second_corruption_does_not_overwrite_the_first(tmp_path):
         '{"key": "C major", "out_of_key_weight": 0, "lowest": 61, "highest": 61}',
         '{"bar_form": "sometimes"}',
         '{"bar_form": true}',
+        '{"bar_form": []}',
     ],
 )
 def test_bad_settings_fall_back_to_defaults_with_a_message(tmp_path, text):

@@ -8,9 +8,9 @@ constraint (inside ``EndWithin``):
 
 * it records the words of the piece's first ``PHRASES`` phrases, up to the end of the chord that
   closes the last of them (the step PHRASE marks);
-* that chord (the fermata) holds to the next bar line, counted from where the piece began, and the
-  gap after it lands there: the repeat begins where the opening did in its bar, with no rest
-  before it and nothing held into it;
+* that chord (the fermata) holds to the next step that stands where the opening began in its bar
+  (bars counted from the piece's start), and the gap after it lands there: no rest before the
+  repeat and nothing held into it;
 * then the recorded words follow one by one. Its first chord may follow the chord before it
   against the voice-leading rules (parallels across the fermata), as a piece's last chord may
   (``tokenizer.ending.without_voice_leading``: never against the range, a key that must be kept or
@@ -53,9 +53,11 @@ class RepeatOpening:
         self.recorded: list[int] = []  # the opening's words, from its first pitch word
         self.phrases = 0
         self.made = 0
-        self.phase = "recording"  # then "gap" (landing on a bar line), "repeating", "done"
+        self.phase = "recording"  # then "gap" (landing where the repeat begins), "repeating", "done"
+        self.offset = 0  # where the opening's first note stands in its bar, in steps
         self.target = 0  # the step the repeat begins at
         self.position = 0  # the next recorded word to write
+        self.first_chord = 0  # how many of the recorded words write the opening's first chord
 
     def reset(self) -> None:
         self.inner.reset()
@@ -86,10 +88,15 @@ class RepeatOpening:
         vocab = self.vocab
         if not self.recorded and not vocab.is_pitch(word_id) and word_id != vocab.phrase_id:
             return  # words before the first note (a rest at the start) are not the opening
+        if not self.recorded:
+            self.offset = self.grammar.step % self.bar
         if word_id == vocab.sep_id and self.phrases >= PHRASES:  # the opening's last chord is written
             fits = self.made + len(self.recorded) + self.bar <= self.words * (1 - STEER_SHARE)
             held_until = max((n.end for n in self.grammar.notes), default=0)
-            self.target = self._bar_line_after(max(held_until, self.grammar.step + 1) - 1)
+            self.target = self._in_place_after(max(held_until, self.grammar.step + 1) - 1)
+            self.first_chord = (
+                self.recorded.index(vocab.sep_id) if vocab.sep_id in self.recorded else len(self.recorded)
+            )
             self.phase = "gap" if fits else "done"
             return
         self.recorded.append(word_id)
@@ -97,20 +104,21 @@ class RepeatOpening:
         if word_id == self.vocab.end_id:
             self.phase = "done"
 
-    def _bar_line_after(self, step: int) -> int:
-        return -(-(step + 1) // self.bar) * self.bar
+    def _in_place_after(self, step: int) -> int:
+        """The first step after ``step`` that stands in its bar where the opening began."""
+        return self.offset + -(-(step + 1 - self.offset) // self.bar) * self.bar
 
     def legal_mask(self) -> np.ndarray:
         mask = self.inner.legal_mask()
         grammar = self.grammar
         kind, total = grammar.reading
         if self.phase == "recording" and self.phrases >= PHRASES and grammar.in_phrase_end and kind == "note":
-            narrowed = mask.copy()  # the fermata: the chord holds to the bar line where the repeat begins
-            only_duration(narrowed, self.vocab, self._bar_line_after(grammar.step) - grammar.step - total)
+            narrowed = mask.copy()  # the fermata: the chord holds to where the repeat begins
+            only_duration(narrowed, self.vocab, self._in_place_after(grammar.step) - grammar.step - total)
             return narrowed if narrowed.any() else mask
         if self.phase == "gap":
             left = self.target - grammar.step - total
-            if left > 0:  # the gap's next duration word towards the bar line
+            if left > 0:  # the gap's next duration word towards where the repeat begins
                 return _only(mask, self.vocab.duration_id(min(left, self.vocab.max_duration)))
             return self._next_recorded(mask)
         if self.phase == "repeating":
@@ -119,15 +127,9 @@ class RepeatOpening:
 
     def _next_recorded(self, mask: np.ndarray) -> np.ndarray:
         word = self.recorded[self.position]
-        if not mask[word] and self.position < self._first_chord and self.inner is not self.grammar:
+        if not mask[word] and self.position < self.first_chord and self.inner is not self.grammar:
             mask = without_voice_leading(self.inner)  # the seam: the repeat wins over the voice leading
         return _only(mask, word)
-
-    @property
-    def _first_chord(self) -> int:
-        """How many of the recorded words write the opening's first chord."""
-        sep = self.vocab.sep_id
-        return self.recorded.index(sep) if sep in self.recorded else len(self.recorded)
 
     def logit_bias(self) -> np.ndarray | None:
         return self.inner.logit_bias()
