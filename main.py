@@ -36,7 +36,7 @@ def smoke_generate(app, screenshot: Path | None, words: int = 128) -> str:
     run_until(app, lambda: panel.loaded is not None or bool(errors), what="the model to load")
     if errors:
         raise RuntimeError(errors[0])
-    panel.words.set_value(words)
+    panel.sampling.words.set_value(words)
     click(app, panel.generate_button.rect.center)
     run_until(app, lambda: panel.generating or bool(errors), what="the generation to start")
     run_until(app, lambda: not panel.generating, timeout_s=600, what="the generation to finish")

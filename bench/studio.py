@@ -75,8 +75,8 @@ def main() -> None:
     idle_cpu = cpu_share(app, IDLE_S, keep_drawing=False)
     drawing_cpu = cpu_share(app, IDLE_S, keep_drawing=True)
     idle = app.frame_times[-120:]
-    panel.words.set_value(WORDS)
-    panel.random_seed.set_state(False)  # the studio's run and the baseline use the same seed
+    panel.sampling.words.set_value(WORDS)
+    panel.sampling.random_seed.set_state(False)  # the studio's run and the baseline use the same seed
     checkpoint, settings = panel.checkpoints[0].path, panel.settings()
     alone_before = sampler_alone(checkpoint, settings)  # before and after the studio's run: the mean
     click(app, panel.generate_button.rect.center)

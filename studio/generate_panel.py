@@ -1,5 +1,7 @@
 """The Generate tab: model, mode (New piece | Continue | Harmonize), Retry and Regenerate,
-sampling sliders, seed, Generate/Stop, progress, status and the piano roll.
+primer and variations, Generate/Stop, progress, status and the piano roll. Its parts live
+beside it: the key menu (``key_choice``), the SAMPLING section (``sampling_controls``) and the
+strip of variations above the roll (``variations``).
 
 Picking a piece to continue shows its opening on the roll at once, cut as the model will use it.
 Retry is an action: it writes another continuation of the primer on the roll straight away, and is
@@ -20,62 +22,40 @@ from pathlib import Path
 
 import pygame
 import pygame_gui
-from pygame_gui.elements import (
-    UIButton,
-    UICheckBox,
-    UIDropDownMenu,
-)
+from pygame_gui.elements import UIButton, UIDropDownMenu
 from pygame_gui.windows import UIMessageWindow
 
 from studio import engine as eng
 from studio.checkpoints import CheckpointEntry, list_checkpoints
+from studio.key_choice import KeyChoice
 from studio.piano_roll import KEYBOARD_W, RULER_H, PianoRoll
 from studio.piece_browser import PieceBrowser
 from studio.rules_window import RulesWindow, describe
+from studio.sampling_controls import SamplingControls
 from studio.settings import Settings
-from studio.thumbnails import Thumbnails
 from studio.transport import Piece
+from studio.variations import VariationStrip
 from studio.widgets import (
     SIDEBAR_W,
     SLIDER_ROW_H,
-    TIPS,
     Column,
     LabeledSlider,
     PercentBar,
-    SeedField,
     refresh_moved_slider,
     set_running,
     sidebar,
 )
-from tokenizer.keys import KEYS
-from tokenizer.notes import DEFAULT_TEMPO_QPM, NoteSequence
+from tokenizer.notes import NoteSequence
 from tokenizer.repeat import BAR_FORM
 
 MARGIN = 12
-AS_BACH = "Key: as Bach"
-WORDS_PER_QUARTER = 12.2  # Bach's chorales in the steps encoding: 585 words for 48 quarters (medians)
 RANDOM_PIECE = "Random piece"
 STRETCH = {"left": "left", "right": "right", "top": "top", "bottom": "bottom"}
-DEFAULTS = {
-    "temperature": eng.GenerationSettings.temperature,
-    "words": eng.GenerationSettings.words,
-    "top_k": 0,
-    "top_p": 1.0,
-    "primer": 8,
-    "variations": 1,
-}
+DEFAULT_PRIMER = 8  # quarters
 MAX_VARIATIONS = 8  # models.sampling.MAX_ROWS: the studio imports no torch
-THUMBNAILS_H = 84  # the strip of variation thumbnails above the roll
 NO_CHECKPOINT = "No checkpoint found"
 TASK_MODES = {"harmonize": "Harmonizing", "regenerate": "Regenerating"}  # modes that keep notes and write around them
 TRAIN_HINT = "No checkpoint in checkpoints/. Train one: python -m models.train_gpt --data data/chorales --size small"
-
-
-def words_and_length(words: float, qpm: float = DEFAULT_TEMPO_QPM) -> str:
-    """A word budget as a musician reads it: about the bars and the playing time it gives a chorale."""
-    quarters = words / WORDS_PER_QUARTER
-    seconds = round(quarters * 60 / qpm)
-    return f"{int(words)} · {quarters / 4:.0f} bars · {seconds // 60}:{seconds % 60:02d}"
 
 
 class GeneratePanel:
@@ -102,7 +82,6 @@ class GeneratePanel:
         self.result: tuple[NoteSequence, NoteSequence] | None = None  # (primer, generated)
         self.primer_shown = NoteSequence()
         self.on_take, self.on_select_take = on_take, on_select_take  # a take kept (its number back); shown
-        self.variation_numbers: list[int | None] = []  # the take number of each variation of the last request
         self.user_primer: NoteSequence | None = None  # a file the user opened, to continue
         self.piece_name = RANDOM_PIECE  # the dataset piece Continue uses
         self.piece_names: list[str] = []
@@ -168,7 +147,13 @@ class GeneratePanel:
         row = column.row(SLIDER_ROW_H, 2)
         half = (row.w - 12) // 2
         self.primer_slider = LabeledSlider(
-            pygame.Rect(row.x, row.y, half, row.h), "Primer", (1, 32), 8, manager, side, lambda v: f"{int(v)} quarters"
+            pygame.Rect(row.x, row.y, half, row.h),
+            "Primer",
+            (1, 32),
+            DEFAULT_PRIMER,
+            manager,
+            side,
+            lambda v: f"{int(v)} quarters",
         )
         self.variations = LabeledSlider(
             pygame.Rect(row.right - half, row.y, half, row.h),
@@ -181,69 +166,8 @@ class GeneratePanel:
             value_w=24,
         )
 
-        row = column.row(30, 4)
-        self.key_menu = UIDropDownMenu([AS_BACH, *KEYS], AS_BACH, pygame.Rect(row.x, row.y, 132, 30), manager, side)
-        self.key_label = UIButton(  # a button only for its tooltip: it reads as a label
-            pygame.Rect(row.x + 138, row.y, row.w - 138, 30),
-            "",
-            manager,
-            side,
-            object_id="#key_label",
-            tool_tip_text="The key the piece is in. As Bach: a new piece takes a key as often as Bach's chorales "
-            "do; a continuation or a harmonization keeps the key of its primer or melody. Pick a key to ask for it.",
-        )
-        self.key_in_force: str | None = None  # the key of the piece on the roll, when known
-
-        row = column.section("SAMPLING")
-        self.voice_rules = UICheckBox(
-            pygame.Rect(row.right - 154, row.y, 18, 18),
-            "four-part rules",
-            manager,
-            side,
-            tool_tip_text="At most 4 notes at once, no new note a semitone from a sounding one, "
-            "no parallel fifths or octaves",
-        )
-        if settings.voice_rules:
-            self.voice_rules.set_state(True)
-        self.temperature = column.temperature(DEFAULTS["temperature"])
-        self.words = column.slider(
-            "Words",
-            (32, 2048),
-            DEFAULTS["words"],
-            lambda v: words_and_length(v, settings.bpm),
-            32,
-            value_w=170,
-            tip=TIPS["words"],
-        )
-        row = column.row(SLIDER_ROW_H, 4)  # top-k and top-p side by side: the status below keeps its lines
-        half = (row.w - 12) // 2
-        self.top_k = LabeledSlider(
-            pygame.Rect(row.x, row.y, half, row.h),
-            "Top-k",
-            (0, vocabulary_size),
-            0,
-            manager,
-            side,
-            lambda v: "off" if int(v) == 0 else f"{int(v)}",
-            value_w=40,
-            tip=TIPS["top_k"],
-        )
-        self.top_p = LabeledSlider(
-            pygame.Rect(row.right - half, row.y, half, row.h),
-            "Top-p",
-            (0.5, 1.0),
-            1.0,
-            manager,
-            side,
-            lambda v: "off" if v >= 0.999 else f"{v:.2f}",
-            click_increment=0.01,
-            value_w=40,
-            tip=TIPS["top_p"],
-        )
-        row = column.row(30, 8)
-        self.seed = SeedField(row, manager, side, random_on=settings.random_seed)
-        self.seed_entry = self.seed.entry
-        self.random_seed = self.seed.random_box
+        self.key = KeyChoice(column.row(30, 4), manager, side)
+        self.sampling = SamplingControls(column, manager, side, settings, vocabulary_size)
         row = column.row(42, 8)
         self.generate_button = UIButton(
             pygame.Rect(row.x, row.y, row.w - 144, row.h), "Generate", manager, side, object_id="#generate_button"
@@ -267,8 +191,7 @@ class GeneratePanel:
         self.progress = PercentBar(column.row(20, 6), manager, side)
         self.status = column.status_box("Loading the model…", rect.h, 62)
         self.status_text = "Loading the model…"
-        self.sliders = [self.primer_slider, self.temperature, self.words, self.top_k, self.top_p, self.variations]
-        self.roll_rect = roll_rect
+        self.sliders = [self.primer_slider, self.variations]
         self.piano_roll = PianoRoll(roll_rect, manager, container, anchors=STRETCH)
         self.piano_roll.on_select = self._selected
         self.piano_roll.on_edit = self._notes_edited
@@ -279,15 +202,9 @@ class GeneratePanel:
             container,
             tool_tip_text="Enter notes: click to add a quarter note, drag to lengthen, right-click to delete",
         )
-        self.thumbnails = Thumbnails(
-            pygame.Rect(roll_rect.x, roll_rect.y, roll_rect.w, THUMBNAILS_H),
-            manager,
-            container,
-            anchors={"left": "left", "right": "right", "top": "top"},
-            on_pick=self._pick_variation,
+        self.variations_strip = VariationStrip(
+            roll_rect, manager, container, self.piano_roll, self.edit_button, self._pick_variation
         )
-        self.thumbnails.hide()
-        self.variation_takes: list[tuple[NoteSequence, NoteSequence]] = []  # the last request's, to pick from
         self._select_mode("new")
         self.generate_button.disable()
 
@@ -326,29 +243,19 @@ class GeneratePanel:
 
     # -- settings -------------------------------------------------------------------------------
     def settings(self) -> eng.GenerationSettings:
-        """What the sliders and the seed field say now."""
-        top_k = int(self.top_k.value)
-        top_p = self.top_p.value
-        return eng.GenerationSettings(
-            temperature=round(self.temperature.value, 3),
-            words=int(self.words.value),
-            top_k=top_k if top_k > 0 else None,
-            top_p=1.0 if top_p >= 0.999 else round(top_p, 3),
-            seed=self.seed.value,
+        """What the sliders, the seed field, the key menu and the rules say now."""
+        return self.sampling.settings(
             rules=self.app_settings.rules(),
             variations=int(self.variations.value) if self.mode in ("new", "continue") else 1,
-            key=None if self.key_menu.selected_option[0] == AS_BACH else self.key_menu.selected_option[0],
+            key=self.key.asked,
             bar_form=BAR_FORM[self.app_settings.bar_form],
         )
 
     def reset_sliders(self) -> None:
         """Defaults: the sliders, and the rules set in the Rules window (the four-part box stays)."""
-        for slider, key in zip(
-            (self.temperature, self.words, self.top_k, self.top_p, self.primer_slider, self.variations),
-            ("temperature", "words", "top_k", "top_p", "primer", "variations"),
-            strict=True,
-        ):
-            slider.set_value(DEFAULTS[key])
+        self.sampling.reset()
+        self.primer_slider.set_value(DEFAULT_PRIMER)
+        self.variations.set_value(1)
         if self.app_settings.reset_extra_rules():
             if self.rules_window is not None and self.rules_window.alive():
                 self.rules_window.kill()
@@ -370,22 +277,7 @@ class GeneratePanel:
             self.primer_slider.enable()
         else:  # a new piece has no primer; a melody is harmonized whole; an opened file is continued whole
             self.primer_slider.disable()
-        self._show_key()
-
-    def _show_key(self, key: str | None = None, source: str = "") -> None:
-        """Say the key in force beside the key menu: the one asked for, else ``key`` (what the model
-        chose, or the primer's or melody's) with where it came from."""
-        asked = self.key_menu.selected_option[0]
-        if asked != AS_BACH:
-            text = f"in {asked}" + (" (asked)" if key in (None, asked) else "")
-        elif key is not None:
-            text = f"in {key}" + (f" ({source})" if source else "")
-        elif self.mode == "new":
-            text = "keys as Bach's"
-        else:
-            text = "the key of its primer" if self.mode == "continue" else "the key of the melody"
-        self.key_in_force = key if asked == AS_BACH else asked
-        self.key_label.set_text(text)
+        self.key.show(mode)
 
     # -- actions --------------------------------------------------------------------------------
     def generate(self, mode: str | None = None) -> None:
@@ -406,7 +298,7 @@ class GeneratePanel:
                 )
                 return
             primer = self.result[0]
-        self.seed.roll(always=mode in ("retry", "regenerate"))  # another take of the same thing: a new seed
+        self.sampling.seed.roll(always=mode in ("retry", "regenerate"))  # another take of the same thing: a new seed
         if mode == "harmonize":
             primer = self._melody_source()
         if mode == "regenerate":
@@ -417,8 +309,8 @@ class GeneratePanel:
             primer, gap = current.combined(), self.piano_roll.selection
         if mode in ("continue", "harmonize") and primer is None:
             piece_name = self.piece_name
-            if piece_name == RANDOM_PIECE and self.piece_names:
-                piece_name = random.Random(self.seed.value).choice(self.piece_names)  # said, and kept with the take
+            if piece_name == RANDOM_PIECE and self.piece_names:  # the piece drawn is said, and kept with the take
+                piece_name = random.Random(self.sampling.seed.value).choice(self.piece_names)
         job = eng.Generate(
             mode=mode,
             settings=self.settings(),
@@ -613,21 +505,14 @@ class GeneratePanel:
                 if event.ui_element is button:
                     self._select_mode(mode)
                     return True
-        if event.type == pygame_gui.UI_CHECK_BOX_CHECKED or event.type == pygame_gui.UI_CHECK_BOX_UNCHECKED:
-            if event.ui_element is self.random_seed:
-                self.app_settings.random_seed = self.seed.random
-                self.app_settings.save()
-                return True
-            if event.ui_element is self.voice_rules:
-                self.app_settings.voice_rules = bool(self.voice_rules.get_state())
-                self.app_settings.save()
-                return True
+        if self.sampling.process_event(event):
+            return True
         if refresh_moved_slider(self.sliders, event):
             if self.primer_slider.owns(event):
                 self._preview_primer()
             return True
-        if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.key_menu:
-            self._show_key()
+        if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.key.menu:
+            self.key.show(self.mode)
             return True
         if event.type == pygame_gui.UI_DROP_DOWN_MENU_CHANGED and event.ui_element is self.checkpoint_menu:
             for entry in self.checkpoints:
@@ -667,9 +552,7 @@ class GeneratePanel:
                 self.piano_roll.set_selection(None)  # a new piece: the bars selected were the last one's
                 self._enable_regenerate()
             self.piano_roll.show_piece(event.primer, empty, fit=bool(event.primer.notes) and not regenerating)
-            self._show_thumbnails(event.job.settings.variations > 1)
-            self.thumbnails.choose(0)
-            self.thumbnails.set_pieces(event.primer, [empty] * event.job.settings.variations)
+            self.variations_strip.begin(event.primer, empty, event.job.settings.variations)
             self.piano_roll.follow = not regenerating
             label = self.running_label
             verb = {"continue": "continuing", "retry": "continuing", "harmonize": "harmonizing"}.get(event.job.mode, "")
@@ -680,11 +563,10 @@ class GeneratePanel:
             source = {"continue": "primer", "retry": "primer", "new": "", "regenerate": "piece"}.get(
                 event.job.mode, "melody"
             )
-            self._show_key(event.key, source)
+            self.key.show(self.mode, event.key, source)
         elif isinstance(event, eng.NotesSoFar):
             if event.variations:
-                self.thumbnails.set_pieces(event.primer, list(event.variations))
-                self.piano_roll.update_generated(event.variations[self.thumbnails.chosen])
+                self.piano_roll.update_generated(self.variations_strip.grow(event.primer, list(event.variations)))
             else:
                 self.piano_roll.update_generated(event.generated)
         elif isinstance(event, eng.Progress):
@@ -706,7 +588,7 @@ class GeneratePanel:
                 self.piano_roll.frame_piece()
             notes = len(event.generated.notes)
             if event.generated.key is not None and event.job.mode == "new":
-                self._show_key(event.generated.key, "as Bach")
+                self.key.show(self.mode, event.generated.key, "as Bach")
             key = f" in {event.generated.key}" if event.generated.key else ""
             if event.ended:
                 said = f"Finished{key}: it ends with a cadence"
@@ -746,7 +628,7 @@ class GeneratePanel:
         self.piece_button.set_text(f"Piece: {piece.name or 'your file'}…")
         harmonizing = self.mode == "harmonize"
         self._select_mode("harmonize" if harmonizing else "continue")  # the mode the musician chose stays
-        self._show_key(piece.key, "file")
+        self.key.show(self.mode, piece.key, "file")
         task = "harmonize its top line" if harmonizing else "continue it from its end (the whole file is the primer)"
         self.set_status(f"Opened {piece.name}: {len(piece.notes)} notes. Press Generate to {task}.")
 
@@ -754,8 +636,8 @@ class GeneratePanel:
         """Show a take (``mode``: the job that made it, so that Regenerate keeps a harmonization's tune
         and Retry continues its primer again)."""
         self.shown_mode = mode
-        if all(piece is not generated for _, piece in self.variation_takes):
-            self._show_thumbnails(False)  # a take from the list: not one of the variations
+        if not self.variations_strip.holds(generated):
+            self.variations_strip.show(False)  # a take from the list: not one of the variations
         self.result = (primer, generated)
         self.piano_roll.show_piece(primer, generated)
         self.piano_roll.frame_piece()
@@ -790,50 +672,36 @@ class GeneratePanel:
 
     def _keep_variations(self, primer: NoteSequence, generated: NoteSequence, variations: tuple) -> None:
         """The job's result on the roll: its one piece, or the variation picked while it ran."""
-        self.variation_takes = [(primer, piece) for piece in variations]
-        if variations:
-            self.thumbnails.set_pieces(primer, list(variations))
-            generated = variations[self.thumbnails.chosen]
+        generated = self.variations_strip.keep(primer, generated, variations)
         self.result = (primer, generated)
         self.piano_roll.update_generated(generated)
-
-    def _show_thumbnails(self, show: bool) -> None:
-        """The strip of thumbnails above the roll, which moves down to make room (or back up)."""
-        if show == self.thumbnails.wanted:
-            return
-        self.thumbnails.wanted = show
-        top = self.roll_rect.y + (THUMBNAILS_H + 6 if show else 0)
-        height = self.piano_roll.rect.bottom - self.piano_roll.rect.top + (self.piano_roll.relative_rect.y - top)
-        self.piano_roll.set_relative_position((self.roll_rect.x, top))
-        self.edit_button.set_relative_position((self.roll_rect.x, top))
-        self.piano_roll.set_dimensions((self.piano_roll.rect.w, height))
-        self.thumbnails.show() if show else self.thumbnails.hide()
 
     def _pick_variation(self, index: int) -> None:
         """A thumbnail was clicked: that variation goes on the big roll (play and export take it)."""
         if self.generating:
             self.set_status(f"Showing variation {index + 1} as it grows")
             return
-        if index < len(self.variation_takes):
-            primer, generated = self.variation_takes[index]
+        strip = self.variations_strip
+        if index < len(strip.takes):
+            primer, generated = strip.takes[index]
             self.result = (primer, generated)
             self.piano_roll.show_piece(primer, generated, fit=False)
             seed = self.last_finished.job.settings.seed + index if self.last_finished else "?"
-            self.set_status(f"Variation {index + 1} of {len(self.variation_takes)} · seed {seed}")
-            if index < len(self.variation_numbers):
-                self.on_select_take(self.variation_numbers[index])  # one selection: the list shows it too
+            self.set_status(f"Variation {index + 1} of {len(strip.takes)} · seed {seed}")
+            if index < len(strip.numbers):
+                self.on_select_take(strip.numbers[index])  # one selection: the list shows it too
 
     def _after_job(self, job: eng.Generate, stopped: bool) -> None:
         if job.mode in ("continue", "retry"):
             self.last_primer_label = self.running_label
-        numbers = {}
-        for index, (primer, generated) in enumerate(self.variation_takes):
-            if index != self.thumbnails.chosen:  # each variation is a take; the one on show comes last
+        strip, numbers = self.variations_strip, {}
+        for index, (primer, generated) in enumerate(strip.takes):
+            if index != strip.chosen:  # each variation is a take; the one on show comes last
                 variation = replace(job, settings=replace(job.settings, seed=job.settings.seed + index))
                 numbers[index] = self.on_take(primer, generated, variation, stopped)
-        chosen = self.thumbnails.chosen if self.variation_takes else 0
+        chosen = strip.chosen if strip.takes else 0
         job = replace(job, settings=replace(job.settings, seed=job.settings.seed + chosen))
         numbers[chosen] = self.on_take(self.result[0], self.result[1], job, stopped)
-        self.variation_numbers = [numbers[index] for index in sorted(numbers)] if self.variation_takes else []
+        strip.numbers = [numbers[index] for index in sorted(numbers)] if strip.takes else []
         self._enable_retry()
         self._enable_regenerate()

@@ -39,13 +39,13 @@ def app(tmp_path, tiny_word_checkpoint):
 
 
 def start_long_generation(app: App) -> None:
-    app.generate.words.set_value(2048)
+    app.generate.sampling.words.set_value(2048)
     start_generating(app, lambda: click(app, app.generate.generate_button.rect.center), notes=3)
 
 
 def test_shortcut_keys_go_to_the_text_field_being_typed_in(app):
     panel = app.generate
-    click(app, panel.seed_entry.rect.center)
+    click(app, panel.sampling.seed_entry.rect.center)
     press(app, pygame.K_a, pygame.KMOD_CTRL)
     view = (panel.piano_roll.view_start, panel.piano_roll.steps_visible)
     keys = ((pygame.K_4, "4"), (pygame.K_2, "2"), (pygame.K_g, "g"), (pygame.K_SPACE, " "), (pygame.K_MINUS, "-"))
@@ -56,19 +56,19 @@ def test_shortcut_keys_go_to_the_text_field_being_typed_in(app):
     assert not panel.generating  # "g" did not start a generation
     assert app.transport.player.state == "stopped"  # space did not play
     assert (panel.piano_roll.view_start, panel.piano_roll.steps_visible) == view  # "-" did not zoom
-    assert panel.seed_entry.get_text() == "42"  # the field took the digits (and refused the rest)
+    assert panel.sampling.seed_entry.get_text() == "42"  # the field took the digits (and refused the rest)
 
 
 def test_delete_after_the_app_replaced_a_selected_seed_does_not_crash(app):
     panel = app.generate
-    click(app, panel.seed_entry.rect.center)
+    click(app, panel.sampling.seed_entry.rect.center)
     press(app, pygame.K_a, pygame.KMOD_CTRL)  # the old seed selected
-    assert panel.seed_entry.select_range[1] > 0
-    panel.seed.roll(always=True)  # what Generate with random seeds, or Retry, does
-    shown = panel.seed_entry.get_text()
+    assert panel.sampling.seed_entry.select_range[1] > 0
+    panel.sampling.seed.roll(always=True)  # what Generate with random seeds, or Retry, does
+    shown = panel.sampling.seed_entry.get_text()
     press(app, pygame.K_DELETE)  # pygame_gui raised IndexError: No selected rows
     app.step()
-    assert panel.seed_entry.get_text() == shown  # the cursor sits at the start: Delete removes nothing
+    assert panel.sampling.seed_entry.get_text() == shown  # the cursor sits at the start: Delete removes nothing
 
 
 def test_escape_stops_reading_a_file_that_hangs_its_parser_and_the_studio_goes_on(app, tmp_path):
@@ -159,7 +159,7 @@ def test_seeds_are_random_by_default_and_each_take_names_its_own(app):
     assert len(set(seeds)) == 2
     kept = [t.settings["seed"] for t in app.takes.takes]
     assert kept == list(reversed(seeds))  # each take keeps its seed (said when it is picked)
-    click(app, app.generate.random_seed.rect.center)  # off: remembered
+    click(app, app.generate.sampling.random_seed.rect.center)  # off: remembered
     assert app.settings.random_seed is False
 
 

@@ -28,7 +28,7 @@ def app(tmp_path, tiny_word_checkpoint):
         shutil.copy(tiny_word_checkpoint.with_suffix(suffix), folder / f"tiny{suffix}")
     app = App(size=(1280, 800), checkpoints_dir=folder, data_root=ROOT / "data", home=tmp_path / "home")
     run_until(app, lambda: app.generate.loaded is not None, what="the model")
-    app.generate.words.set_value(96)
+    app.generate.sampling.words.set_value(96)
     generate_and_wait(app)
     yield app
     app.close()

@@ -17,10 +17,10 @@ def app(tmp_path, tiny_task_checkpoint):
 
 def test_a_key_asked_for_is_the_key_of_the_new_piece_and_is_said_beside_the_menu(app):
     panel = app.generate
-    assert panel.key_label.text == "keys as Bach's"
-    choose(app, panel.key_menu, "D major")
+    assert panel.key.label.text == "keys as Bach's"
+    choose(app, panel.key.menu, "D major")
     app.step()
-    assert panel.settings().key == "D major" and panel.key_label.text == "in D major (asked)"
+    assert panel.settings().key == "D major" and panel.key.label.text == "in D major (asked)"
     generate_and_wait(app)
     assert app.engine.received[-1].settings.key == "D major"
     assert panel.result[1].key == "D major"  # the key word the model was given
@@ -29,15 +29,15 @@ def test_a_key_asked_for_is_the_key_of_the_new_piece_and_is_said_beside_the_menu
 
 def test_picking_the_chosen_key_again_closes_the_menu_and_keeps_the_key(app):
     panel = app.generate
-    choose(app, panel.key_menu, "D major")
+    choose(app, panel.key.menu, "D major")
     app.step()
-    choose(app, panel.key_menu, "D major")  # the option already chosen
-    run_until(app, lambda: panel.key_menu.current_state is panel.key_menu.menu_states["closed"], what="the menu")
-    assert panel.settings().key == "D major" and panel.key_label.text == "in D major (asked)"
+    choose(app, panel.key.menu, "D major")  # the option already chosen
+    run_until(app, lambda: panel.key.menu.current_state is panel.key.menu.menu_states["closed"], what="the menu")
+    assert panel.settings().key == "D major" and panel.key.label.text == "in D major (asked)"
 
 
 def test_the_word_budget_says_its_bars_and_playing_time(app):
-    label = app.generate.words.value_label.text
+    label = app.generate.sampling.words.value_label.text
     words, bars, time = label.split(" · ")
     assert int(words) == 768 and bars == "16 bars" and time.count(":") == 1
 

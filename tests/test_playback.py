@@ -52,7 +52,7 @@ def generate(app: App, words: int = 96) -> None:
     """Press Generate once the engine is free and wait for that job's take: not for the
     ``generating`` flag, which a quick job can raise and lower within the click's own frames."""
     panel = app.generate
-    panel.words.set_value(words)
+    panel.sampling.words.set_value(words)
     run_until(app, lambda: not app.engine.busy, what="the engine to be free")
     submitted_before, finished_before = panel.running_job, panel.last_finished
     click(app, panel.generate_button.rect.center)

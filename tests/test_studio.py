@@ -75,7 +75,7 @@ def test_moving_each_slider_changes_the_settings_the_engine_receives(app):
         "top_p": 0.0,
     }
     for name, fraction in targets.items():
-        slider = getattr(panel, name).slider
+        slider = getattr(panel.sampling, name).slider
         left, right = slider.left_button.rect.right, slider.right_button.rect.left  # the track's ends
         start = slider.sliding_button.rect.center
         x = left + int(fraction * (right - left)) + (30 if fraction == 1.0 else -30 if fraction == 0.0 else 0)
@@ -89,7 +89,7 @@ def test_moving_each_slider_changes_the_settings_the_engine_receives(app):
     assert settings.words == 32
     assert settings.top_k is not None and 30 <= settings.top_k <= 75
     assert settings.top_p == pytest.approx(0.5, abs=0.02)
-    assert panel.temperature.value_label.text == f"{settings.temperature:.2f}"
+    assert panel.sampling.temperature.value_label.text == f"{settings.temperature:.2f}"
 
 
 def test_new_piece_generates_notes_and_the_canvas_shows_them(app):
@@ -110,11 +110,11 @@ def test_the_voice_rules_box_constrains_the_take_and_is_remembered(app):
     from bench.metrics import piece_features
 
     panel = app.generate
-    assert panel.voice_rules.get_state()  # on by default
+    assert panel.sampling.voice_rules.get_state()  # on by default
     generate_and_wait(app)
     constrained = piece_features(panel.result[1])
     assert constrained.max_sounding <= 4 and constrained.parallels == 0.0
-    click(app, panel.voice_rules.rect.center)
+    click(app, panel.sampling.voice_rules.rect.center)
     assert panel.settings().rules is None
     assert json.loads(app.settings.path.read_text())["voice_rules"] is False
     for _ in range(8):  # the tiny model alone breaks the rules, once a take runs long enough to
@@ -223,7 +223,7 @@ def test_continue_keeps_the_primer_notes_in_the_primer_colour(app, chorales):
 def test_retry_is_an_action_that_keeps_the_primer_and_gives_a_different_continuation(app):
     panel = app.generate
     assert not panel.retry_button.is_enabled  # nothing to retry yet
-    click(app, panel.random_seed.rect.center)  # random seeds off: Retry still draws a new one
+    click(app, panel.sampling.random_seed.rect.center)  # random seeds off: Retry still draws a new one
     click(app, panel.mode_buttons["continue"].rect.center)
     generate_and_wait(app)
     first_primer, first = panel.result
@@ -238,7 +238,7 @@ def test_retry_is_an_action_that_keeps_the_primer_and_gives_a_different_continua
 
 def test_g_generates_and_escape_stops_keeping_the_partial_piece(app):
     panel = app.generate
-    slider = panel.words.slider
+    slider = panel.sampling.words.slider
     drag(app, slider.sliding_button.rect.center, (slider.rect.right - 5, slider.sliding_button.rect.centery))
     assert panel.settings().words == 2048
     for _ in range(10):  # the tiny model may end its piece before Escape arrives: then another take
@@ -256,7 +256,7 @@ def test_g_generates_and_escape_stops_keeping_the_partial_piece(app):
 def test_frames_keep_coming_while_the_shipped_model_generates(tmp_path):
     app = open_app(copy_checkpoint(SHIPPED, tmp_path / "checkpoints", "small").parent)
     try:
-        app.generate.words.set_value(256)
+        app.generate.sampling.words.set_value(256)
         click(app, app.generate.generate_button.rect.center)
         run_until(app, lambda: app.generate.generating)
         first = len(app.frame_times)
@@ -315,7 +315,7 @@ def test_a_generation_error_is_shown_and_the_ui_returns_to_idle(tmp_path, tiny_w
 
 
 def test_closing_the_window_while_generating_stops_the_worker_cleanly(app):
-    app.generate.words.set_value(2048)
+    app.generate.sampling.words.set_value(2048)
     click(app, app.generate.generate_button.rect.center)
     run_until(app, lambda: app.generate.generating)
     pygame.event.post(pygame.event.Event(pygame.QUIT))
@@ -325,7 +325,7 @@ def test_closing_the_window_while_generating_stops_the_worker_cleanly(app):
 
 def test_a_crashed_worker_is_reported_restarted_and_reloads_the_model(app):
     first_load, first_pid = app.generate.loaded, app.engine.pid
-    app.generate.words.set_value(2048)
+    app.generate.sampling.words.set_value(2048)
     start_generating(app, lambda: click(app, app.generate.generate_button.rect.center), notes=3)
     os.kill(first_pid, signal.SIGKILL)  # as the out-of-memory killer would
     run_until(app, lambda: not app.generate.generating, what="the crash to be noticed")
@@ -334,7 +334,7 @@ def test_a_crashed_worker_is_reported_restarted_and_reloads_the_model(app):
     assert kept.stopped and len(kept.generated.notes) >= 3 and app.generate.result[1] == kept.generated
     run_until(app, lambda: app.generate.loaded is not first_load, what="the model to load again")
     assert app.engine.pid not in (None, first_pid)
-    app.generate.words.set_value(64)
+    app.generate.sampling.words.set_value(64)
     generate_and_wait(app)
     assert app.generate.result is not None and app.generate.result[1].notes
 

@@ -85,20 +85,20 @@ def test_variations_grow_side_by_side_and_a_click_shows_one(tmp_path, tiny_word_
     app = open_app(copy_checkpoint(tiny_word_checkpoint, tmp_path / "checkpoints", "tiny").parent)
     try:
         panel = app.generate
-        set_slider(app, panel.words, 0.0)  # 32 words: quick
+        set_slider(app, panel.sampling.words, 0.0)  # 32 words: quick
         assert set_slider(app, panel.variations, 0.45) == 4
         takes_before = len(app.takes.takes)
         generate_and_wait(app)
         job = app.engine.received[-1]
         assert job.settings.variations == 4
-        thumbs, roll = panel.thumbnails, panel.piano_roll
+        thumbs, roll = panel.variations_strip.thumbnails, panel.piano_roll
         assert thumbs.visible and len(thumbs.pieces) == 4
         assert roll.rect.top >= thumbs.rect.bottom  # the roll made room: nothing hidden under the strip
         assert len(app.takes.takes) == takes_before + 4
         assert {t.settings["seed"] for t in app.takes.takes[-4:]} == {job.settings.seed + i for i in range(4)}
         assert len({tuple(p.notes) for p in thumbs.pieces}) == 4  # four different pieces
         click(app, thumbs.box(2).center)
-        assert thumbs.chosen == 2 and panel.result[1] is panel.variation_takes[2][1]
+        assert thumbs.chosen == 2 and panel.result[1] is panel.variations_strip.takes[2][1]
         assert roll.generated == thumbs.pieces[2].notes
         shown = app.takes.get(app.takes_panel.selected)  # one selection: the list marks the take on show
         assert shown.settings["seed"] == job.settings.seed + 2 and shown.generated.notes == roll.generated
