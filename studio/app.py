@@ -361,7 +361,7 @@ class App:
         """A take picked in the list (on the Generate tab): its roll shows it, a prior's take too."""
         self.transport.stop()
         self._shown_takes[0] = take.number
-        self.generate.show_take(take.primer, take.generated, take.mode)
+        self.generate.show_take(take.primer, take.generated, take.mode, take.number)
         seed = take.settings.get("seed", "?")
         self.generate.set_status(f"Take {take.number} · seed {seed}: {len(take.generated.notes)} generated notes")
 

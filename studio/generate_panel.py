@@ -46,6 +46,7 @@ from studio.widgets import (
     sidebar,
 )
 from tokenizer.notes import NoteSequence
+from tokenizer.readers import MIDI_SUFFIXES, MUSIC21_SUFFIXES
 from tokenizer.repeat import BAR_FORM
 
 MARGIN = 12
@@ -93,6 +94,7 @@ class GeneratePanel:
         self.running_label = ""  # the primer of the running job: a piece's name, a file's, or ""
         self.last_primer_label = ""  # the primer Retry continues again
         self.shown_mode = ""  # the job that made the piece on the roll ("harmonize": Regenerate keeps its tune)
+        self.shown_take: int | None = None  # the take on the roll, named in the file Save offers
         side = sidebar(manager, container, rect.h)
         self.sidebar = side
         inner_w = SIDEBAR_W - 2 * MARGIN
@@ -362,6 +364,7 @@ class GeneratePanel:
         piece = replace(grid, notes=notes, name="your notes")
         self.user_primer = piece
         self.result = (piece, replace(piece, notes=[], name=""))
+        self.shown_take = None
         roll.show_layers({"primer": notes, "generated": []}, piece, fit=False)
         self.piece_button.set_text("Piece: your notes…")
         self._enable_regenerate()
@@ -610,7 +613,7 @@ class GeneratePanel:
                 self._finish_job()
                 if partial is not None and partial.generated.notes:
                     self.result = (partial.primer, partial.generated)
-                    self.on_take(partial.primer, partial.generated, self.running_job, True)
+                    self.shown_take = self.on_take(partial.primer, partial.generated, self.running_job, True)
                 self._enable_retry()
             if self.loaded is not None:
                 self.generate_button.enable()
@@ -632,10 +635,12 @@ class GeneratePanel:
         task = "harmonize its top line" if harmonizing else "continue it from its end (the whole file is the primer)"
         self.set_status(f"Opened {piece.name}: {len(piece.notes)} notes. Press Generate to {task}.")
 
-    def show_take(self, primer: NoteSequence, generated: NoteSequence, mode: str = "") -> None:
+    def show_take(
+        self, primer: NoteSequence, generated: NoteSequence, mode: str = "", number: int | None = None
+    ) -> None:
         """Show a take (``mode``: the job that made it, so that Regenerate keeps a harmonization's tune
-        and Retry continues its primer again)."""
-        self.shown_mode = mode
+        and Retry continues its primer again; ``number``: its number in the takes list)."""
+        self.shown_mode, self.shown_take = mode, number
         if not self.variations_strip.holds(generated):
             self.variations_strip.show(False)  # a take from the list: not one of the variations
         self.result = (primer, generated)
@@ -646,7 +651,7 @@ class GeneratePanel:
     def clear(self) -> None:
         """An empty roll (the take on show was deleted)."""
         self.result = None
-        self.shown_mode = ""
+        self.shown_mode, self.shown_take = "", None
         self.piano_roll.show_piece(NoteSequence(), NoteSequence())
         self._enable_retry()
         self.set_status("Take deleted")
@@ -668,7 +673,18 @@ class GeneratePanel:
         if self.result is None:
             return None
         primer, generated = self.result
-        return Piece(primer, generated, name=f"cantor_{self.mode}")
+        return Piece(primer, generated, name=self._file_name())
+
+    def _file_name(self) -> str:
+        """The name Save offers: a file opened keeps its own; a take says its number, what made it and
+        its key ("take3_new_A_major")."""
+        primer, generated = self.result
+        if not generated.notes and primer.name:
+            name = Path(primer.name)
+            return name.stem if name.suffix.lower() in MIDI_SUFFIXES + MUSIC21_SUFFIXES else primer.name
+        key = generated.key or primer.key
+        parts = [f"take{self.shown_take}" if self.shown_take else "cantor", self.shown_mode or self.mode]
+        return "_".join(parts + ([key.replace(" ", "_")] if key else []))
 
     def _keep_variations(self, primer: NoteSequence, generated: NoteSequence, variations: tuple) -> None:
         """The job's result on the roll: its one piece, or the variation picked while it ran."""
@@ -688,6 +704,7 @@ class GeneratePanel:
             self.piano_roll.show_piece(primer, generated, fit=False)
             seed = self.last_finished.job.settings.seed + index if self.last_finished else "?"
             self.set_status(f"Variation {index + 1} of {len(strip.takes)} · seed {seed}")
+            self.shown_take = strip.numbers[index] if index < len(strip.numbers) else None
             if index < len(strip.numbers):
                 self.on_select_take(strip.numbers[index])  # one selection: the list shows it too
 
@@ -703,5 +720,6 @@ class GeneratePanel:
         job = replace(job, settings=replace(job.settings, seed=job.settings.seed + chosen))
         numbers[chosen] = self.on_take(self.result[0], self.result[1], job, stopped)
         strip.numbers = [numbers[index] for index in sorted(numbers)] if strip.takes else []
+        self.shown_take = numbers[chosen]
         self._enable_retry()
         self._enable_regenerate()

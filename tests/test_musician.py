@@ -178,3 +178,25 @@ def test_the_piece_browser_lists_chorales_by_title_and_finds_them_by_it(app, tmp
     pygame.image.save(app.window, tmp_path / "browser.png")
     type_text(app, browser.search, title)  # found by its title; Return picks the first match
     assert titles.get(panel.piece_name) == title and not browser.alive()
+
+
+def test_save_offers_a_name_with_the_take_number_and_key_and_an_opened_file_keeps_its_own(app, tmp_path, chorales):
+    from pathlib import Path
+
+    from tokenizer.writers import write_midi
+
+    panel = app.generate
+    choose(app, panel.key.menu, "D major")
+    app.step()
+    generate_and_wait(app)
+    number = app.takes.takes[-1].number
+    click(app, app.transport.save_midi_button.rect.center)
+    offered = Path(app.transport._dialog.current_file_path).name
+    assert offered == f"take{number}_new_D_major.mid"
+    app.transport._dialog.kill()
+
+    path = write_midi(chorales.piece("bwv66.6").cropped(0, 16), tmp_path / "bwv66.6.mid")
+    app.transport.open_path(path)
+    run_until(app, lambda: panel.result is not None and panel.result[0].name == "bwv66.6.mid", what="the file")
+    click(app, app.transport.save_midi_button.rect.center)
+    assert Path(app.transport._dialog.current_file_path).name == "bwv66.6.mid"
