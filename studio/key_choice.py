@@ -14,7 +14,7 @@ from pygame_gui.elements import UIButton, UIDropDownMenu
 from tokenizer.keys import KEYS
 
 AS_BACH = "Key: as Bach"
-UNKNOWN = {"new": "keys as Bach's", "continue": "the key of its primer"}  # else: the key of the melody
+UNKNOWN = {"new": "keys as Bach's", "continue": "its primer's key"}  # else: the melody's key
 
 
 class KeyChoice:
@@ -43,9 +43,9 @@ class KeyChoice:
         primer's or melody's) with where it came from, else what ``mode`` will take it from."""
         asked = self.asked
         if asked is not None:
-            text = f"in {asked}" + (" (asked)" if key in (None, asked) else "")
+            text = asked + (" (asked)" if key in (None, asked) else "")
         elif key is not None:
-            text = f"in {key}" + (f" ({source})" if source else "")
+            text = key + (f" ({source})" if source else "")
         else:
-            text = UNKNOWN.get(mode, "the key of the melody")
+            text = UNKNOWN.get(mode, "the melody's key")
         self.label.set_text(text)

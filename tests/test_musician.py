@@ -20,11 +20,30 @@ def test_a_key_asked_for_is_the_key_of_the_new_piece_and_is_said_beside_the_menu
     assert panel.key.label.text == "keys as Bach's"
     choose(app, panel.key.menu, "D major")
     app.step()
-    assert panel.settings().key == "D major" and panel.key.label.text == "in D major (asked)"
+    assert panel.settings().key == "D major" and panel.key.label.text == "D major (asked)"
     generate_and_wait(app)
     assert app.engine.received[-1].settings.key == "D major"
     assert panel.result[1].key == "D major"  # the key word the model was given
     assert "Finished in D major" in panel.status_text or "Stopped at the length limit" in panel.status_text
+
+
+def test_every_key_line_fits_beside_the_menu(app):
+    """The longest key and source ("F# minor (as Bach)") and each mode's default are drawn whole."""
+    from tokenizer.keys import KEYS
+
+    key = app.generate.key
+    room = key.label.rect.w - 8  # the button's border and padding
+    lines = set()
+    for mode in ("new", "continue", "harmonize"):
+        key.show(mode)
+        lines.add(key.label.text)
+        for name in KEYS:
+            for source in ("as Bach", "primer", "melody", "piece", "file"):
+                key.show(mode, name, source)
+                lines.add(key.label.text)
+    assert "F# minor (as Bach)" in lines and "the melody's key" in lines
+    too_wide = [line for line in lines if key.label.font.size(line)[0] > room]
+    assert not too_wide, f"cut off beside the key menu: {too_wide[:5]}"
 
 
 def test_picking_the_chosen_key_again_closes_the_menu_and_keeps_the_key(app):
@@ -33,7 +52,7 @@ def test_picking_the_chosen_key_again_closes_the_menu_and_keeps_the_key(app):
     app.step()
     choose(app, panel.key.menu, "D major")  # the option already chosen
     run_until(app, lambda: panel.key.menu.current_state is panel.key.menu.menu_states["closed"], what="the menu")
-    assert panel.settings().key == "D major" and panel.key.label.text == "in D major (asked)"
+    assert panel.settings().key == "D major" and panel.key.label.text == "D major (asked)"
 
 
 def test_the_word_budget_says_its_bars_and_playing_time(app):
