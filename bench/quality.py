@@ -360,11 +360,20 @@ def run_sets(
         if name in GENERATED and len(real) >= 2 * len(sounding):
             test = two_sample_test(sounding, real)
             figures["two_sample"], figures["two_sample_control"] = test.accuracy, test.control
+            figures["two_sample_error"] = test.standard_error
             telling[name] = test.telling
         results[name] = figures
         timings[name] = time.perf_counter() - began
         print(f"  {TITLES[name]}: {len(features)} pieces judged in {timings[name]:.0f} s", flush=True)
     return results, timings, telling
+
+
+def _cell(figures: dict[str, float], key: str, fmt: str) -> str:
+    """A figure as the table shows it, with its standard error where it has one (``key_error``)."""
+    if key not in figures:
+        return "–"
+    error = figures.get(f"{key}_error")
+    return fmt.format(figures[key]) + ("" if error is None else f" ± {error:.2f}")
 
 
 def print_table(results: dict[str, dict[str, float]], chosen: list[str]) -> None:
@@ -375,7 +384,7 @@ def print_table(results: dict[str, dict[str, float]], chosen: list[str]) -> None
     print("| | " + " | ".join(TITLES[s] for s in chosen) + " |")
     print("|---|" + "---|" * len(chosen))
     for key, label, fmt in ROWS:
-        cells = [fmt.format(results[s][key]) if key in results[s] else "–" for s in chosen]
+        cells = [_cell(results[s], key, fmt) for s in chosen]
         print(f"| {label} | " + " | ".join(cells) + " |")
     controls = [results[s]["two_sample_control"] for s in chosen if "two_sample_control" in results[s]]
     if controls:

@@ -18,6 +18,9 @@ def test_a_small_run_prints_one_row_per_figure_and_a_column_per_set(capsys):
     bach, train, trigram = (float(cell) for cell in row.strip("|").split("|")[1:])
     assert trigram < min(bach, train)  # the floor is below the chorales
     assert "| overlap: all | – |" in out  # the reference is not compared with itself
+    told = next(line for line in out.splitlines() if line.startswith("| classifier tells it from Bach"))
+    accuracy, error = (float(x) for x in told.strip("|").split("|")[3].split("±"))
+    assert 0 <= accuracy <= 1 and 0 <= error <= 0.21  # the trigram's, with its binomial error over 6 pieces
     assert "wall time" in out
 
 

@@ -142,9 +142,12 @@ def test_the_classifier_cannot_tell_bach_from_bach_but_tells_noise_from_bach(cho
         for _ in range(30)
     ]
     assert len(describe(real[0])) == len(FEATURES)
-    assert two_sample_test(same, real).accuracy < 0.7
+    alike = two_sample_test(same, real)
+    assert alike.accuracy < 0.7
     told = two_sample_test(noise, real)
     assert told.accuracy > 0.9 and 0.3 < told.control < 0.7 and len(told.telling) == 10
+    assert told.pieces == 30 and told.standard_error < 0.04  # near-certain accuracy: a narrow error
+    assert 0.05 < alike.standard_error < 0.07  # near 0.5 over 60 pieces: about 0.06
 
 
 def test_a_continuation_keeps_its_primer_s_key_and_marks_its_phrases():
