@@ -176,6 +176,13 @@ class BandDecoder(nn.Module):
         return logits[:, :, PAD_ROWS : PAD_ROWS + PITCH_ROWS, :]
 
 
+def float32_products(z: torch.Tensor) -> torch.autocast:
+    """Autocast off: the quantizer's matrix products stay float32 under training's bf16 autocast.
+    Its distances are differences of large sums and its EMA sums add many vectors, which
+    bfloat16's 8-bit mantissa would blur (a nearest code missed, a code drifting)."""
+    return torch.autocast(z.device.type, enabled=False)
+
+
 class Quantizer(nn.Module):
     """Nearest-code quantization of (N, D) vectors with EMA updates and dead-code restart."""
 
@@ -194,7 +201,9 @@ class Quantizer(nn.Module):
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code for each row of z (N, D)."""
-        distances = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.codebook.t() + self.codebook.pow(2).sum(1)[None, :]
+        with float32_products(z):
+            z = z.float()
+            distances = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.codebook.t() + self.codebook.pow(2).sum(1)[None, :]
         return distances.argmin(dim=1)
 
     @torch.no_grad()
@@ -222,7 +231,8 @@ class Quantizer(nn.Module):
         c = self.config
         one_hot = F.one_hot(indices, c.codes).type(z.dtype)  # (N, K)
         self.ema_count.mul_(c.ema_decay).add_(one_hot.sum(0), alpha=1 - c.ema_decay)
-        self.ema_sum.mul_(c.ema_decay).add_(one_hot.t() @ z, alpha=1 - c.ema_decay)
+        with float32_products(z):
+            self.ema_sum.mul_(c.ema_decay).add_(one_hot.t() @ z, alpha=1 - c.ema_decay)
         n = self.ema_count.sum()
         smoothed = (self.ema_count + 1e-5) / (n + c.codes * 1e-5) * n  # Laplace smoothing
         self.codebook.data.copy_(self.ema_sum / smoothed[:, None])
@@ -236,6 +246,7 @@ class Quantizer(nn.Module):
         rare patch whose output lies close to a frequent one's shares its code and is decoded as
         the frequent patch while its distance stays small, so only its reconstruction error shows it."""
         c = self.config
+        z = z.float()  # as in forward
         threshold = c.dead_threshold * len(z) / c.codes
         dead = self.ema_count < threshold
         if not dead.any():
@@ -252,6 +263,7 @@ class Quantizer(nn.Module):
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z (N, D) -> (quantized with straight-through gradient, indices (N,), loss)."""
         c = self.config
+        z = z.float()  # bf16 autocast hands it bfloat16 encoder outputs: the codebook stays float32
         if self.training and not bool(self.initialised):
             self._kmeans_init(z.detach())
         indices = self.nearest(z.detach())

@@ -53,6 +53,18 @@ def test_quantizer_picks_the_nearest_code():
     assert q.nearest(z).tolist() == [1, 0, 3, 2]
 
 
+def test_the_nearest_code_is_found_in_float32_under_bf16_autocast():
+    """Training's bf16 autocast must not blur the distances: vectors far from the origin whose
+    nearest codes differ by less than bfloat16 can tell apart."""
+    torch.manual_seed(0)
+    q = Quantizer(VQVAEConfig(codes=64, code_dim=64))
+    q.codebook.data = 20 + torch.randn(64, 64) * 0.05
+    z = 20 + torch.randn(256, 64) * 0.05
+    exact = q.nearest(z)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(q.nearest(z), exact)
+
+
 def test_ema_updates_move_the_codes_towards_their_vectors():
     torch.manual_seed(0)
     q = Quantizer(VQVAEConfig(codes=4, code_dim=2, dead_threshold=0.0))

@@ -69,6 +69,23 @@ def test_resumed_run_continues_the_step_count_and_matches_an_uninterrupted_one(t
     assert (tmp_path / "crashed.png").stat().st_size > 1000
 
 
+def test_bf16_steps_train_as_float32_ones_do_and_the_card_says_which_ran(tmp_path):
+    args = [*TINY, "--steps", "6", "--eval-every", "3", "--checkpoint-every", "6"]
+    cards = {}
+    for precision in ("fp32", "bf16"):
+        assert train_main([*args, "--precision", precision, "--out", str(tmp_path / precision)]) == 0
+        cards[precision] = read_info(tmp_path / precision)["model_card"]
+        assert cards[precision]["precision"] == precision
+    fp32, bf16 = cards["fp32"]["val_loss"], cards["bf16"]["val_loss"]
+    assert fp32 != bf16  # the products really ran in bfloat16
+    assert bf16 == pytest.approx(fp32, rel=1e-3)  # and learnt the same
+    a, _ = load_gpt(tmp_path / "fp32", "word")
+    b, _ = load_gpt(tmp_path / "bf16", "word")
+    assert all(p.dtype == torch.float32 for p in b.parameters())  # the weights stay float32
+    for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.allclose(p, q, atol=0.02), name
+
+
 def test_runs_whose_names_hold_a_dot_keep_their_files_apart(tmp_path):
     """--out runs/drop0.1 and runs/drop0.3 once both wrote runs/drop0.json (Path.with_suffix)."""
     args = [*TINY, "--steps", "2", "--eval-every", "2"]
