@@ -124,7 +124,8 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     bfloat16, slower."""
     if precision != "auto":
         return precision == "bf16"
-    return device.type == "cuda" or torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    native = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own probes (private: absent is no)
+    return device.type == "cuda" or any(getattr(torch.cpu, probe, lambda: False)() for probe in native)
 
 
 def learning_rate(step: int, s: TrainSettings) -> float:
