@@ -25,6 +25,7 @@ import torch
 
 from models.gpt import GPT, SIZES, GPTConfig
 from models.training import TrainSettings, train, uses_bf16
+from tokenizer.cli import whole
 
 VOCAB = 135  # the chorale vocabulary's size
 BLOCK, ROWS = 1024, 8
@@ -61,7 +62,7 @@ def timed_run(size: str, precision: str, steps: int, threads: int, out: Path) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the small model only, fewer steps")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=whole(1, 1024), default=2)
     args = parser.parse_args()
     sizes, steps = (("small",), 4) if args.quick else (("small", "large"), 5)
     print(f"bench.training: {ROWS} x {BLOCK} words a step, {args.threads} threads, {steps} steps a run")

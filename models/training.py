@@ -51,7 +51,7 @@ class TrainSettings:
     threads: int | None = None
     compile: bool = False
     resume: bool = False
-    precision: str = "auto"  # PRECISIONS
+    precision: str = "auto"  # one of PRECISIONS (uses_bf16)
 
 
 MAX_STEPS = 10_000_000
@@ -122,6 +122,8 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     On a CPU with native bfloat16 (this project's AMD EPYC has AVX512-BF16) a word-model training
     step takes about half the float32 time (``bench.training``); a CPU without it would emulate
     bfloat16, slower."""
+    if precision not in PRECISIONS:
+        raise CantorError(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
     if precision != "auto":
         return precision == "bf16"
     native = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch's own probes (private: absent is no)

@@ -201,8 +201,7 @@ class Quantizer(nn.Module):
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code for each row of z (N, D)."""
-        with float32_products(z):
-            z = z.float()
+        with float32_products(z):  # z is float32 here: forward and restart_dead convert it
             distances = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.codebook.t() + self.codebook.pow(2).sum(1)[None, :]
         return distances.argmin(dim=1)
 

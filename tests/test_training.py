@@ -84,6 +84,8 @@ def test_bf16_steps_train_as_float32_ones_do_and_the_card_says_which_ran(tmp_pat
     assert all(p.dtype == torch.float32 for p in b.parameters())  # the weights stay float32
     for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert torch.allclose(p, q, atol=0.02), name
+    with pytest.raises(CantorError, match="precision must be one of auto, fp32, bf16"):
+        training.uses_bf16("fp16", torch.device("cpu"))
 
 
 def test_runs_whose_names_hold_a_dot_keep_their_files_apart(tmp_path):
