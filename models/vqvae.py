@@ -201,7 +201,8 @@ class Quantizer(nn.Module):
 
     def nearest(self, z: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code for each row of z (N, D)."""
-        with float32_products(z):  # z is float32 here: forward and restart_dead convert it
+        z = z.float()  # latents made under bf16 autocast are bfloat16; free when z is float32 already
+        with float32_products(z):
             distances = z.pow(2).sum(1, keepdim=True) - 2 * z @ self.codebook.t() + self.codebook.pow(2).sum(1)[None, :]
         return distances.argmin(dim=1)
 

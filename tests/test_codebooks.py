@@ -63,6 +63,7 @@ def test_the_nearest_code_is_found_in_float32_under_bf16_autocast():
     exact = q.nearest(z)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(q.nearest(z), exact)
+        assert torch.equal(q.nearest(z.bfloat16()), q.nearest(z.bfloat16().float()))  # bfloat16 latents too
 
 
 def test_ema_updates_move_the_codes_towards_their_vectors():
